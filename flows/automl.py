@@ -1,0 +1,52 @@
+"""The training flow: ingest, check, split, search, ensemble, refit, evaluate, register."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.result import TrainResult, build_result
+from flows.run import Budget, TrackedRun, Tables, read_tables, search
+from tasks.config import AutoMLConfig
+from tasks.ensemble import choose_model
+from tasks.guardrails import inspect_data
+from tasks.refit import evaluate_model, refit_model
+from tasks.split import split_data
+
+__all__ = ["automl_flow", "AutoMLConfig"]
+
+_STEP = {"cache_policy": NO_CACHE}  # the inputs are DataFrames: hashing them costs, caching is wrong
+
+ingest = task(read_tables, name="ingest", retries=2, retry_delay_seconds=[1, 5],
+              retry_condition_fn=Tables.transient, **_STEP)
+inspect = task(inspect_data, name="inspect", **_STEP)
+split = task(split_data, name="split", **_STEP)
+ensemble = task(choose_model, name="ensemble", **_STEP)
+refit = task(refit_model, name="refit", **_STEP)
+evaluate = task(evaluate_model, name="evaluate", **_STEP)
+
+
+@flow(
+    name="automl-train",
+    flow_run_name="{config.experiment_name}",
+    task_runner=ThreadPoolTaskRunner(),
+    validate_parameters=True,
+)
+def automl_flow(config: AutoMLConfig) -> TrainResult:
+    """Train, pick and register the best model for one labelled table."""
+    budget = Budget(config.experiment_timeout_minutes, started=time.monotonic())
+    tables = ingest(config)
+    profile = inspect(config, tables.train, tables.validation, tables.test)
+    data, test = split(config, profile, tables.train, tables.validation, tables.test)
+    with TrackedRun(config, profile, data) as run:
+        outcome = search(config, profile, data, run, budget)
+        rounds = config.ensemble_iterations
+        enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
+        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
+        model = refit(choice, data, run.settings)
+        evaluation = evaluate(model, choice, data, test)
+        registered = run.register(model, data, choice, evaluation, outcome)
+    return build_result(config, profile, data, outcome, choice, evaluation, registered, run, budget)

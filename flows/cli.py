@@ -1,0 +1,171 @@
+"""The `automl` command line: `automl train ...` and `automl predict ...`.
+
+A user's mistake is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_USER_ERROR = 2
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="search, ensemble, refit and register a model")
+    train.add_argument("--data", required=True, dest="training_data", help="path or URL of the table")
+    train.add_argument("--target", required=True, help="column to predict")
+    train.add_argument("--task", choices=["classification", "regression"])
+    train.add_argument("--metric", dest="primary_metric", help="primary metric (Azure's names)")
+    train.add_argument("--iterations", type=int, help="maximum number of trials")
+    train.add_argument("--timeout-minutes", type=float, dest="experiment_timeout_minutes",
+                       help="budget of the whole run; fractions allowed (0.5 = 30 s)")
+    train.add_argument("--iteration-timeout-minutes", type=float)
+    scheme = train.add_mutually_exclusive_group()
+    scheme.add_argument("--validation-size", type=float)
+    scheme.add_argument("--cv", type=int, dest="n_cross_validations")
+    scheme.add_argument("--validation-data")
+    test = train.add_mutually_exclusive_group()
+    test.add_argument("--test-data")
+    test.add_argument("--test-size", type=float)
+    train.add_argument("--exit-score", type=float, dest="experiment_exit_score")
+    train.add_argument("--max-concurrent", type=int, dest="max_concurrent_iterations")
+    train.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
+    train.add_argument("--allowed-models", type=_csv)
+    train.add_argument("--blocked-models", type=_csv)
+    train.add_argument("--no-early-stopping", dest="enable_early_stopping", action="store_false",
+                       default=None)
+    train.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
+                       default=None)
+    train.add_argument("--featurization", choices=["auto", "off"])
+    train.add_argument("--weight-column")
+    train.add_argument("--experiment", dest="experiment_name")
+    train.add_argument("--model-name")
+    train.add_argument("--tracking-uri")
+    train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
+    train.add_argument("--seed", type=int, dest="random_state")
+    train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    predict = sub.add_parser("predict", help="score a table with a trained model")
+    predict.add_argument("--model", required=True, help="models:/NAME/VERSION, models:/NAME@ALIAS, "
+                         "runs:/RUN_ID/model or a .pkl path")
+    predict.add_argument("--data", required=True)
+    predict.add_argument("--output", required=True, help=".csv or .parquet path or URL")
+    predict.add_argument("--tracking-uri")
+    return parser
+
+
+def _quiet_runtime(verbose: bool) -> None:
+    """Set before Prefect is imported: no telemetry, and no console chatter unless asked."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "automl")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_runtime(args.verbose)
+    from rich.console import Console
+
+    from tasks.errors import AutoMLError
+
+    quiet = getattr(args, "json", False)
+    console = Console(stderr=True)
+    _progress_to(quiet)
+    try:
+        if args.command == "train":
+            return _train(args, Console(stderr=quiet), console)
+        return _predict(args, console)
+    except AutoMLError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return EXIT_USER_ERROR
+
+
+def _progress_to(quiet: bool) -> None:
+    # One plain line per event on stderr: readable live, and in a CI log or a pipe.
+    log = logging.getLogger("automl")
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.propagate = False
+
+
+def _train(args: argparse.Namespace, out: Any, err: Any) -> int:
+    from tasks.config import parse_config
+
+    knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
+    config = parse_config(**knobs)
+    from flows.automl import automl_flow
+
+    result = automl_flow(config)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str))
+    else:
+        _report(result, out)
+    return 0
+
+
+def _report(result: Any, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
+    for column in ("rank", "model", result.primary_metric, "fit s", "status"):
+        table.add_column(column, justify="left" if column in ("model", "status") else "right")
+    for row in result.leaderboard:
+        value = row[result.primary_metric]
+        table.add_row(str(row["rank"]), row["model"], "-" if value is None else f"{value:.4f}",
+                      f"{row['fit_seconds']:.2f}", row["status"])
+    console.print(table)
+    console.print(
+        f"best: [bold]{result.best_model}[/] {result.primary_metric}="
+        f"{result.primary_metric_value:.4f} after {result.trials} trials "
+        f"({result.failed_trials} failed; stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s",
+        soft_wrap=True, highlight=False,
+    )
+    if result.test_metrics and result.primary_metric in result.test_metrics:
+        console.print(f"test {result.primary_metric}={result.test_metrics[result.primary_metric]:.4f}")
+    console.print(f"registered: [bold]{result.model_uri}[/] (MLflow {result.tracking_uri})",
+                  soft_wrap=True, highlight=False)
+    console.print(f"pickle: {result.pkl_uri}", soft_wrap=True, highlight=False)
+    console.print(
+        f"predict:  automl predict --model {result.model_uri} --data NEW.csv --output predictions.csv",
+        soft_wrap=True, highlight=False,
+    )
+
+
+def _predict(args: argparse.Namespace, console: Any) -> int:
+    from tasks.ingest import read_table, write_table
+    from tasks.predict import load_model, predict_frame
+
+    from tasks.config import default_tracking_uri
+
+    model = load_model(args.model, args.tracking_uri or default_tracking_uri())
+    frame = read_table(args.data, what="data to score")
+    scored = predict_frame(model, frame)
+    write_table(scored, args.output)
+    console.print(f"wrote {len(scored)} predictions to {args.output}", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

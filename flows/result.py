@@ -1,0 +1,84 @@
+"""What a training run hands back: to a person, to a calling pipeline (--json), to Prefect."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from flows.run import Budget, TrackedRun, leaderboard
+from tasks.config import AutoMLConfig
+from tasks.ensemble import Choice
+from tasks.guardrails import Profile
+from tasks.refit import Evaluation
+from tasks.search import SearchOutcome
+from tasks.split import SearchData
+from tasks.tracking import RegisteredModel
+
+__all__ = ["TrainResult", "build_result"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    experiment_name: str
+    task: str
+    validation: str
+    registered_model_name: str
+    model_version: str
+    model_uri: str
+    pkl_uri: str
+    best_model: str
+    best_family: str
+    best_params: dict[str, Any]  # of the best single trial
+    primary_metric: str
+    primary_metric_value: float
+    metrics: dict[str, float]
+    test_metrics: dict[str, float] | None
+    trials: int
+    failed_trials: int
+    stop_reason: str
+    wall_seconds: float
+    tracking_uri: str
+    roles: dict[str, list[str]] = field(default_factory=dict)
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_result(
+    config: AutoMLConfig,
+    profile: Profile,
+    data: SearchData,
+    outcome: SearchOutcome,
+    choice: Choice,
+    evaluation: Evaluation,
+    registered: RegisteredModel,
+    run: TrackedRun,
+    budget: Budget,
+) -> TrainResult:
+    metric = profile.metric.name
+    return TrainResult(
+        run_id=run.run_id,
+        experiment_name=config.experiment_name,
+        task=profile.task,
+        validation=data.scheme,
+        registered_model_name=registered.name,
+        model_version=registered.version,
+        model_uri=registered.model_uri,
+        pkl_uri=registered.pkl_uri,
+        best_model=choice.label,
+        best_family="VotingEnsemble" if choice.is_ensemble else choice.members[0].candidate.family,
+        best_params={"family": outcome.best.candidate.family, **outcome.best.candidate.params},
+        primary_metric=metric,
+        primary_metric_value=evaluation.validation[metric],
+        metrics=evaluation.validation,
+        test_metrics=evaluation.test,
+        trials=len(outcome.results),
+        failed_trials=sum(not r.ok for r in outcome.results),
+        stop_reason=outcome.stop_reason,
+        wall_seconds=round(budget.elapsed(), 2),
+        tracking_uri=config.resolved_tracking_uri,
+        roles=profile.roles.summary(),
+        leaderboard=leaderboard(outcome, profile.metric, top=10),
+    )

@@ -1,0 +1,204 @@
+"""What the training flow wires together: its input tables, its clock, its MLflow run, its search."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+from tasks.config import AutoMLConfig
+from tasks.ensemble import Choice
+from tasks.errors import AutoMLError
+from tasks.guardrails import Profile
+from tasks.ingest import read_table
+from tasks.metrics import Metric
+from tasks.refit import Evaluation
+from tasks.search import SearchLimits, SearchOutcome, run_search
+from tasks.split import SearchData
+from tasks.study import open_study
+from tasks.tracking import RegisteredModel, Tracker
+from tasks.trial import Candidate, TrialResult, TrialSettings, evaluate_candidate
+
+__all__ = ["Tables", "read_tables", "Budget", "TrackedRun", "search"]
+
+# Seconds kept back from the search for refit, logging and registration, at the least.
+MIN_RESERVE_SECONDS = 5.0
+RESERVE_FRACTION = 0.10
+
+
+@dataclass(frozen=True)
+class Tables:
+    train: pd.DataFrame
+    validation: pd.DataFrame | None
+    test: pd.DataFrame | None
+
+    @staticmethod
+    def transient(_task: Any, _run: Any, state: Any) -> bool:
+        """Retry storage hiccups, never the user's own mistakes."""
+        return not isinstance(state.data, AutoMLError)
+
+
+def read_tables(config: AutoMLConfig) -> Tables:
+    def optional(url: str | None, what: str) -> pd.DataFrame | None:
+        return None if url is None else read_table(url, what=what)
+
+    return Tables(
+        read_table(config.training_data, what="training data"),
+        optional(config.validation_data, "validation data"),
+        optional(config.test_data, "test data"),
+    )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """experiment_timeout_minutes covers the whole flow: the search stops early enough to refit."""
+
+    minutes: float
+    started: float
+
+    @property
+    def end(self) -> float:
+        return self.started + self.minutes * 60
+
+    @property
+    def search_deadline(self) -> float:
+        reserve = max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * self.minutes * 60)
+        return self.end - reserve
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def allows_ensemble(self, outcome: SearchOutcome, n_folds: int, rounds: int) -> bool:
+        """Refitting an ensemble costs about the members' fit times; skip it if that won't fit."""
+        top = [r.fit_seconds / n_folds for r in outcome.results if r.ok][:rounds]
+        return time.monotonic() + 1.5 * sum(top) < self.end
+
+
+class TrackedRun:
+    """The MLflow parent run of one flow run: opened after the checks pass, closed as it ended."""
+
+    def __init__(self, config: AutoMLConfig, profile: Profile, data: SearchData) -> None:
+        self.config, self.profile, self.data = config, profile, data
+        cores = os.cpu_count() or 1
+        n_jobs = config.max_cores_per_iteration
+        if n_jobs == -1:
+            n_jobs = max(1, cores // config.max_concurrent_iterations)
+        self.settings = TrialSettings(
+            profile.roles, config.random_state, n_jobs, featurize=config.featurization == "auto"
+        )
+        self.tracker: Tracker | None = None
+        self.run_id = ""
+
+    def __enter__(self) -> TrackedRun:
+        config = self.config
+        artifacts = config.workdir_path / "artifacts" if config.embedded_tracking else None
+        config.workdir_path.mkdir(parents=True, exist_ok=True)
+        self.tracker = Tracker(config.resolved_tracking_uri, config.experiment_name, artifacts)
+        params = config.model_dump(exclude_none=True)
+        params.update(task=self.profile.task, primary_metric=self.profile.metric.name,
+                      validation_scheme=self.data.scheme, n_rows=len(self.data.X))
+        self.run_id = self.tracker.start(
+            run_name=f"{config.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            params=params,
+            tags={"task": self.profile.task, "automl.training_data": config.training_data},
+        )
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self.tracker is not None:
+            self.tracker.finish(self.run_id, ok=exc_type is None)
+
+    def record(self, result: TrialResult) -> str:
+        assert self.tracker is not None
+        return self.tracker.log_trial(self.run_id, result)
+
+    def register(
+        self, model: Any, data: SearchData, choice: Choice, evaluation: Evaluation,
+        outcome: SearchOutcome,
+    ) -> RegisteredModel:
+        assert self.tracker is not None
+        summary = {f"best_{k}": v for k, v in evaluation.validation.items()}
+        if evaluation.test:
+            summary.update({f"test_{k}": v for k, v in evaluation.test.items()})
+        summary["trials"] = len(outcome.results)
+        tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
+        board = pd.DataFrame(leaderboard(outcome, self.profile.metric))
+        self.tracker.log_summary(self.run_id, summary, tags, board)
+        example = data.X.iloc[data.refit_rows[:5]]
+        return self.tracker.register(self.run_id, model, example, self.config.registered_model_name)
+
+
+def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) -> list[dict[str, Any]]:
+    """Successful trials best first, then the failed ones."""
+    ranked = outcome.ranked(metric)
+    failed = [r for r in outcome.results if not any(r is k for k in ranked)]
+    rows = [
+        {
+            "rank": rank,
+            "trial": r.candidate.number,
+            "model": r.candidate.label,
+            metric.name: r.metrics.get(metric.name),
+            "fit_seconds": round(r.fit_seconds, 2),
+            "status": "ok" if r.ok else "failed",
+        }
+        for rank, r in enumerate(ranked + failed, start=1)
+    ]
+    return rows[:top] if top else rows
+
+
+@task(name="trial", cache_policy=NO_CACHE)
+def _trial(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
+    return evaluate_candidate(candidate, data, settings)
+
+
+def search(
+    config: AutoMLConfig, profile: Profile, data: SearchData, run: TrackedRun, budget: Budget
+) -> SearchOutcome:
+    """Each trial is a Prefect task on the flow's task runner; a batch runs at once."""
+    study = open_study(
+        name=f"{config.experiment_name}-{run.run_id}",
+        workdir=config.workdir_path,
+        maximize=profile.metric.greater_is_better,
+        seed=config.random_state,
+        families=list(profile.families),
+    )
+    durations: list[float] = []
+    limit = config.iteration_timeout_minutes
+
+    def evaluate(batch: list[Candidate]) -> list[TrialResult]:
+        started = time.monotonic()
+        futures = [
+            _trial.with_options(task_run_name=c.label).submit(c, quote(data), run.settings)
+            for c in batch
+        ]
+        results = [f.result() for f in futures]
+        durations.append((time.monotonic() - started))
+        if limit is not None:
+            results = [_over_time(r, limit) for r in results]
+        return results
+
+    deadline = budget.search_deadline
+    limits = SearchLimits(
+        iterations=config.iterations,
+        deadline=lambda: deadline - (statistics.median(durations[-5:]) if durations else 0.0),
+        batch_size=config.max_concurrent_iterations,
+        exit_score=config.experiment_exit_score,
+        patience=config.early_stopping_patience if config.enable_early_stopping else None,
+    )
+    return run_search(study, list(profile.families), profile.metric, limits, evaluate, run.record)
+
+
+def _over_time(result: TrialResult, minutes: float) -> TrialResult:
+    # Threads cannot be stopped: a trial that ran past its limit is recorded as failed.
+    seconds = result.fit_seconds + result.predict_seconds
+    if seconds <= minutes * 60:
+        return result
+    return TrialResult(result.candidate, False, fit_seconds=result.fit_seconds,
+                       error=f"timeout: ran {seconds:.1f}s, iteration_timeout_minutes={minutes}")

@@ -1,0 +1,1 @@
+"""One YAML file per model family, in Optuna's distribution vocabulary (see tasks/spaces.py)."""

@@ -1,0 +1,148 @@
+"""The one typed configuration object. Knob names are Azure automated ML's, so users know them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import ConfigError
+
+__all__ = ["AutoMLConfig", "parse_config", "default_tracking_uri", "TaskType"]
+
+TaskType = Literal["classification", "regression"]
+
+# Azure: cross-validation when the training data has at most this many rows, else a holdout.
+CV_ROW_LIMIT = 20_000
+DEFAULT_FOLDS = 5
+DEFAULT_HOLDOUT = 0.10
+
+
+class AutoMLConfig(BaseModel):
+    """Everything one training run needs. Prefect draws this as the deployment's form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    training_data: str = Field(description="Path or URL (file://, s3://, az://) of the labelled table.")
+    target: str = Field(description="Name of the column to predict.")
+    task: TaskType | None = Field(
+        None, description="classification or regression; inferred from the target when empty."
+    )
+    validation_data: str | None = Field(None, description="A separate validation table.")
+    validation_size: float | None = Field(
+        None, gt=0, lt=1, description="Fraction of the training data held out for validation."
+    )
+    n_cross_validations: int | None = Field(
+        None, ge=2, le=50, description="Number of cross-validation folds."
+    )
+    test_data: str | None = Field(None, description="A test table scored once by the final model.")
+    test_size: float | None = Field(
+        None, gt=0, lt=1, description="Fraction of the training data kept aside as a test set."
+    )
+    primary_metric: str | None = Field(
+        None,
+        description="Metric the search optimises (AUC_weighted for classification, "
+        "normalized_root_mean_squared_error for regression when empty).",
+    )
+    iterations: int = Field(1000, ge=1, description="Maximum number of trials.")
+    experiment_timeout_minutes: float = Field(
+        360, gt=0, description="Time budget of the whole run, refit included (fractions allowed)."
+    )
+    iteration_timeout_minutes: float | None = Field(
+        None, gt=0, description="Time limit of one trial."
+    )
+    max_concurrent_iterations: int = Field(1, ge=1, description="Trials evaluated at once.")
+    max_cores_per_iteration: int = Field(
+        -1, ge=-1, description="Threads one trial may use (-1: all cores)."
+    )
+    experiment_exit_score: float | None = Field(
+        None, description="Stop as soon as a trial reaches this primary-metric value."
+    )
+    enable_early_stopping: bool = Field(
+        True, description="Stop after early_stopping_patience trials without improvement."
+    )
+    early_stopping_patience: int = Field(20, ge=1, description="Trials without improvement.")
+    allowed_models: list[str] | None = Field(None, description="Only these model families.")
+    blocked_models: list[str] | None = Field(None, description="Never these model families.")
+    featurization: Literal["auto", "off"] = Field(
+        "auto", description="auto: impute, encode and scale; off: numeric data used as given."
+    )
+    weight_column: str | None = Field(None, description="Column of sample weights.")
+    positive_label: str | None = Field(None, description="Positive class for binary metrics.")
+    enable_ensembling: bool = Field(True, description="Try a greedy ensemble of the best trials.")
+    ensemble_iterations: int = Field(15, ge=1, description="Rounds of ensemble selection.")
+    random_state: int = Field(0, description="Seed of the split, the sampler and the models.")
+    experiment_name: str = Field("automl", min_length=1, description="MLflow experiment name.")
+    model_name: str | None = Field(
+        None, description="Registered model name (the experiment name when empty)."
+    )
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI (a SQLite file in workdir when empty)."
+    )
+    workdir: str = Field(
+        "automl-runs", description="Folder for the embedded MLflow store and the Optuna study."
+    )
+
+    @model_validator(mode="after")
+    def _exclusive_choices(self) -> AutoMLConfig:
+        chosen = [
+            name
+            for name in ("validation_data", "validation_size", "n_cross_validations")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"choose one validation scheme, got {' and '.join(chosen)}; "
+                "drop all but one of them"
+            )
+        if self.test_data is not None and self.test_size is not None:
+            raise ValueError("choose test_data or test_size, not both")
+        return self
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.model_name or self.experiment_name
+
+    @property
+    def workdir_path(self) -> Path:
+        return Path(self.workdir).resolve()
+
+    @property
+    def embedded_tracking(self) -> bool:
+        return not (self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or default_tracking_uri(self.workdir)
+
+    def validation_scheme(self, n_rows: int) -> tuple[str, float | int | None]:
+        """Which split to use, with Azure's rule when the user chose none."""
+        if self.validation_data is not None:
+            return "given", None
+        if self.n_cross_validations is not None:
+            return "cv", self.n_cross_validations
+        if self.validation_size is not None:
+            return "holdout", self.validation_size
+        if n_rows <= CV_ROW_LIMIT:
+            return "cv", DEFAULT_FOLDS
+        return "holdout", DEFAULT_HOLDOUT
+
+
+def default_tracking_uri(workdir: str = "automl-runs") -> str:
+    """MLFLOW_TRACKING_URI when set, else the embedded SQLite store in the working folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}"
+
+
+def parse_config(**values: Any) -> AutoMLConfig:
+    """Build the config, turning pydantic's report into one sentence a user can act on."""
+    try:
+        return AutoMLConfig(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if where:
+            raise ConfigError(f"{where}={err['input']!r} is invalid: {message}.") from None
+        raise ConfigError(f"invalid configuration: {message}.") from None

@@ -1,0 +1,175 @@
+"""Azure automated ML's metrics, computed from one set of predictions per trial.
+
+Every trial yields validation predictions once (class probabilities for classifiers, values for
+regressors); all metrics are computed from them, so a secondary metric costs no extra predict.
+Classification targets arrive as integer codes 0..K-1 in the order of the fitted ``classes_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn import metrics as skm
+from sklearn.preprocessing import label_binarize
+
+from tasks.errors import ConfigError
+
+__all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all"]
+
+Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str
+    greater_is_better: bool
+    fn: Scorer
+
+    def __call__(
+        self, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None, y_range: float = 1.0
+    ) -> float:
+        return float(self.fn(y, pred, weight, y_range))
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score a beats score b."""
+        return a > b if self.greater_is_better else a < b
+
+
+def _labels(proba: np.ndarray) -> np.ndarray:
+    return np.argmax(proba, axis=1)
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    out = label_binarize(y, classes=np.arange(k))
+    return np.hstack([1 - out, out]) if k == 2 else out
+
+
+def _auc(average: str) -> Scorer:
+    def fn(y, proba, w, _):
+        if proba.shape[1] == 2:
+            return skm.roc_auc_score(y, proba[:, 1], sample_weight=w)
+        return skm.roc_auc_score(
+            y, proba, average=average, multi_class="ovr", labels=np.arange(proba.shape[1]),
+            sample_weight=w,
+        )
+
+    return fn
+
+
+def _average_precision_weighted(y, proba, w, _):
+    return skm.average_precision_score(
+        _onehot(y, proba.shape[1]), proba, average="weighted", sample_weight=w
+    )
+
+
+def _norm_macro_recall(y, proba, w, _):
+    # Azure: macro recall rescaled so that random guessing scores 0 and perfection 1.
+    k = proba.shape[1]
+    chance = 0.5 if k == 2 else 1.0 / k
+    recall = skm.recall_score(
+        y, _labels(proba), average="macro", labels=np.arange(k), sample_weight=w, zero_division=0
+    )
+    return (recall - chance) / (1 - chance)
+
+
+def _label_metric(fn: Callable[..., float], **kwargs) -> Scorer:
+    def scorer(y, proba, w, _):
+        return fn(y, _labels(proba), sample_weight=w, **kwargs)
+
+    return scorer
+
+
+def _log_loss(y, proba, w, _):
+    return skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(proba.shape[1]), sample_weight=w)
+
+
+def _rmse(y, p, w, _):
+    return skm.root_mean_squared_error(y, p, sample_weight=w)
+
+
+def _spearman(y, p, w, _):
+    rho = spearmanr(y, p).statistic
+    return 0.0 if np.isnan(rho) else rho
+
+
+def _mape(y, p, w, _):
+    return skm.mean_absolute_percentage_error(y, p, sample_weight=w) if np.all(y != 0) else np.nan
+
+
+_CLASSIFICATION: dict[str, tuple[bool, Scorer]] = {
+    "AUC_weighted": (True, _auc("weighted")),
+    "AUC_macro": (True, _auc("macro")),
+    "accuracy": (True, _label_metric(skm.accuracy_score)),
+    "average_precision_score_weighted": (True, _average_precision_weighted),
+    "norm_macro_recall": (True, _norm_macro_recall),
+    "precision_score_weighted": (
+        True, _label_metric(skm.precision_score, average="weighted", zero_division=0)
+    ),
+    "recall_score_weighted": (
+        True, _label_metric(skm.recall_score, average="weighted", zero_division=0)
+    ),
+    "balanced_accuracy": (True, _label_metric(skm.balanced_accuracy_score)),
+    "f1_score_macro": (True, _label_metric(skm.f1_score, average="macro", zero_division=0)),
+    "f1_score_weighted": (True, _label_metric(skm.f1_score, average="weighted", zero_division=0)),
+    "matthews_correlation": (True, _label_metric(skm.matthews_corrcoef)),
+    "log_loss": (False, _log_loss),
+}
+
+_REGRESSION: dict[str, tuple[bool, Scorer]] = {
+    "normalized_root_mean_squared_error": (False, lambda y, p, w, r: _rmse(y, p, w, r) / r),
+    "root_mean_squared_error": (False, _rmse),
+    "normalized_mean_absolute_error": (
+        False, lambda y, p, w, r: skm.mean_absolute_error(y, p, sample_weight=w) / r
+    ),
+    "mean_absolute_error": (False, lambda y, p, w, r: skm.mean_absolute_error(y, p, sample_weight=w)),
+    "r2_score": (True, lambda y, p, w, r: skm.r2_score(y, p, sample_weight=w)),
+    "spearman_correlation": (True, _spearman),
+    "mean_absolute_percentage_error": (False, _mape),
+}
+
+METRICS: dict[str, Metric] = {
+    **{n: Metric(n, "classification", g, f) for n, (g, f) in _CLASSIFICATION.items()},
+    **{n: Metric(n, "regression", g, f) for n, (g, f) in _REGRESSION.items()},
+}
+
+_DEFAULTS = {"classification": "AUC_weighted", "regression": "normalized_root_mean_squared_error"}
+
+
+def default_metric(task: str) -> str:
+    return _DEFAULTS[task]
+
+
+def get_metric(name: str, task: str) -> Metric:
+    """The metric called name, checked against the task; a wrong name lists the valid ones."""
+    valid = sorted(n for n, m in METRICS.items() if m.task == task)
+    lookup = {n.lower(): m for n, m in METRICS.items()}
+    metric = lookup.get(name.lower())
+    if metric is None or metric.task != task:
+        kind = "unknown metric" if metric is None else f"metric for {metric.task}, not {task}:"
+        raise ConfigError(
+            f"primary_metric '{name}' is an {kind}; valid {task} metrics are: {', '.join(valid)}"
+            if metric is None
+            else f"primary_metric '{name}' is a {kind} use one of: {', '.join(valid)}"
+        )
+    return metric
+
+
+def score_all(
+    task: str, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None, y_range: float = 1.0
+) -> dict[str, float]:
+    """Every metric of the task; a metric undefined on this data is left out, not faked."""
+    out = {}
+    for name, metric in METRICS.items():
+        if metric.task != task:
+            continue
+        try:
+            value = metric(y, pred, weight, y_range)
+        except ValueError:
+            continue
+        if np.isfinite(value):
+            out[name] = value
+    return out

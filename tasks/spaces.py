@@ -1,0 +1,130 @@
+"""Search spaces as data: one YAML file per model family, in Optuna's distribution vocabulary.
+
+A file looks like::
+
+    fixed:                      # passed to the estimator as they are
+      n_estimators: 300
+    params:                     # searched; type is float | int | categorical
+      learning_rate: {type: float, low: 0.01, high: 0.3, log: true}
+    defaults:                   # complete points tried first, before the sampler's own
+      - {learning_rate: 0.1}
+
+Everything is checked when loaded, so a typo fails before the first trial, naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from tasks.errors import ConfigError
+
+__all__ = ["SearchSpace", "load_space", "parse_space"]
+
+_TYPES: dict[str, type[BaseDistribution]] = {
+    "float": FloatDistribution,
+    "int": IntDistribution,
+    "categorical": CategoricalDistribution,
+}
+_KEYS = {"fixed", "params", "defaults"}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    params: dict[str, BaseDistribution]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    defaults: tuple[dict[str, Any], ...] = ()
+
+
+@cache
+def load_space(stem: str) -> SearchSpace:
+    """Read search_spaces/<stem>.yaml (once per process)."""
+    source = resources.files("search_spaces").joinpath(f"{stem}.yaml")
+    try:
+        text = source.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"search space file search_spaces/{stem}.yaml does not exist") from None
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"search_spaces/{stem}.yaml is not valid YAML: {exc}") from None
+    return parse_space(stem, document)
+
+
+def parse_space(stem: str, document: Any) -> SearchSpace:
+    where = f"search_spaces/{stem}.yaml"
+    if not isinstance(document, dict) or set(document) - _KEYS:
+        extra = sorted(set(document) - _KEYS) if isinstance(document, dict) else document
+        raise ConfigError(f"{where}: unexpected {extra!r}; the keys are {', '.join(sorted(_KEYS))}")
+    for key, kind in (("params", dict), ("fixed", dict), ("defaults", list)):
+        if not isinstance(document.get(key) or kind(), kind):
+            raise ConfigError(
+                f"{where}: '{key}' must be a {'mapping' if kind is dict else 'list'}, "
+                f"got {document[key]!r}"
+            )
+    params = {
+        name: _distribution(where, name, spec)
+        for name, spec in (document.get("params") or {}).items()
+    }
+    fixed = dict(document.get("fixed") or {})
+    overlap = set(fixed) & set(params)
+    if overlap:
+        raise ConfigError(f"{where}: {sorted(overlap)} are both fixed and searched; keep one")
+    defaults = tuple(
+        _default(where, i, point, params) for i, point in enumerate(document.get("defaults") or [])
+    )
+    return SearchSpace(stem, params, fixed, defaults)
+
+
+def _distribution(where: str, name: str, spec: Any) -> BaseDistribution:
+    if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
+        raise ConfigError(
+            f"{where}: parameter '{name}' needs a type, one of {', '.join(_TYPES)}; got {spec!r}"
+        )
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    if spec["type"] == "float":
+        # YAML 1.1 reads 1e-3 (no dot) as a string; the intent is a number.
+        kwargs = {k: _number(v) if k in ("low", "high", "step") else v for k, v in kwargs.items()}
+    try:
+        return _TYPES[spec["type"]](**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: parameter '{name}' {spec!r} is invalid: {exc}") from None
+
+
+def _default(where: str, index: int, point: Any, params: dict[str, BaseDistribution]) -> dict[str, Any]:
+    if not isinstance(point, dict) or set(point) != set(params):
+        got = sorted(point) if isinstance(point, dict) else point
+        raise ConfigError(
+            f"{where}: defaults[{index}] must give every searched parameter "
+            f"{sorted(params)}; got {got}"
+        )
+    converted = {}
+    for name, value in point.items():
+        dist = params[name]
+        try:
+            if isinstance(dist, FloatDistribution):
+                value = float(_number(value))
+            elif isinstance(dist, IntDistribution) and float(value) == int(float(value)):
+                value = int(float(value))
+            inside = dist._contains(dist.to_internal_repr(value))
+        except (TypeError, ValueError):
+            inside = False
+        if not inside:
+            raise ConfigError(f"{where}: defaults[{index}].{name}={point[name]!r} is outside {dist}")
+        converted[name] = value
+    return converted
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, str) else value

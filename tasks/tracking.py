@@ -1,0 +1,188 @@
+"""The one module that talks to MLflow: the parent run, a child run per trial, the final model.
+
+Everything goes through an MlflowClient with explicit run ids: the fluent API keeps process-wide
+state (an active run, and mlflow.set_tracking_uri even rewrites MLFLOW_TRACKING_URI), which is
+wrong for a worker that runs several flows, possibly at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric as MlflowMetric
+from mlflow.entities import Param, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+import tasks
+from tasks.errors import DataError
+from tasks.trial import TrialResult
+
+__all__ = ["Tracker", "RegisteredModel", "model_requirements"]
+
+PKL_NAME = "model.pkl"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    model_uri: str  # models:/NAME/VERSION
+    pkl_uri: str  # where model.pkl is: a local path for the embedded store, else a URI
+
+
+def model_requirements() -> list[str]:
+    """Pinned requirements of the pickled pipeline, by installed distribution name."""
+    dists = metadata.packages_distributions()
+    pins = []
+    for module in ("sklearn", "pandas", "numpy", "scipy", "pyarrow", "lightgbm", "xgboost"):
+        for dist in dists.get(module, [])[:1]:
+            pins.append(f"{dist}=={metadata.version(dist)}")
+    return pins
+
+
+class Tracker:
+    def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None) -> None:
+        _quiet_mlflow()
+        # Without an explicit registry URI the client would use the process-wide one.
+        registry_uri = os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            location = artifact_root.as_uri() if artifact_root else None
+            self.experiment_id = self.client.create_experiment(experiment_name, location)
+        else:
+            self.experiment_id = experiment.experiment_id
+
+    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.client.log_batch(run.info.run_id, params=[Param(k, _text(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_trial(self, parent_id: str, result: TrialResult) -> str:
+        c = result.candidate
+        tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number)}
+        if result.error:
+            tags["error"] = result.error[:5000]
+        run = self.client.create_run(self.experiment_id, run_name=c.label, tags=tags)
+        now = int(time.time() * 1000)
+        values = {
+            **result.metrics,
+            "fit_seconds": result.fit_seconds,
+            "predict_seconds": result.predict_seconds,
+        }
+        self.client.log_batch(
+            run.info.run_id,
+            metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()],
+            params=[Param(k, _text(v)) for k, v in {"family": c.family, **c.params}.items()],
+        )
+        status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
+        self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
+        return run.info.run_id
+
+    def log_summary(self, run_id: str, metrics: dict[str, float], tags: dict[str, str],
+                    leaderboard: pd.DataFrame) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[MlflowMetric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[mlflow.entities.RunTag(k, v) for k, v in tags.items()],
+        )
+        self.client.log_table(run_id, data=leaderboard, artifact_file="leaderboard.json")
+
+    def register(self, run_id: str, model: Any, example: pd.DataFrame, name: str) -> RegisteredModel:
+        """Log model.pkl and an MLflow sklearn model, then register a version: last, so a
+        failure before it leaves nothing in the registry."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / PKL_NAME
+            path.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+            self.client.log_artifact(run_id, str(path))
+        # Integer columns are declared as floats, so rows with missing values pass the schema.
+        example = example.astype({c: float for c in example.select_dtypes("integer").columns})
+        output = model.predict(example)
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            # We pickle on purpose (the .pkl is the product); MLflow warns about it every time.
+            warnings.simplefilter("ignore")
+            mlflow.sklearn.save_model(
+                model,
+                f"{tmp}/model",
+                serialization_format="pickle",
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=model_requirements(),
+                code_paths=[str(Path(tasks.__file__).parent)],
+            )
+            self.client.log_artifacts(run_id, f"{tmp}/model", "model")
+        artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            name, source=f"{artifact_uri}/model", run_id=run_id, tags={"run_id": run_id}
+        )
+        pkl_uri = f"{artifact_uri}/{PKL_NAME}"
+        if pkl_uri.startswith("file://"):
+            pkl_uri = pkl_uri.removeprefix("file://")
+        return RegisteredModel(name, str(version.version), f"models:/{name}/{version.version}", pkl_uri)
+
+    def finish(self, run_id: str, ok: bool) -> None:
+        status = RunStatus.FINISHED if ok else RunStatus.FAILED
+        self.client.set_terminated(run_id, RunStatus.to_string(status))
+
+
+def load_logged_model(uri: str, tracking_uri: str | None) -> Any:
+    """The pipeline behind models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/PATH.
+
+    MLflow resolves models:/ through the process-wide registry URI, so it is resolved here
+    with an explicit client instead.
+    """
+    _quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        source = uri
+        if uri.startswith("models:/"):
+            source = _model_version_source(client, uri.removeprefix("models:/"))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
+        if local.endswith(".pkl"):
+            return pickle.loads(Path(local).read_bytes())  # noqa: S301 - the user's own model
+        return mlflow.sklearn.load_model(local)
+    except (MlflowException, OSError) as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"model '{uri}' cannot be loaded from {tracking_uri}: {first}; "
+            "check the name, version or alias, and --tracking-uri"
+        ) from None
+
+
+def _model_version_source(client: MlflowClient, ref: str) -> str:
+    name, at, alias = ref.partition("@")
+    if at:
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        name, _, number = ref.partition("/")
+        version = client.get_model_version(name, number)
+    return client.get_model_version_download_uri(version.name, version.version)
+
+
+def _quiet_mlflow() -> None:
+    # MLflow logs store creation and migrations at INFO on every new database.
+    for name in ("mlflow", "mlflow.sklearn", "mlflow.models", "mlflow.store", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _text(value: Any) -> str:
+    return str(value)[:6000]

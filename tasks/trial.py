@@ -1,0 +1,106 @@
+"""Evaluate one candidate: fit on every fold, predict the validation rows, score every metric."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from tasks.families import FAMILIES, build_pipeline
+from tasks.features import ColumnRoles
+from tasks.metrics import score_all
+from tasks.split import SearchData
+
+__all__ = ["Candidate", "TrialResult", "TrialSettings", "evaluate_candidate", "predict_scores"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    number: int
+    family: str
+    params: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{FAMILIES[self.family].name}-{self.number}"
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of a run shares besides the data."""
+
+    roles: ColumnRoles
+    seed: int
+    n_jobs: int
+    featurize: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class TrialResult:
+    candidate: Candidate
+    ok: bool
+    metrics: dict[str, float] = field(default_factory=dict)
+    predictions: np.ndarray | None = None  # validation predictions, in SearchData.valid_rows order
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    error: str | None = None
+
+
+def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
+    """Class probabilities in the order of `classes` (zeros for a class the model never saw),
+    or regression values."""
+    if classes is None:
+        return np.asarray(model.predict(X), dtype=float)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 outputs (XGBoost) drift from 1
+    fitted = np.asarray(model.classes_)
+    if len(fitted) == len(classes) and np.array_equal(fitted, classes):
+        return proba
+    full = np.zeros((proba.shape[0], len(classes)))
+    full[:, np.searchsorted(classes, fitted)] = proba
+    return full
+
+
+def fit_pipeline(pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs: int) -> Pipeline:
+    fit_params = {}
+    if data.weights is not None:
+        fit_params["model__sample_weight"] = data.weights[rows]
+    # OpenMP-based models (histogram boosting) ignore n_jobs; cap their threads here instead.
+    with threadpool_limits(limits=None if n_jobs < 1 else n_jobs):
+        return pipeline.fit(data.X.iloc[rows], data.y[rows], **fit_params)
+
+
+def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
+    """Never raises for a bad candidate: a failure is a result, so the search goes on."""
+    fit_seconds = predict_seconds = 0.0
+    try:
+        parts = []
+        for fit_rows, valid_rows in data.folds:
+            pipeline = build_pipeline(
+                candidate.family,
+                candidate.params,
+                task=data.task,
+                roles=settings.roles,
+                seed=settings.seed,
+                n_jobs=settings.n_jobs,
+                featurize=settings.featurize,
+            )
+            started = time.perf_counter()
+            fit_pipeline(pipeline, data, fit_rows, settings.n_jobs)
+            fitted = time.perf_counter()
+            parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
+            fit_seconds += fitted - started
+            predict_seconds += time.perf_counter() - fitted
+        predictions = np.concatenate(parts)
+        if not np.all(np.isfinite(predictions)):
+            raise ValueError("the model predicted non-finite values")
+        metrics = score_all(data.task, data.y_valid, predictions, data.weights_valid, data.y_range)
+    except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000])
+    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds)
