@@ -9,7 +9,7 @@ EXAMPLE := $(firstword $(wildcard $(SHARED)/credit_g.parquet) examples/breast_ca
 EXAMPLE_TARGET := $(if $(findstring credit_g,$(EXAMPLE)),class,target)
 ITERATIONS ?= 20
 
-.PHONY: install run test clean
+.PHONY: install run test bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ run: $(STAMP) $(EXAMPLE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Figures, not tests: automl-flow against HistGradientBoosting defaults on the same folds.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/foundation.py
 
 clean:
 	rm -rf $(VENV) automl-runs examples .pytest_cache
