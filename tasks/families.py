@@ -25,7 +25,8 @@ class Family:
     key: str  # the search_spaces/<key>.yaml stem
     name: str  # Azure's spelling, shown to users
     estimators: dict[str, str]  # task -> "module:Class"
-    scale: bool = False  # linear, kernel and distance models want standardised inputs
+    scaling: str | None = None  # "standard" for linear, kernel and distance models; "minmax" for
+                                # models that need non-negative inputs (multinomial naive Bayes)
     encode_labels: bool = False  # the estimator only accepts labels 0..K-1
     threads: bool = True  # takes n_jobs (LogisticRegression's n_jobs is deprecated and inert)
     aliases: tuple[str, ...] = ()
@@ -54,12 +55,12 @@ FAMILIES: dict[str, Family] = {
             "classification": "sklearn.ensemble:ExtraTreesClassifier",
             "regression": "sklearn.ensemble:ExtraTreesRegressor"}),
         Family("logistic_regression", "LogisticRegression", {
-            "classification": "sklearn.linear_model:LogisticRegression"}, scale=True, threads=False),
+            "classification": "sklearn.linear_model:LogisticRegression"}, scaling="standard", threads=False),
         Family("elastic_net", "ElasticNet", {
-            "regression": "sklearn.linear_model:ElasticNet"}, scale=True),
+            "regression": "sklearn.linear_model:ElasticNet"}, scaling="standard"),
         Family("knn", "KNN", {
             "classification": "sklearn.neighbors:KNeighborsClassifier",
-            "regression": "sklearn.neighbors:KNeighborsRegressor"}, scale=True),
+            "regression": "sklearn.neighbors:KNeighborsRegressor"}, scaling="standard"),
     )
 }
 
@@ -127,6 +128,6 @@ def build_pipeline(
     model = cls(**settings)
     if family.encode_labels and task == "classification":
         model = EncodedLabelClassifier(model)
-    preprocess = build_preprocessor(roles, scale=family.scale, task=task, featurize=featurize)
+    preprocess = build_preprocessor(roles, scaling=family.scaling, task=task, featurize=featurize)
     return Pipeline([("features", preprocess), ("model", model)])
 

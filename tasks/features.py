@@ -72,9 +72,13 @@ def detect_roles(frame: pd.DataFrame) -> ColumnRoles:
 
 
 def build_preprocessor(
-    roles: ColumnRoles, *, scale: bool, task: str, featurize: bool = True
+    roles: ColumnRoles, *, scaling: str | None, task: str, featurize: bool = True
 ) -> ColumnTransformer:
-    """Impute, encode and (for linear and distance models) scale; unknown columns are dropped."""
+    """Impute, encode and (for linear and distance models) scale; unknown columns are dropped.
+
+    scaling: None, "standard" (zero mean, unit variance) or "minmax" (into [0, 1]).
+    """
+    scale = scaling is not None
     if not featurize:
         return ColumnTransformer([("numeric", "passthrough", list(roles.numeric))])
     numeric_steps = [SimpleImputer(strategy="median", add_indicator=True)]

@@ -80,7 +80,7 @@ def test_many_levels_become_high_cardinality_not_identifier():
 
 
 def _fit(roles, X, y, scale=False, task="classification"):
-    return build_preprocessor(roles, scale=scale, task=task).fit(X, y)
+    return build_preprocessor(roles, scaling="standard" if scale else None, task=task).fit(X, y)
 
 
 @pytest.mark.parametrize("scale", [False, True])
@@ -94,7 +94,7 @@ def test_output_has_no_missing_values(titanic, roles, scale):
 
 def test_fit_transform_matches_fit_then_transform_shape(titanic, roles):
     X, y = titanic
-    pre = build_preprocessor(roles, scale=True, task="classification")
+    pre = build_preprocessor(roles, scaling="standard", task="classification")
     out = pre.fit_transform(X, y)
     assert out.shape == pre.transform(X).shape
     assert len(pre.get_feature_names_out()) == out.shape[1]
@@ -174,6 +174,6 @@ def test_preprocessor_pickles(titanic, roles):
 
 def test_featurization_off_passes_numeric_as_given(titanic, roles):
     X, y = titanic
-    pre = build_preprocessor(roles, scale=True, task="classification", featurize=False).fit(X, y)
+    pre = build_preprocessor(roles, scaling="standard", task="classification", featurize=False).fit(X, y)
     out = np.asarray(pre.transform(X), dtype=float)
     np.testing.assert_array_equal(out, X[list(roles.numeric)].to_numpy(dtype=float))
