@@ -11,6 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.result import TrainResult, build_result
 from flows.run import Budget, TrackedRun, Tables, read_tables, search
 from tasks.config import AutoMLConfig
+from tasks.data_report import build_report
 from tasks.ensemble import choose_model
 from tasks.guardrails import inspect_data
 from tasks.refit import evaluate_model, refit_model
@@ -24,6 +25,7 @@ ingest = task(read_tables, name="ingest", retries=2, retry_delay_seconds=[1, 5],
               retry_condition_fn=Tables.transient, **_STEP)
 inspect = task(inspect_data, name="inspect", **_STEP)
 split = task(split_data, name="split", **_STEP)
+guardrails = task(build_report, name="guardrails", **_STEP)
 ensemble = task(choose_model, name="ensemble", **_STEP)
 refit = task(refit_model, name="refit", **_STEP)
 evaluate = task(evaluate_model, name="evaluate", **_STEP)
@@ -41,7 +43,8 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
-    with TrackedRun(config, profile, data) as run:
+    report = guardrails(config, profile, data, test)
+    with TrackedRun(config, profile, data, report) as run:
         outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
@@ -49,4 +52,5 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
         model = refit(choice, data, run.settings)
         evaluation = evaluate(model, choice, data, test)
         registered = run.register(model, data, choice, evaluation, outcome)
-    return build_result(config, profile, data, outcome, choice, evaluation, registered, run, budget)
+    return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
+                        budget)

@@ -22,6 +22,16 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _featurization(value: str) -> Any:
+    if value in ("auto", "off"):
+        return value
+    try:
+        with open(value) as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"'{value}' is not auto, off or a readable JSON file: {exc}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
@@ -52,8 +62,11 @@ def _parser() -> argparse.ArgumentParser:
                        default=None)
     train.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
                        default=None)
-    train.add_argument("--featurization", choices=["auto", "off"])
+    train.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",
+                       help="auto, off, or a JSON file of column overrides, e.g. "
+                       '{"column_overrides": {"zip": {"role": "categorical"}}}')
     train.add_argument("--weight-column")
+    train.add_argument("--positive-label", help="positive class of binary metrics")
     train.add_argument("--experiment", dest="experiment_name")
     train.add_argument("--model-name")
     train.add_argument("--tracking-uri")

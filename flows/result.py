@@ -7,6 +7,7 @@ from typing import Any
 
 from flows.run import Budget, TrackedRun, leaderboard
 from tasks.config import AutoMLConfig
+from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
 from tasks.guardrails import Profile
 from tasks.refit import Evaluation
@@ -40,6 +41,7 @@ class TrainResult:
     wall_seconds: float
     tracking_uri: str
     roles: dict[str, list[str]] = field(default_factory=dict)
+    guardrails: list[dict[str, str]] = field(default_factory=list)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +51,7 @@ class TrainResult:
 def build_result(
     config: AutoMLConfig,
     profile: Profile,
+    report: GuardrailReport,
     data: SearchData,
     outcome: SearchOutcome,
     choice: Choice,
@@ -80,5 +83,6 @@ def build_result(
         wall_seconds=round(budget.elapsed(), 2),
         tracking_uri=config.resolved_tracking_uri,
         roles=profile.roles.summary(),
+        guardrails=report.to_dicts(),
         leaderboard=leaderboard(outcome, profile.metric, top=10),
     )

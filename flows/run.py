@@ -14,8 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from tasks.config import AutoMLConfig
+from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
 from tasks.errors import AutoMLError
+from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import read_table
 from tasks.metrics import Metric
@@ -84,14 +86,16 @@ class Budget:
 class TrackedRun:
     """The MLflow parent run of one flow run: opened after the checks pass, closed as it ended."""
 
-    def __init__(self, config: AutoMLConfig, profile: Profile, data: SearchData) -> None:
-        self.config, self.profile, self.data = config, profile, data
+    def __init__(
+        self, config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport
+    ) -> None:
+        self.config, self.profile, self.data, self.report = config, profile, data, report
         cores = os.cpu_count() or 1
         n_jobs = config.max_cores_per_iteration
         if n_jobs == -1:
             n_jobs = max(1, cores // config.max_concurrent_iterations)
         self.settings = TrialSettings(
-            profile.roles, config.random_state, n_jobs, featurize=config.featurization == "auto"
+            profile.roles, config.random_state, n_jobs, featurize=featurization_enabled(config)
         )
         self.tracker: Tracker | None = None
         self.run_id = ""
@@ -109,6 +113,7 @@ class TrackedRun:
             params=params,
             tags={"task": self.profile.task, "automl.training_data": config.training_data},
         )
+        self.tracker.log_report(self.run_id, self.report.to_dicts(), self.report.to_text())
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

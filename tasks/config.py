@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tasks.errors import ConfigError
 
-__all__ = ["AutoMLConfig", "parse_config", "default_tracking_uri", "TaskType"]
+__all__ = [
+    "AutoMLConfig",
+    "ColumnOverride",
+    "FeaturizationSettings",
+    "parse_config",
+    "parse_featurization",
+    "default_tracking_uri",
+    "TaskType",
+]
 
 TaskType = Literal["classification", "regression"]
 
@@ -18,6 +34,71 @@ TaskType = Literal["classification", "regression"]
 CV_ROW_LIMIT = 20_000
 DEFAULT_FOLDS = 5
 DEFAULT_HOLDOUT = 0.10
+
+ColumnRole = Literal["numeric", "categorical", "text", "datetime", "drop"]
+Imputer = Literal["mean", "median", "most_frequent", "constant"]
+
+
+class ColumnOverride(BaseModel):
+    """What the user says about one column, instead of what featurization would detect."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: ColumnRole | None = Field(None, description="Force the column's role.")
+    imputer: Imputer | None = Field(None, description="How the column's missing values are filled.")
+
+
+class FeaturizationSettings(BaseModel):
+    """Automatic featurization with per-column overrides (Azure's FeaturizationConfig)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    column_overrides: dict[str, ColumnOverride] = Field(
+        default_factory=dict, description="Column name -> {role: ..., imputer: ...}."
+    )
+
+
+def parse_featurization(value: Any) -> str | FeaturizationSettings:
+    """'auto', 'off' or the overrides mapping; anything else is one sentence naming the fix."""
+    if isinstance(value, FeaturizationSettings) or value in ("auto", "off"):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"featurization must be 'auto', 'off' or a mapping like "
+            f"{{'column_overrides': {{'zip': {{'role': 'categorical'}}}}}}, got {value!r}"
+        )
+    try:
+        return FeaturizationSettings.model_validate(value)
+    except ValidationError as exc:
+        raise ConfigError(_override_sentence(exc.errors()[0])) from None
+
+
+def _override_sentence(err: Any) -> str:
+    loc = [str(part) for part in err["loc"]]
+    if len(loc) == 3 and loc[0] == "column_overrides":
+        column, knob = loc[1], loc[2]
+        valid = {
+            "role": ", ".join(get_args(ColumnRole)),
+            "imputer": ", ".join(get_args(Imputer)),
+        }.get(knob)
+        if valid is not None:
+            return (
+                f"featurization override of column '{column}' has {knob} {err['input']!r}; "
+                f"valid {knob}s are: {valid}"
+            )
+        return (
+            f"featurization override of column '{column}' has unknown setting '{knob}'; "
+            "valid settings are: role, imputer"
+        )
+    if len(loc) == 2 and loc[0] == "column_overrides":
+        return (
+            f"featurization override of column '{loc[1]}' must be a mapping like "
+            f"{{'role': 'categorical'}}, got {err['input']!r}"
+        )
+    if len(loc) == 1 and err["type"] == "extra_forbidden":
+        return f"featurization has unknown setting '{loc[0]}'; the only setting is column_overrides"
+    where = ".".join(loc)
+    return f"featurization {where} is invalid: {err['msg']} (got {err['input']!r})"
 
 
 class AutoMLConfig(BaseModel):
@@ -66,8 +147,12 @@ class AutoMLConfig(BaseModel):
     early_stopping_patience: int = Field(20, ge=1, description="Trials without improvement.")
     allowed_models: list[str] | None = Field(None, description="Only these model families.")
     blocked_models: list[str] | None = Field(None, description="Never these model families.")
-    featurization: Literal["auto", "off"] = Field(
-        "auto", description="auto: impute, encode and scale; off: numeric data used as given."
+    featurization: Literal["auto", "off"] | FeaturizationSettings = Field(
+        "auto",
+        description="auto: detect column roles, impute, encode, expand dates, vectorise text, "
+        "scale where the model needs it; off: numeric columns used as given; or "
+        "{column_overrides: {column: {role: numeric|categorical|text|datetime|drop, "
+        "imputer: mean|median|most_frequent|constant}}} for auto with overrides.",
     )
     weight_column: str | None = Field(None, description="Column of sample weights.")
     positive_label: str | None = Field(None, description="Positive class for binary metrics.")
@@ -84,6 +169,11 @@ class AutoMLConfig(BaseModel):
     workdir: str = Field(
         "automl-runs", description="Folder for the embedded MLflow store and the Optuna study."
     )
+
+    @field_validator("featurization", mode="before")
+    @classmethod
+    def _featurization(cls, value: Any) -> Any:
+        return parse_featurization(value)
 
     @model_validator(mode="after")
     def _exclusive_choices(self) -> AutoMLConfig:

@@ -51,7 +51,9 @@ def choose_model(
     members = tuple(pool[i] for i in sorted(counts))
     weights = tuple(float(counts[i]) for i in sorted(counts))
     blended = np.average(np.stack([m.predictions for m in members]), axis=0, weights=weights)
-    metrics = score_all(data.task, data.y_valid, blended, data.weights_valid, data.y_range)
+    metrics = score_all(
+        data.task, data.y_valid, blended, data.weights_valid, data.y_range, data.positive
+    )
     if metric.name not in metrics or not metric.better(metrics[metric.name], best.metrics[metric.name]):
         return single
     return Choice(members, weights, metrics)
@@ -64,7 +66,9 @@ def _greedy_selection(
     counts: Counter[int] = Counter()
     total = np.zeros_like(pool[0].predictions)
     for size in range(1, rounds + 1):
-        scores = [metric(y, (total + r.predictions) / size, w, data.y_range) for r in pool]
+        scores = [
+            metric(y, (total + r.predictions) / size, w, data.y_range, data.positive) for r in pool
+        ]
         pick = int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
         counts[pick] += 1
         total += pool[pick].predictions

@@ -6,15 +6,21 @@ Every message names the thing, the rule, the value seen and the fix.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import has_fit_parameter
 
 from tasks.config import AutoMLConfig
 from tasks.errors import ConfigError, DataError
-from tasks.families import resolve_families
-from tasks.features import ColumnRoles, detect_roles
+from tasks.families import FAMILIES, resolve_families, screen_families
+from tasks.features import (
+    ColumnRoles,
+    detect_roles,
+    featurization_enabled,
+    featurization_overrides,
+)
 from tasks.metrics import Metric, default_metric, get_metric
 
 __all__ = ["Profile", "inspect_data", "infer_task"]
@@ -36,6 +42,7 @@ class Profile:
     roles: ColumnRoles
     n_rows: int
     class_counts: dict[str, int]
+    skipped: dict[str, str] = field(default_factory=dict)  # family key -> why it is not searched
 
 
 def infer_task(y: pd.Series) -> str:
@@ -82,6 +89,7 @@ def inspect_data(
             f"target column '{config.target}' is not numeric (dtype {y.dtype}), so it cannot be "
             "a regression target; use task=classification"
         )
+    _check_positive_label(config, task, counts)
     metric = get_metric(config.primary_metric or default_metric(task), task)
     families = resolve_families(task, config.allowed_models, config.blocked_models)
     if config.experiment_exit_score is not None and not np.isfinite(config.experiment_exit_score):
@@ -91,7 +99,12 @@ def inspect_data(
     for other, name in ((validation, "validation_data"), (test, "test_data")):
         if other is not None:
             _check_other(config, other, features.columns, name, getattr(config, name))
-    roles = detect_roles(features)
+    roles = detect_roles(features, featurization_overrides(config))
+    if not featurization_enabled(config) and not roles.numeric:
+        raise ConfigError(
+            "featurization='off' uses numeric columns only and this table has none; "
+            "use featurization='auto'"
+        )
     if config.task is None:  # said once every check has passed: a refusal stays one line
         log.info("task: %s, inferred from target '%s' (%s, %d distinct values); "
                  "set task to override", task, config.target, y.dtype, y.nunique())
@@ -101,7 +114,48 @@ def inspect_data(
     if not roles.used:
         dropped = ", ".join(f"{c} ({why})" for c, why in roles.dropped.items())
         raise DataError(f"no usable feature column is left in '{source}': {dropped or 'none given'}")
-    return Profile(task, config.task is None, metric, tuple(families), roles, len(frame), counts)
+    families, skipped = _screen(config, task, families, features, roles)
+    return Profile(
+        task, config.task is None, metric, tuple(families), roles, len(frame), counts, skipped
+    )
+
+
+def _screen(
+    config: AutoMLConfig, task: str, keys: list[str], features: pd.DataFrame, roles: ColumnRoles
+) -> tuple[list[str], dict[str, str]]:
+    """Leave out the families that cannot work or would eat the budget on this data."""
+    skipped: dict[str, str] = {}
+    if config.weight_column:
+        for key in keys:
+            if not has_fit_parameter(FAMILIES[key].estimator_class(task)(), "sample_weight"):
+                skipped[key] = f"{FAMILIES[key].name} skipped: it cannot use sample weights"
+    if not featurization_enabled(config) and "multinomial_naive_bayes" in keys:
+        # Without featurization nothing rescales the inputs into the non-negative range it needs.
+        skipped["multinomial_naive_bayes"] = (
+            "MultinomialNaiveBayes skipped: it needs non-negative features, which "
+            "featurization='off' does not provide"
+        )
+    kept = [k for k in keys if k not in skipped]
+    if not kept:
+        raise ConfigError(
+            f"no allowed model can use weight_column '{config.weight_column}': "
+            f"{'; '.join(skipped.values())}; allow another model or drop the weights"
+        )
+    width = _encoded_width(features, roles)
+    kept, too_slow = screen_families(kept, n_rows=len(features), n_features=width)
+    skipped.update(too_slow)
+    for reason in skipped.values():
+        log.info("%s", reason)
+    return kept, skipped
+
+
+def _encoded_width(features: pd.DataFrame, roles: ColumnRoles) -> int:
+    """About how many columns the model sees after encoding: sizes the slow-family caps."""
+    onehot = sum(min(features[c].nunique(), 30) for c in (*roles.categorical, *roles.boolean))
+    return (
+        len(roles.numeric) + len(roles.high_cardinality) + onehot
+        + 9 * len(roles.datetime) + 200 * len(roles.text)
+    )
 
 
 def _require_column(name: str, frame: pd.DataFrame, source: str, what: str) -> None:
@@ -109,6 +163,23 @@ def _require_column(name: str, frame: pd.DataFrame, source: str, what: str) -> N
         columns = ", ".join(map(str, frame.columns[:30]))
         more = f" (and {len(frame.columns) - 30} more)" if len(frame.columns) > 30 else ""
         raise DataError(f"{what} '{name}' is not in '{source}'; columns are: {columns}{more}")
+
+
+def _check_positive_label(config: AutoMLConfig, task: str, counts: dict[str, int]) -> None:
+    label = config.positive_label
+    if label is None:
+        return
+    if task != "classification" or len(counts) != 2:
+        kind = "regression" if task != "classification" else f"{len(counts)} classes"
+        raise ConfigError(
+            f"positive_label={label!r} applies to binary classification, this target has {kind}; "
+            "drop positive_label"
+        )
+    if str(label) not in counts:
+        raise ConfigError(
+            f"positive_label={label!r} is not a class of '{config.target}'; "
+            f"the classes are: {', '.join(map(repr, sorted(counts)))}"
+        )
 
 
 def _check_weights(weights: pd.Series, name: str) -> None:

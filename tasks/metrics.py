@@ -2,7 +2,9 @@
 
 Every trial yields validation predictions once (class probabilities for classifiers, values for
 regressors); all metrics are computed from them, so a secondary metric costs no extra predict.
-Classification targets arrive as integer codes 0..K-1 in the order of the fitted ``classes_``.
+Classification targets arrive as integer codes 0..K-1 in the order of the fitted ``classes_``;
+binary metrics score the class coded ``positive`` (``positive_label``; by default the second of
+the sorted labels, as scikit-learn does).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tasks.errors import ConfigError
 
 __all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all"]
 
-Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float], float]
+Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float, int], float]
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,14 @@ class Metric:
     fn: Scorer
 
     def __call__(
-        self, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None, y_range: float = 1.0
+        self,
+        y: np.ndarray,
+        pred: np.ndarray,
+        weight: np.ndarray | None = None,
+        y_range: float = 1.0,
+        positive: int = 1,
     ) -> float:
-        return float(self.fn(y, pred, weight, y_range))
+        return float(self.fn(y, pred, weight, y_range, positive))
 
     def better(self, a: float, b: float) -> bool:
         """True when score a beats score b."""
@@ -49,7 +56,7 @@ def _onehot(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def _auc(average: str) -> Scorer:
-    def fn(y, proba, w, _):
+    def fn(y, proba, w, *_):
         if proba.shape[1] == 2:
             return skm.roc_auc_score(y, proba[:, 1], sample_weight=w)
         return skm.roc_auc_score(
@@ -60,13 +67,13 @@ def _auc(average: str) -> Scorer:
     return fn
 
 
-def _average_precision_weighted(y, proba, w, _):
+def _average_precision_weighted(y, proba, w, *_):
     return skm.average_precision_score(
         _onehot(y, proba.shape[1]), proba, average="weighted", sample_weight=w
     )
 
 
-def _norm_macro_recall(y, proba, w, _):
+def _norm_macro_recall(y, proba, w, *_):
     # Azure: macro recall rescaled so that random guessing scores 0 and perfection 1.
     k = proba.shape[1]
     chance = 0.5 if k == 2 else 1.0 / k
@@ -77,26 +84,39 @@ def _norm_macro_recall(y, proba, w, _):
 
 
 def _label_metric(fn: Callable[..., float], **kwargs) -> Scorer:
-    def scorer(y, proba, w, _):
+    def scorer(y, proba, w, *_):
         return fn(y, _labels(proba), sample_weight=w, **kwargs)
 
     return scorer
 
 
-def _log_loss(y, proba, w, _):
+def _binary(fn: Callable[..., float], *, scores: bool = False, **kwargs) -> Scorer:
+    """A metric of the positive class alone; undefined (left out) beyond two classes."""
+
+    def scorer(y, proba, w, _, positive):
+        if proba.shape[1] != 2:
+            raise ValueError("binary metric on more than two classes")
+        truth = (y == positive).astype(int)
+        guess = proba[:, positive] if scores else (_labels(proba) == positive).astype(int)
+        return fn(truth, guess, sample_weight=w, **kwargs)
+
+    return scorer
+
+
+def _log_loss(y, proba, w, *_):
     return skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(proba.shape[1]), sample_weight=w)
 
 
-def _rmse(y, p, w, _):
+def _rmse(y, p, w, *_):
     return skm.root_mean_squared_error(y, p, sample_weight=w)
 
 
-def _spearman(y, p, w, _):
+def _spearman(y, p, w, *_):
     rho = spearmanr(y, p).statistic
     return 0.0 if np.isnan(rho) else rho
 
 
-def _mape(y, p, w, _):
+def _mape(y, p, w, *_):
     return skm.mean_absolute_percentage_error(y, p, sample_weight=w) if np.all(y != 0) else np.nan
 
 
@@ -116,17 +136,26 @@ _CLASSIFICATION: dict[str, tuple[bool, Scorer]] = {
     "f1_score_macro": (True, _label_metric(skm.f1_score, average="macro", zero_division=0)),
     "f1_score_weighted": (True, _label_metric(skm.f1_score, average="weighted", zero_division=0)),
     "matthews_correlation": (True, _label_metric(skm.matthews_corrcoef)),
+    "precision_score_macro": (
+        True, _label_metric(skm.precision_score, average="macro", zero_division=0)
+    ),
+    "recall_score_macro": (True, _label_metric(skm.recall_score, average="macro", zero_division=0)),
     "log_loss": (False, _log_loss),
+    "AUC_binary": (True, _binary(skm.roc_auc_score, scores=True)),
+    "average_precision_score_binary": (True, _binary(skm.average_precision_score, scores=True)),
+    "precision_score_binary": (True, _binary(skm.precision_score, zero_division=0)),
+    "recall_score_binary": (True, _binary(skm.recall_score, zero_division=0)),
+    "f1_score_binary": (True, _binary(skm.f1_score, zero_division=0)),
 }
 
 _REGRESSION: dict[str, tuple[bool, Scorer]] = {
-    "normalized_root_mean_squared_error": (False, lambda y, p, w, r: _rmse(y, p, w, r) / r),
+    "normalized_root_mean_squared_error": (False, lambda y, p, w, r, *_: _rmse(y, p, w, r) / r),
     "root_mean_squared_error": (False, _rmse),
     "normalized_mean_absolute_error": (
-        False, lambda y, p, w, r: skm.mean_absolute_error(y, p, sample_weight=w) / r
+        False, lambda y, p, w, r, *_: skm.mean_absolute_error(y, p, sample_weight=w) / r
     ),
-    "mean_absolute_error": (False, lambda y, p, w, r: skm.mean_absolute_error(y, p, sample_weight=w)),
-    "r2_score": (True, lambda y, p, w, r: skm.r2_score(y, p, sample_weight=w)),
+    "mean_absolute_error": (False, lambda y, p, w, r, *_: skm.mean_absolute_error(y, p, sample_weight=w)),
+    "r2_score": (True, lambda y, p, w, r, *_: skm.r2_score(y, p, sample_weight=w)),
     "spearman_correlation": (True, _spearman),
     "mean_absolute_percentage_error": (False, _mape),
 }
@@ -159,7 +188,12 @@ def get_metric(name: str, task: str) -> Metric:
 
 
 def score_all(
-    task: str, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None = None, y_range: float = 1.0
+    task: str,
+    y: np.ndarray,
+    pred: np.ndarray,
+    weight: np.ndarray | None = None,
+    y_range: float = 1.0,
+    positive: int = 1,
 ) -> dict[str, float]:
     """Every metric of the task; a metric undefined on this data is left out, not faked."""
     out = {}
@@ -167,7 +201,7 @@ def score_all(
         if metric.task != task:
             continue
         try:
-            value = metric(y, pred, weight, y_range)
+            value = metric(y, pred, weight, y_range, positive)
         except ValueError:
             continue
         if np.isfinite(value):

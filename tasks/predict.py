@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.errors import DataError
+from tasks.features import required_columns
 
 __all__ = ["load_model", "predict_frame"]
 
@@ -32,11 +33,6 @@ def load_model(uri: str, tracking_uri: str | None = None) -> Any:
             return pickle.load(handle)  # noqa: S301 - the user names their own model file
     except FileNotFoundError:
         raise DataError(f"model file '{uri}' was not found") from None
-
-
-def required_columns(model: Any) -> list[str]:
-    names = getattr(model, "feature_names_in_", None)
-    return [] if names is None else list(names)
 
 
 def predict_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -47,4 +47,5 @@ def evaluate_model(
         return Evaluation(choice.metrics, None)
     pred = predict_scores(model, test.X, data.classes)
     y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
-    return Evaluation(choice.metrics, score_all(data.task, y, pred, test.weights, data.y_range))
+    test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive)
+    return Evaluation(choice.metrics, test_metrics)

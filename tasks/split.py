@@ -40,6 +40,7 @@ class SearchData:
     task: str
     classes: np.ndarray | None  # sorted labels; codes index into them
     y_range: float  # normalises RMSE and MAE, as Azure does
+    positive: int = 1  # code of the positive class for binary metrics
 
     @property
     def valid_rows(self) -> np.ndarray:
@@ -97,6 +98,7 @@ def split_data(
     frame = frame.reset_index(drop=True)
     y = frame[config.target].to_numpy()
     drop = [c for c in (config.target, config.weight_column) if c]
+    classes = np.unique(y) if classify else None
     data = SearchData(
         X=frame.drop(columns=drop),
         y=y,
@@ -105,8 +107,9 @@ def split_data(
         refit_rows=rows,
         scheme=label,
         task=profile.task,
-        classes=np.unique(y) if classify else None,
+        classes=classes,
         y_range=_range(y) if not classify else 1.0,
+        positive=_positive(classes, config.positive_label),
     )
     return data, held_out
 
@@ -130,6 +133,12 @@ def _stratify(y: Any) -> Any:
         return y
     log.warning("class %r has a single row: the split is not stratified", counts.idxmin())
     return None
+
+
+def _positive(classes: np.ndarray | None, label: str | None) -> int:
+    if classes is None or label is None:
+        return 1
+    return [str(c) for c in classes].index(str(label))
 
 
 def _range(y: np.ndarray) -> float:

@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 import tasks
 from tasks.errors import DataError
+from tasks.features import required_columns
 from tasks.trial import TrialResult
 
 __all__ = ["Tracker", "RegisteredModel", "model_requirements"]
@@ -71,6 +72,12 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=[Param(k, _text(v)) for k, v in params.items()])
         return run.info.run_id
 
+    def log_report(self, run_id: str, checks: list[dict[str, str]], text: str) -> None:
+        self.client.log_dict(run_id, {"checks": checks}, "guardrails.json")
+        self.client.log_text(run_id, text + "\n", "guardrails.txt")
+        alerted = [c["name"] for c in checks if c["status"] == "alerted"]
+        self.client.set_tag(run_id, "guardrails_alerted", ", ".join(alerted) or "none")
+
     def log_trial(self, parent_id: str, result: TrialResult) -> str:
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number)}
@@ -109,7 +116,9 @@ class Tracker:
             path = Path(tmp) / PKL_NAME
             path.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
             self.client.log_artifact(run_id, str(path))
-        # Integer columns are declared as floats, so rows with missing values pass the schema.
+        # The signature names only the columns the model reads (dropped ones are not required);
+        # integer columns are declared as floats, so rows with missing values pass the schema.
+        example = example[required_columns(model)]
         example = example.astype({c: float for c in example.select_dtypes("integer").columns})
         output = model.predict(example)
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():

@@ -70,9 +70,13 @@ def fit_pipeline(pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs:
     fit_params = {}
     if data.weights is not None:
         fit_params["model__sample_weight"] = data.weights[rows]
-    # OpenMP-based models (histogram boosting) ignore n_jobs; cap their threads here instead.
-    with threadpool_limits(limits=None if n_jobs < 1 else n_jobs):
+    with _thread_cap(n_jobs):
         return pipeline.fit(data.X.iloc[rows], data.y[rows], **fit_params)
+
+
+def _thread_cap(n_jobs: int) -> threadpool_limits:
+    # OpenMP-based models (histogram boosting) ignore n_jobs; cap their threads here instead.
+    return threadpool_limits(limits=None if n_jobs < 1 else n_jobs)
 
 
 def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
@@ -93,13 +97,16 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
             started = time.perf_counter()
             fit_pipeline(pipeline, data, fit_rows, settings.n_jobs)
             fitted = time.perf_counter()
-            parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
+            with _thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
+                parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
             fit_seconds += fitted - started
             predict_seconds += time.perf_counter() - fitted
         predictions = np.concatenate(parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
-        metrics = score_all(data.task, data.y_valid, predictions, data.weights_valid, data.y_range)
+        metrics = score_all(
+            data.task, data.y_valid, predictions, data.weights_valid, data.y_range, data.positive
+        )
     except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000])

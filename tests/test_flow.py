@@ -132,3 +132,63 @@ def test_bad_input_registers_nothing(prefect_api, tmp_path):
     client = client_of(config)
     assert client.search_registered_models() == []
     assert client.get_experiment_by_name("bad") is None
+
+
+def test_guardrail_report_is_returned_and_logged(credit):
+    _, config, result = credit
+    names = [c["name"] for c in result.guardrails]
+    assert "Validation split handling" in names and "Target leakage hint" in names
+    client = client_of(config)
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"guardrails.json", "guardrails.txt", "leaderboard.json", "model.pkl", "model"} <= artifacts
+    local = client.download_artifacts(result.run_id, "guardrails.json")
+    logged = json.load(open(local))["checks"]
+    assert logged == result.guardrails
+
+
+def support_tickets(n: int = 600, seed: int = 5) -> pd.DataFrame:
+    """A messy table built here: date strings, free text, an id column, missing values."""
+    rng = np.random.default_rng(seed)
+    opened = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n), unit="h")
+    words = ["printer", "login", "invoice", "refund", "crash", "slow", "password", "screen",
+             "network", "urgent", "billing", "update", "error", "email", "account"]
+    text = [" ".join(rng.choice(words, size=rng.integers(4, 12))) for _ in range(n)]
+    late = (
+        (opened.hour >= 18).astype(int)
+        + np.array(["urgent" in t or "crash" in t for t in text]).astype(int)
+        + rng.integers(0, 2, n)
+    ) >= 2
+    frame = pd.DataFrame({
+        "ticket_id": [f"T-{100000 + i}" for i in range(n)],
+        "opened_at": opened.strftime("%Y-%m-%d %H:%M"),
+        "description": text,
+        "channel": rng.choice(["email", "phone", "chat", None], n),
+        "queue_length": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 40, n)),
+        "late": np.where(late, "yes", "no"),
+    })
+    return frame
+
+
+def test_messy_table_with_dates_and_text(prefect_api, tmp_path):
+    path = tmp_path / "tickets.csv"
+    support_tickets().to_csv(path, index=False)
+    config = parse_config(training_data=str(path), target="late", iterations=4,
+                          workdir=str(tmp_path), experiment_name="tickets")
+    result = automl_flow(config)
+    assert result.roles["datetime"] == ["opened_at"] and result.roles["text"] == ["description"]
+    assert any(d.startswith("ticket_id") for d in result.roles["dropped"])
+    checks = {c["name"]: c for c in result.guardrails}
+    assert "channel" in checks["Missing feature values imputation"]["detail"]
+    assert result.metrics["AUC_weighted"] > 0.7  # the hour and the words carry the signal
+    fresh = support_tickets(n=30, seed=9).drop(columns=["late"])
+    fresh.loc[0, "opened_at"] = None
+    fresh.loc[1, "description"] = "completely unseen vocabulary here"
+    fresh.to_csv(tmp_path / "fresh.csv", index=False)
+    script = (
+        "import pickle, pandas as pd\n"
+        f"model = pickle.load(open({result.pkl_uri!r}, 'rb'))\n"
+        f"print(len(model.predict(pd.read_csv({str(tmp_path / 'fresh.csv')!r}))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "30"

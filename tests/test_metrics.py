@@ -256,7 +256,10 @@ def test_score_all_returns_every_metric_finite(request, fixture, task):
     p: Preds = request.getfixturevalue(fixture)
     y_range = float(p.y.max() - p.y.min()) if task == "regression" else 1.0
     scores = score_all(task, p.y, p.pred, None, y_range)
-    assert set(scores) == {n for n, m in METRICS.items() if m.task == task}
+    expected = {n for n, m in METRICS.items() if m.task == task}
+    if fixture == "multiclass":  # binary metrics are undefined beyond two classes
+        expected = {n for n in expected if not n.endswith("_binary")}
+    assert set(scores) == expected
     assert all(isinstance(v, float) and np.isfinite(v) for v in scores.values())
     for name, value in scores.items():
         assert value == pytest.approx(METRICS[name](p.y, p.pred, None, y_range), rel=1e-12)
@@ -297,3 +300,18 @@ def test_score_all_weights(request, fixture, task):
     # Spearman's rank correlation takes no weights (neither in scipy nor in Azure).
     changed = {n for n in plain if not np.isclose(weighted[n], plain[n], rtol=1e-9, atol=0)}
     assert changed == set(plain) - {"spearman_correlation"}
+
+
+def test_binary_metrics_score_the_positive_label(binary):
+    """Precision of class 0 and of class 1 differ, and positive= picks which one is scored."""
+    labels = np.argmax(binary.pred, axis=1)
+    for positive in (0, 1):
+        expected = skm.precision_score((binary.y == positive).astype(int), (labels == positive).astype(int))
+        got = METRICS["precision_score_binary"](binary.y, binary.pred, None, 1.0, positive)
+        assert got == pytest.approx(expected)
+    assert METRICS["precision_score_binary"](binary.y, binary.pred, None, 1.0, 0) != pytest.approx(
+        METRICS["precision_score_binary"](binary.y, binary.pred, None, 1.0, 1)
+    )
+    auc_0 = METRICS["AUC_binary"](binary.y, binary.pred, None, 1.0, 0)
+    auc_1 = METRICS["AUC_binary"](binary.y, binary.pred, None, 1.0, 1)
+    assert auc_0 == pytest.approx(auc_1)  # AUC does not depend on which class is positive
