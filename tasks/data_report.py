@@ -129,8 +129,9 @@ def _class_balance(data: SearchData) -> Check:
     if ratio >= IMBALANCE_RATIO:
         return Check("Class balancing detection", "passed", detail)
     return Check("Class balancing detection", "alerted",
-                 f"{detail} (ratio {ratio:.2f}); folds are stratified so every class is in every "
-                 "fold; prefer AUC_weighted, balanced_accuracy or norm_macro_recall as the metric")
+                 f"{detail} (ratio {ratio:.2f}); splits are stratified, so a class is in every fold "
+                 "it has rows for; prefer AUC_weighted, balanced_accuracy or norm_macro_recall as "
+                 "the metric")
 
 
 def _duplicates(data: SearchData) -> Check:

@@ -204,7 +204,13 @@ def _check_split(config: AutoMLConfig, n_rows: int, counts: dict[str, int]) -> N
                 "use fewer folds"
             )
         rare = {k: v for k, v in counts.items() if v < folds}
-        if rare:
+        if rare and config.n_cross_validations is None:
+            # The default scheme bends: folds stay stratified as far as the rare class allows,
+            # and a fold without it is scored like any other (its probability column is zero).
+            label, count = min(rare.items(), key=lambda kv: kv[1])
+            log.warning("class %r has %d rows, fewer than the %d folds: some folds lack it",
+                        label, count, folds)
+        elif rare:
             label, count = min(rare.items(), key=lambda kv: kv[1])
             raise DataError(
                 f"n_cross_validations={folds} needs at least {folds} rows of every class, "

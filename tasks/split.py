@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,9 @@ def split_data(
         label = "given validation data"
     elif scheme == "cv":
         splitter = (StratifiedKFold if classify else KFold)(int(value), shuffle=True, random_state=seed)
-        folds = tuple(splitter.split(rows, y_train if classify else None))
+        with warnings.catch_warnings():  # a class rarer than the folds: the guardrails said so
+            warnings.simplefilter("ignore", UserWarning)
+            folds = tuple(splitter.split(rows, y_train if classify else None))
         label = f"{int(value)}-fold cross-validation"
     else:
         fit_rows, valid_rows = train_test_split(

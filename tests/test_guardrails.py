@@ -65,10 +65,21 @@ def test_target_with_missing_values(credit):
         inspect_data(config(), broken)
 
 
-def test_too_few_rows_of_a_class_for_cv(credit):
+def test_too_few_rows_of_a_class_for_the_folds_asked_for(credit):
     small = pd.concat([credit[credit["class"] == "good"].head(40), credit[credit["class"] == "bad"].head(3)])
     with pytest.raises(DataError, match=r"n_cross_validations=5 .* class 'bad' has 3; use fewer folds"):
-        inspect_data(config(), small)
+        inspect_data(config(n_cross_validations=5), small)
+
+
+def test_default_folds_bend_for_a_rare_class():
+    """hypothyroid has a class of 2 rows: the default 5-fold CV still runs, every row once."""
+    from tasks.split import split_data
+
+    frame = load("hypothyroid")
+    cfg = config(target="Class")
+    data, _ = split_data(cfg, inspect_data(cfg, frame), frame)
+    assert len(data.folds) == 5
+    assert sorted(data.valid_rows.tolist()) == list(range(len(frame)))
 
 
 def test_too_few_rows_for_cv():
