@@ -44,7 +44,7 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
     report = guardrails(config, profile, data, test)
-    with TrackedRun(config, profile, data, report) as run:
+    with TrackedRun(config, profile, data, report, tables.train) as run:
         outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)

@@ -32,6 +32,29 @@ def _featurization(value: str) -> Any:
         raise argparse.ArgumentTypeError(f"'{value}' is not auto, off or a readable JSON file: {exc}")
 
 
+def _storage_options(value: str) -> dict[str, Any]:
+    # JSON text, or a JSON file (kept out of the shell history and `ps`). The value may hold
+    # credentials, so no message quotes it.
+    try:
+        if value.lstrip().startswith("{"):
+            options = json.loads(value)
+        else:
+            with open(value) as handle:
+                options = json.load(handle)
+    except OSError:
+        raise argparse.ArgumentTypeError("is neither a JSON object nor a readable JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"is not valid JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"anon\": true}'")
+    return options
+
+
+_STORAGE_HELP = ("fsspec options as a JSON object or a JSON file, e.g. "
+                 '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\'; '
+                 "credentials otherwise come from AWS_* variables or ~/.aws")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
@@ -72,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--tracking-uri")
     train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
     train.add_argument("--seed", type=int, dest="random_state")
+    train.add_argument("--storage-options", type=_storage_options, metavar="JSON", help=_STORAGE_HELP)
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     predict = sub.add_parser("predict", help="score a table with a trained model")
@@ -80,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", required=True)
     predict.add_argument("--output", required=True, help=".csv or .parquet path or URL")
     predict.add_argument("--tracking-uri")
+    predict.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                         help=_STORAGE_HELP)
     return parser
 
 
@@ -167,16 +193,16 @@ def _report(result: Any, console: Any) -> None:
 
 
 def _predict(args: argparse.Namespace, console: Any) -> int:
-    from tasks.ingest import read_table, write_table
+    from tasks.ingest import public_url, read_table, write_table
     from tasks.predict import load_model, predict_frame
 
     from tasks.config import default_tracking_uri
 
     model = load_model(args.model, args.tracking_uri or default_tracking_uri())
-    frame = read_table(args.data, what="data to score")
+    frame = read_table(args.data, what="data to score", storage_options=args.storage_options)
     scored = predict_frame(model, frame)
-    write_table(scored, args.output)
-    console.print(f"wrote {len(scored)} predictions to {args.output}", highlight=False)
+    write_table(scored, args.output, storage_options=args.storage_options)
+    console.print(f"wrote {len(scored)} predictions to {public_url(args.output)}", highlight=False)
     return 0
 
 

@@ -16,10 +16,10 @@ from prefect.utilities.annotations import quote
 from tasks.config import AutoMLConfig
 from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
-from tasks.errors import AutoMLError
+from tasks.errors import AutoMLError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
-from tasks.ingest import read_table
+from tasks.ingest import public_url, read_table
 from tasks.metrics import Metric
 from tasks.refit import Evaluation
 from tasks.search import SearchLimits, SearchOutcome, run_search
@@ -44,15 +44,17 @@ class Tables:
     @staticmethod
     def transient(_task: Any, _run: Any, state: Any) -> bool:
         """Retry storage hiccups, never the user's own mistakes."""
-        return not isinstance(state.data, AutoMLError)
+        return isinstance(state.data, StorageError) or not isinstance(state.data, AutoMLError)
 
 
 def read_tables(config: AutoMLConfig) -> Tables:
+    options = config.storage_options
+
     def optional(url: str | None, what: str) -> pd.DataFrame | None:
-        return None if url is None else read_table(url, what=what)
+        return None if url is None else read_table(url, what=what, storage_options=options)
 
     return Tables(
-        read_table(config.training_data, what="training data"),
+        read_table(config.training_data, what="training data", storage_options=options),
         optional(config.validation_data, "validation data"),
         optional(config.test_data, "test data"),
     )
@@ -87,9 +89,11 @@ class TrackedRun:
     """The MLflow parent run of one flow run: opened after the checks pass, closed as it ended."""
 
     def __init__(
-        self, config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport
+        self, config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport,
+        training: pd.DataFrame | None = None,
     ) -> None:
         self.config, self.profile, self.data, self.report = config, profile, data, report
+        self.training = training  # the table as read, logged as the run's input dataset
         cores = os.cpu_count() or 1
         n_jobs = config.max_cores_per_iteration
         if n_jobs == -1:
@@ -105,14 +109,20 @@ class TrackedRun:
         artifacts = config.workdir_path / "artifacts" if config.embedded_tracking else None
         config.workdir_path.mkdir(parents=True, exist_ok=True)
         self.tracker = Tracker(config.resolved_tracking_uri, config.experiment_name, artifacts)
-        params = config.model_dump(exclude_none=True)
+        # Credentials never reach MLflow: no storage_options, no user:password@ in URLs.
+        params = config.model_dump(exclude_none=True, exclude={"storage_options"})
+        for name in ("training_data", "validation_data", "test_data"):
+            if name in params:
+                params[name] = public_url(params[name])
         params.update(task=self.profile.task, primary_metric=self.profile.metric.name,
                       validation_scheme=self.data.scheme, n_rows=len(self.data.X))
         self.run_id = self.tracker.start(
             run_name=f"{config.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}",
             params=params,
-            tags={"task": self.profile.task, "automl.training_data": config.training_data},
+            tags={"task": self.profile.task, "automl.training_data": params["training_data"]},
         )
+        if self.training is not None:
+            self.tracker.log_training_data(self.run_id, self.training, params["training_data"])
         self.tracker.log_report(self.run_id, self.report.to_dicts(), self.report.to_text())
         return self
 

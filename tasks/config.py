@@ -12,11 +12,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
 from tasks.errors import ConfigError
+from tasks.ingest import mask_secrets
 
 __all__ = [
     "AutoMLConfig",
@@ -169,6 +171,18 @@ class AutoMLConfig(BaseModel):
     workdir: str = Field(
         "automl-runs", description="Folder for the embedded MLflow store and the Optuna study."
     )
+    storage_options: dict[str, Any] | None = Field(
+        None,
+        description="Passed to fsspec when reading and writing tables, e.g. "
+        '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}, "key": ..., "secret": ...}; '
+        "credentials otherwise come from the usual places (AWS_* variables, ~/.aws). "
+        "Never recorded in MLflow; credential values are masked when the config is serialised.",
+    )
+
+    @field_serializer("storage_options", when_used="json")
+    def _masked(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # JSON is what Prefect stores as the flow run's parameters: no credentials there.
+        return mask_secrets(value)
 
     @field_validator("featurization", mode="before")
     @classmethod
@@ -233,6 +247,9 @@ def parse_config(**values: Any) -> AutoMLConfig:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
+        if where.startswith("storage_options"):
+            # The value may hold credentials: name the knob, never echo it.
+            raise ConfigError(f"{where} is invalid: {message}.") from None
         if where:
             raise ConfigError(f"{where}={err['input']!r} is invalid: {message}.") from None
         raise ConfigError(f"invalid configuration: {message}.") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AutoMLError", "ConfigError", "DataError", "SearchError"]
+__all__ = ["AutoMLError", "ConfigError", "DataError", "SearchError", "StorageError"]
 
 
 class AutoMLError(Exception):
@@ -19,3 +19,8 @@ class DataError(AutoMLError, ValueError):
 
 class SearchError(AutoMLError, RuntimeError):
     """The search produced no usable model (for example every trial failed)."""
+
+
+class StorageError(AutoMLError, OSError):
+    """Storage could not be reached (endpoint down, network, timeout): worth retrying, unlike
+    the user's own mistakes."""

@@ -15,16 +15,18 @@ import time
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
+import mlflow.data
 import pandas as pd
 from mlflow.entities import Metric as MlflowMetric
-from mlflow.entities import Param, RunStatus
+from mlflow.entities import DatasetInput, InputTag, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 import tasks
 from tasks.errors import DataError
@@ -71,6 +73,25 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.client.log_batch(run.info.run_id, params=[Param(k, _text(v)) for k, v in params.items()])
         return run.info.run_id
+
+    def log_training_data(self, run_id: str, frame: pd.DataFrame, source: str) -> None:
+        """Lineage: where the training table came from and a digest of its content.
+
+        source must already be free of credentials (tasks.ingest.public_url).
+        """
+        name = PurePosixPath(source.rstrip("/").split("?")[0]).name or "training_data"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLflow warns about integer columns and missing values
+            try:
+                dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+            except MlflowException:
+                # MLflow knows s3:// and local paths, not every fsspec scheme (az://, abfs://);
+                # the digest still goes in, the URL is in the automl.training_data tag.
+                dataset = mlflow.data.from_pandas(frame, name=name)
+        tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")]
+        self.client.log_inputs(
+            run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)]
+        )
 
     def log_report(self, run_id: str, checks: list[dict[str, str]], text: str) -> None:
         self.client.log_dict(run_id, {"checks": checks}, "guardrails.json")
