@@ -153,7 +153,8 @@ class TrackedRun:
 def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) -> list[dict[str, Any]]:
     """Successful trials best first, then the failed ones."""
     ranked = outcome.ranked(metric)
-    failed = [r for r in outcome.results if not any(r is k for k in ranked)]
+    ranked_ids = {id(r) for r in ranked}
+    failed = [r for r in outcome.results if id(r) not in ranked_ids]
     rows = [
         {
             "rank": rank,
