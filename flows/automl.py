@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from typing import Any
+
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -14,10 +16,11 @@ from tasks.config import AutoMLConfig
 from tasks.data_report import build_report
 from tasks.ensemble import choose_model
 from tasks.guardrails import inspect_data
+from tasks.plugins import load_plugins
 from tasks.refit import evaluate_model, refit_model
 from tasks.split import split_data
 
-__all__ = ["automl_flow", "AutoMLConfig"]
+__all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
 _STEP = {"cache_policy": NO_CACHE}  # the inputs are DataFrames: hashing them costs, caching is wrong
 
@@ -40,6 +43,7 @@ evaluate = task(evaluate_model, name="evaluate", **_STEP)
 def automl_flow(config: AutoMLConfig) -> TrainResult:
     """Train, pick and register the best model for one labelled table."""
     budget = Budget(config.experiment_timeout_minutes, started=time.monotonic())
+    load_plugins()
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
@@ -49,8 +53,28 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
         choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
-        model = refit(choice, data, run.settings)
+        model = refit(choice, data, run.refit_settings)
         evaluation = evaluate(model, choice, data, test)
         registered = run.register(model, data, choice, evaluation, outcome)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
                         budget)
+
+
+def task_runner(config: AutoMLConfig) -> Any:
+    """Where the trials run: threads of this process that each watch a local worker process, or a
+    Dask cluster (an existing one at dask_address, else a local one of worker processes)."""
+    if config.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if config.dask_address:
+            return DaskTaskRunner(address=config.dask_address)
+        return DaskTaskRunner(cluster_kwargs={
+            "n_workers": config.concurrency, "threads_per_worker": 1, "processes": True,
+            "host": "127.0.0.1", "dashboard_address": None,
+        })
+    return ThreadPoolTaskRunner(max_workers=config.concurrency)
+
+
+def train(config: AutoMLConfig) -> TrainResult:
+    """Run the flow on the task runner the config names."""
+    return automl_flow.with_options(task_runner=task_runner(config))(config)

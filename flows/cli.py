@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--exit-score", type=float, dest="experiment_exit_score")
     train.add_argument("--max-concurrent", type=int, dest="max_concurrent_iterations")
     train.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
+    train.add_argument("--max-memory-mb", type=float, help="memory cap of one trial's process")
+    train.add_argument("--task-runner", choices=["local", "dask"],
+                       help="local worker processes (default) or a Dask cluster")
+    train.add_argument("--dask-address", help="scheduler of an existing Dask cluster")
+    train.add_argument("--storage", dest="optuna_storage",
+                       help="Optuna RDB storage URL (default: a journal file in --workdir)")
+    train.add_argument("--resume", action="store_true", default=None,
+                       help="continue this experiment's interrupted run")
     train.add_argument("--allowed-models", type=_csv)
     train.add_argument("--blocked-models", type=_csv)
     train.add_argument("--no-early-stopping", dest="enable_early_stopping", action="store_false",
@@ -154,9 +162,9 @@ def _train(args: argparse.Namespace, out: Any, err: Any) -> int:
 
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
-    from flows.automl import automl_flow
+    from flows.automl import train
 
-    result = automl_flow(config)
+    result = train(config)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
+from prefect.futures import as_completed
 
 from tasks.config import AutoMLConfig
 from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
-from tasks.errors import AutoMLError, StorageError
+from tasks.errors import AutoMLError, ConfigError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import public_url, read_table
@@ -24,11 +25,14 @@ from tasks.metrics import Metric
 from tasks.refit import Evaluation
 from tasks.search import SearchLimits, SearchOutcome, run_search
 from tasks.split import SearchData
-from tasks.study import open_study
+from tasks.study import find_unfinished, open_storage, open_study, restore_trials
 from tasks.tracking import RegisteredModel, Tracker
-from tasks.trial import Candidate, TrialResult, TrialSettings, evaluate_candidate
+from tasks.trial import Candidate, TrialResult, TrialSettings
+from tasks.workers import Payload, TrialLimits, close_pools, pool_for
 
 __all__ = ["Tables", "read_tables", "Budget", "TrackedRun", "search"]
+
+log = logging.getLogger("automl")
 
 # Seconds kept back from the search for refit, logging and registration, at the least.
 MIN_RESERVE_SECONDS = 5.0
@@ -86,7 +90,12 @@ class Budget:
 
 
 class TrackedRun:
-    """The MLflow parent run of one flow run: opened after the checks pass, closed as it ended."""
+    """The records of one training run: the MLflow parent run (opened after the checks pass,
+    closed as it ended) and the Optuna study holding the search's state.
+
+    With `resume`, both are those of the experiment's newest run that never registered a model:
+    its finished trials count, its interrupted ones are tried again.
+    """
 
     def __init__(
         self, config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport,
@@ -94,23 +103,42 @@ class TrackedRun:
     ) -> None:
         self.config, self.profile, self.data, self.report = config, profile, data, report
         self.training = training  # the table as read, logged as the run's input dataset
-        cores = os.cpu_count() or 1
-        n_jobs = config.max_cores_per_iteration
-        if n_jobs == -1:
-            n_jobs = max(1, cores // config.max_concurrent_iterations)
         self.settings = TrialSettings(
-            profile.roles, config.random_state, n_jobs, featurize=featurization_enabled(config)
+            profile.roles, config.random_state, config.threads_per_trial,
+            featurize=featurization_enabled(config),
         )
+        # The refit runs alone, after the search: it may use every core.
+        self.refit_settings = replace(self.settings, n_jobs=os.cpu_count() or 1)
         self.tracker: Tracker | None = None
         self.run_id = ""
+        self.storage = open_storage(config.optuna_storage, config.workdir_path)
+        self.study_name = ""
+        self.history: list[TrialResult] = []  # finished trials of the run being resumed
+
+    @property
+    def predictions_folder(self) -> Any:
+        return self.config.workdir_path / "trials" / self.study_name
 
     def __enter__(self) -> TrackedRun:
         config = self.config
         artifacts = config.workdir_path / "artifacts" if config.embedded_tracking else None
         config.workdir_path.mkdir(parents=True, exist_ok=True)
         self.tracker = Tracker(config.resolved_tracking_uri, config.experiment_name, artifacts)
+        resumed = find_unfinished(self.storage, config.experiment_name) if config.resume else None
+        if resumed is not None:
+            self._reopen(resumed)
+        else:
+            if config.resume:
+                log.info("nothing to resume in experiment %r: starting a new run",
+                         config.experiment_name)
+            self._start()
+        return self
+
+    def _start(self) -> None:
+        assert self.tracker is not None
+        config = self.config
         # Credentials never reach MLflow: no storage_options, no user:password@ in URLs.
-        params = config.model_dump(exclude_none=True, exclude={"storage_options"})
+        params = config.model_dump(exclude_none=True, exclude={"storage_options", "resume"})
         for name in ("training_data", "validation_data", "test_data"):
             if name in params:
                 params[name] = public_url(params[name])
@@ -124,7 +152,37 @@ class TrackedRun:
         if self.training is not None:
             self.tracker.log_training_data(self.run_id, self.training, params["training_data"])
         self.tracker.log_report(self.run_id, self.report.to_dicts(), self.report.to_text())
-        return self
+        self.study_name = f"{config.experiment_name}-{self.run_id}"
+
+    def _reopen(self, study_name: str) -> None:
+        assert self.tracker is not None
+        study = self._open_study(study_name)
+        if study.user_attrs.get("data_digest") != self.data.digest():
+            raise ConfigError(
+                f"--resume found experiment {self.config.experiment_name!r}'s interrupted run, "
+                "but this run's data or split differ from it; use the same data and validation "
+                "settings, or drop --resume to start a new run"
+            )
+        self.study_name = study_name
+        self.run_id = study.user_attrs["mlflow_run_id"]
+        self.history, interrupted = restore_trials(study, self.predictions_folder)
+        # A trial logged to MLflow but not told to Optuna before the crash runs again: drop its
+        # MLflow run, so no trial has two.
+        self.tracker.reopen(self.run_id, interrupted)
+        log.info("resuming experiment %r: %d finished trials kept, %d interrupted ones queued again",
+                 self.config.experiment_name, len(self.history), len(interrupted))
+
+    def _open_study(self, name: str) -> Any:
+        return open_study(
+            name=name, workdir=self.config.workdir_path, storage=self.storage,
+            maximize=self.profile.metric.greater_is_better, seed=self.config.random_state,
+            families=list(self.profile.families),
+            attrs={"experiment": self.config.experiment_name, "mlflow_run_id": self.run_id,
+                   "data_digest": self.data.digest()},
+        )
+
+    def study(self) -> Any:
+        return self._open_study(self.study_name)
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if self.tracker is not None:
@@ -132,6 +190,9 @@ class TrackedRun:
 
     def record(self, result: TrialResult) -> str:
         assert self.tracker is not None
+        if result.predictions is not None:  # kept for the ensemble of a resumed run
+            self.predictions_folder.mkdir(parents=True, exist_ok=True)
+            np.save(self.predictions_folder / f"{result.candidate.number}.npy", result.predictions)
         return self.tracker.log_trial(self.run_id, result)
 
     def register(
@@ -147,7 +208,12 @@ class TrackedRun:
         board = pd.DataFrame(leaderboard(outcome, self.profile.metric))
         self.tracker.log_summary(self.run_id, summary, tags, board)
         example = data.X.iloc[data.refit_rows[:5]]
-        return self.tracker.register(self.run_id, model, example, self.config.registered_model_name)
+        registered = self.tracker.register(
+            self.run_id, model, example, self.config.registered_model_name
+        )
+        # Marks the study done: a later --resume of this experiment starts afresh.
+        self.study().set_user_attr("registered_version", str(registered.version))
+        return registered
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) -> list[dict[str, Any]]:
@@ -170,51 +236,68 @@ def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) 
 
 
 @task(name="trial", cache_policy=NO_CACHE)
-def _trial(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
-    return evaluate_candidate(candidate, data, settings)
+def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits) -> TrialResult:
+    # Runs where the task runner puts it (a thread of the flow, a Dask worker); the trial itself
+    # runs in that process's worker pool, where it can be stopped.
+    return pool_for(payload).run(candidate, limits)
+
+
+class _TaskEvaluator:
+    """Trials as Prefect tasks on the flow's task runner, each limited in time and memory."""
+
+    def __init__(self, config: AutoMLConfig, payload: Payload, budget: Budget) -> None:
+        self.config, self.payload, self.budget = config, payload, budget
+
+    def limits(self) -> TrialLimits:
+        left = self.budget.search_deadline - time.monotonic()
+        own = self.config.iteration_timeout_minutes
+        if own is not None and own * 60 <= left:
+            return TrialLimits(own * 60, self.config.max_memory_mb, "timeout")
+        return TrialLimits(max(left, 1.0), self.config.max_memory_mb, "budget")
+
+    def submit(self, candidate: Candidate) -> Any:
+        return _trial.with_options(task_run_name=candidate.label).submit(
+            candidate, self.payload, self.limits()
+        )
+
+    def first_done(self, handles: list[Any]) -> Any:
+        return next(as_completed(handles))
+
+    def result(self, handle: Any) -> TrialResult:
+        return handle.result()
 
 
 def search(
     config: AutoMLConfig, profile: Profile, data: SearchData, run: TrackedRun, budget: Budget
 ) -> SearchOutcome:
-    """Each trial is a Prefect task on the flow's task runner; a batch runs at once."""
-    study = open_study(
-        name=f"{config.experiment_name}-{run.run_id}",
-        workdir=config.workdir_path,
-        maximize=profile.metric.greater_is_better,
-        seed=config.random_state,
-        families=list(profile.families),
-    )
-    durations: list[float] = []
-    limit = config.iteration_timeout_minutes
-
-    def evaluate(batch: list[Candidate]) -> list[TrialResult]:
-        started = time.monotonic()
-        futures = [
-            _trial.with_options(task_run_name=c.label).submit(c, quote(data), run.settings)
-            for c in batch
-        ]
-        results = [f.result() for f in futures]
-        durations.append((time.monotonic() - started))
-        if limit is not None:
-            results = [_over_time(r, limit) for r in results]
-        return results
-
-    deadline = budget.search_deadline
+    """Up to max_concurrent_iterations trials at once, as Prefect tasks on the flow's runner."""
+    study = run.study()
+    payload = Payload.write(data, run.settings, config.workdir_path / "cache", run.study_name)
+    if config.task_runner == "local":
+        # Start the workers now: importing the model libraries overlaps the first asks.
+        pool_for(payload).warm(config.concurrency)
     limits = SearchLimits(
         iterations=config.iterations,
-        deadline=lambda: deadline - (statistics.median(durations[-5:]) if durations else 0.0),
-        batch_size=config.max_concurrent_iterations,
+        deadline=lambda: budget.search_deadline,
+        batch_size=config.concurrency,
         exit_score=config.experiment_exit_score,
         patience=config.early_stopping_patience if config.enable_early_stopping else None,
     )
-    return run_search(study, list(profile.families), profile.metric, limits, evaluate, run.record)
+    try:
+        return run_search(study, list(profile.families), profile.metric, limits,
+                          _TaskEvaluator(config, payload, budget), run.record, run.history)
+    finally:
+        _close_workers(config, payload)
+        os.unlink(payload.path)
 
 
-def _over_time(result: TrialResult, minutes: float) -> TrialResult:
-    # Threads cannot be stopped: a trial that ran past its limit is recorded as failed.
-    seconds = result.fit_seconds + result.predict_seconds
-    if seconds <= minutes * 60:
-        return result
-    return TrialResult(result.candidate, False, fit_seconds=result.fit_seconds,
-                       error=f"timeout: ran {seconds:.1f}s, iteration_timeout_minutes={minutes}")
+def _close_workers(config: AutoMLConfig, payload: Payload) -> None:
+    close_pools(payload)
+    if config.task_runner == "dask":
+        # Each Dask worker keeps a pool for this payload: stop them, or they outlive the run.
+        try:
+            from distributed import default_client
+
+            default_client().run(close_pools, payload)
+        except Exception as exc:  # noqa: BLE001 - a cluster gone already has no workers to stop
+            log.debug("could not stop the Dask workers' trial processes: %s", exc)

@@ -136,9 +136,32 @@ class AutoMLConfig(BaseModel):
     iteration_timeout_minutes: float | None = Field(
         None, gt=0, description="Time limit of one trial."
     )
-    max_concurrent_iterations: int = Field(1, ge=1, description="Trials evaluated at once.")
+    max_concurrent_iterations: int | None = Field(
+        None, ge=1, description="Trials evaluated at once, each in its own worker process "
+        "(the number of cores when empty)."
+    )
     max_cores_per_iteration: int = Field(
-        -1, ge=-1, description="Threads one trial may use (-1: all cores)."
+        -1, ge=-1, description="Threads one trial may use (-1: the cores divided by the "
+        "concurrent trials)."
+    )
+    max_memory_mb: float | None = Field(
+        None, gt=0, description="Memory one trial's worker process may use; a trial over it is "
+        "stopped and recorded as failed."
+    )
+    task_runner: Literal["local", "dask"] = Field(
+        "local", description="local: trials in worker processes on this machine; dask: on a "
+        "Dask cluster (dask_address, or a local cluster when empty)."
+    )
+    dask_address: str | None = Field(
+        None, description="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786."
+    )
+    optuna_storage: str | None = Field(
+        None, description="Optuna RDB storage URL (postgresql://, mysql://, sqlite:///) for "
+        "studies shared between machines; a journal file in workdir when empty."
+    )
+    resume: bool = Field(
+        False, description="Continue this experiment's interrupted run (same data) instead of "
+        "starting a new one."
     )
     experiment_exit_score: float | None = Field(
         None, description="Stop as soon as a trial reaches this primary-metric value."
@@ -203,7 +226,21 @@ class AutoMLConfig(BaseModel):
             )
         if self.test_data is not None and self.test_size is not None:
             raise ValueError("choose test_data or test_size, not both")
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError(
+                f"dask_address {self.dask_address!r} needs task_runner='dask' (--task-runner dask)"
+            )
         return self
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_concurrent_iterations or os.cpu_count() or 1
+
+    @property
+    def threads_per_trial(self) -> int:
+        if self.max_cores_per_iteration > 0:
+            return self.max_cores_per_iteration
+        return max(1, (os.cpu_count() or 1) // self.concurrency)
 
     @property
     def registered_model_name(self) -> str:

@@ -18,9 +18,11 @@ from sklearn.preprocessing import StandardScaler
 from tasks.errors import ConfigError
 from tasks.estimators import CalibratedClassifier, EncodedLabelClassifier
 from tasks.features import ColumnRoles, build_preprocessor
-from tasks.spaces import load_space
+from tasks.spaces import load_space, register_space
 
-__all__ = ["Family", "FAMILIES", "resolve_families", "screen_families", "build_pipeline"]
+__all__ = [
+    "Family", "FAMILIES", "resolve_families", "screen_families", "build_pipeline", "register_family",
+]
 
 log = logging.getLogger("automl")
 
@@ -114,6 +116,14 @@ _LOOKUP = {
     for f in FAMILIES.values()
     for alias in (f.key, f.name, *f.aliases)
 }
+
+
+def register_family(family: Family, space: dict[str, Any]) -> None:
+    """Add a family from a plugin (see tasks.plugins): its registry entry and its search space."""
+    register_space(family.key, space)
+    FAMILIES[family.key] = family
+    for alias in (family.key, family.name, *family.aliases):
+        _LOOKUP[_normalise(alias)] = family.key
 
 
 def resolve_families(

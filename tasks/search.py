@@ -1,16 +1,21 @@
-"""The candidate loop: ask a batch, evaluate it on the worker pool, tell it back, decide to stop.
+"""The candidate loop: keep up to `batch_size` trials running, tell each back as it finishes,
+ask the next, decide when to stop.
 
-The loop knows nothing of Prefect or MLflow: it is given a function that evaluates a batch of
-candidates (the flow submits them as tasks) and one that records each result (the flow logs it).
-Asking and telling a whole batch in trial order keeps a seeded search reproducible.
+The loop knows nothing of Prefect or MLflow: it is given an evaluator that runs candidates (the
+flow submits them as tasks to its worker pool) and a function that records each result (the flow
+logs it). With one trial at a time, ask and tell alternate in trial order, so a seeded search is
+reproducible; with more, a new trial starts as soon as any one finishes, so a slow trial never
+holds the others' cores idle.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import optuna
 
@@ -19,19 +24,29 @@ from tasks.metrics import Metric
 from tasks.study import ask_candidate, tell_result
 from tasks.trial import Candidate, TrialResult
 
-__all__ = ["SearchLimits", "SearchOutcome", "run_search"]
+__all__ = ["SearchLimits", "SearchOutcome", "Evaluator", "run_search"]
 
 log = logging.getLogger("automl")
 
-EvaluateBatch = Callable[[list[Candidate]], list[TrialResult]]
 Record = Callable[[TrialResult], str | None]  # returns the tracking run id of the trial
+
+
+class Evaluator(Protocol):
+    """Runs candidates somewhere: a handle per submitted candidate."""
+
+    def submit(self, candidate: Candidate) -> Any: ...
+
+    def first_done(self, handles: list[Any]) -> Any:
+        """Block until one of the handles is finished; return it."""
+
+    def result(self, handle: Any) -> TrialResult: ...
 
 
 @dataclass(frozen=True)
 class SearchLimits:
     iterations: int
-    deadline: Callable[[], float]  # time.monotonic() after which no new batch starts
-    batch_size: int = 1
+    deadline: Callable[[], float]  # time.monotonic() after which no new trial starts
+    batch_size: int = 1  # trials running at once
     exit_score: float | None = None
     patience: int | None = 20  # None: no early stopping
 
@@ -47,50 +62,83 @@ class SearchOutcome:
         return sorted(ok, key=lambda r: r.metrics[metric.name], reverse=metric.greater_is_better)
 
 
+class _Progress:
+    """What the stopping rules look at."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self.results: list[TrialResult] = []
+        self.best: TrialResult | None = None
+        self.since_best = 0
+        self.durations: list[float] = []
+
+    def add(self, result: TrialResult) -> None:
+        self.results.append(result)
+        score = result.metrics.get(self.metric.name) if result.ok else None
+        if score is not None and (
+            self.best is None or self.metric.better(score, self.best.metrics[self.metric.name])
+        ):
+            self.best, self.since_best = result, 0
+        else:
+            self.since_best += 1
+
+    def typical_seconds(self) -> float:
+        return statistics.median(self.durations[-5:]) if self.durations else 0.0
+
+
 def run_search(
     study: optuna.Study,
     families: list[str],
     metric: Metric,
     limits: SearchLimits,
-    evaluate: EvaluateBatch,
+    evaluator: Evaluator,
     record: Record,
+    history: Sequence[TrialResult] = (),
 ) -> SearchOutcome:
-    results: list[TrialResult] = []
-    best: TrialResult | None = None
-    since_best = 0
-    while (reason := _stop_reason(limits, metric, len(results), best, since_best)) is None:
-        size = min(limits.batch_size, limits.iterations - len(results))
-        asked = [ask_candidate(study, families) for _ in range(size)]
-        for (trial, _), result in zip(asked, evaluate([c for _, c in asked]), strict=True):
-            tell_result(study, trial, result, metric.name, record(result))
-            results.append(result)
-            score = result.metrics.get(metric.name) if result.ok else None
-            if score is not None and (best is None or metric.better(score, best.metrics[metric.name])):
-                best, since_best = result, 0
-            else:
-                since_best += 1
-            _log_progress(result, metric, best)
-    if best is None:
-        errors = {r.error for r in results if r.error}
+    """Run trials until a limit; `history` holds the trials of an interrupted run being resumed."""
+    progress = _Progress(metric)
+    for result in history:
+        progress.add(result)
+    running: dict[Any, tuple[optuna.trial.Trial, float]] = {}
+    reason = _stop_reason(limits, progress, 0)
+    while True:
+        while reason is None and len(running) < limits.batch_size:
+            trial, candidate = ask_candidate(study, families)
+            running[evaluator.submit(candidate)] = (trial, time.monotonic())
+            reason = _stop_reason(limits, progress, len(running))
+        if not running:
+            break
+        handle = evaluator.first_done(list(running))
+        trial, started = running.pop(handle)
+        result = evaluator.result(handle)
+        progress.durations.append(time.monotonic() - started)
+        tell_result(study, trial, result, metric.name, record(result))
+        progress.add(result)
+        _log_progress(result, metric, progress.best)
+        reason = reason or _stop_reason(limits, progress, len(running))
+    if progress.best is None:
+        errors = {r.error for r in progress.results if r.error}
         raise SearchError(
-            f"all {len(results)} trials failed, so no model was registered; first error: "
+            f"all {len(progress.results)} trials failed, so no model was registered; first error: "
             f"{next(iter(errors), 'none recorded')}"
         )
-    return SearchOutcome(tuple(results), best, reason)
+    assert reason is not None
+    return SearchOutcome(tuple(progress.results), progress.best, reason)
 
 
-def _stop_reason(
-    limits: SearchLimits, metric: Metric, done: int, best: TrialResult | None, since_best: int
-) -> str | None:
-    if done >= limits.iterations:
+def _stop_reason(limits: SearchLimits, progress: _Progress, running: int) -> str | None:
+    """Why no new trial should start, or None. Running trials are left to finish (the deadline
+    stops them through their own time limit)."""
+    best, metric = progress.best, progress.metric
+    if len(progress.results) + running >= limits.iterations:
         return f"iteration limit ({limits.iterations}) reached"
     if best is not None and limits.exit_score is not None:
         score = best.metrics[metric.name]
         if score == limits.exit_score or metric.better(score, limits.exit_score):
             return f"exit score {limits.exit_score} reached ({score:.4f})"
-    if limits.patience is not None and best is not None and since_best >= limits.patience:
-        return f"early stopping: {since_best} trials without improvement"
-    if time.monotonic() >= limits.deadline():
+    if limits.patience is not None and best is not None and progress.since_best >= limits.patience:
+        return f"early stopping: {progress.since_best} trials without improvement"
+    if time.monotonic() + progress.typical_seconds() >= limits.deadline():
         return "time budget used"
     return None
 

@@ -29,7 +29,7 @@ from optuna.distributions import (
 
 from tasks.errors import ConfigError
 
-__all__ = ["SearchSpace", "load_space", "parse_space"]
+__all__ = ["SearchSpace", "load_space", "parse_space", "register_space"]
 
 _TYPES: dict[str, type[BaseDistribution]] = {
     "float": FloatDistribution,
@@ -47,9 +47,21 @@ class SearchSpace:
     defaults: tuple[dict[str, Any], ...] = ()
 
 
+_REGISTERED: dict[str, SearchSpace] = {}
+
+
+def register_space(stem: str, document: Any) -> SearchSpace:
+    """A plugin family's space, given as the mapping a YAML file would hold."""
+    _REGISTERED[stem] = parse_space(stem, document)
+    load_space.cache_clear()
+    return _REGISTERED[stem]
+
+
 @cache
 def load_space(stem: str) -> SearchSpace:
     """Read search_spaces/<stem>.yaml (once per process)."""
+    if stem in _REGISTERED:
+        return _REGISTERED[stem]
     source = resources.files("search_spaces").joinpath(f"{stem}.yaml")
     try:
         text = source.read_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import warnings
 from dataclasses import dataclass
@@ -56,6 +58,16 @@ class SearchData:
     @property
     def weights_valid(self) -> np.ndarray | None:
         return None if self.weights is None else self.weights[self.valid_rows]
+
+    def digest(self) -> str:
+        """Content hash of the rows, targets and folds: a resumed search must see the same."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.X, index=False).to_numpy().tobytes())
+        h.update(pd.util.hash_array(np.asarray(self.y, dtype=object)).tobytes())
+        for fit, valid in self.folds:
+            h.update(np.asarray(fit).tobytes())
+            h.update(np.asarray(valid).tobytes())
+        return h.hexdigest()[:16]
 
 
 def split_data(

@@ -2,13 +2,19 @@
 
 The only module that talks to Optuna storage. The space is conditional: first the family, then
 that family's parameters, named `<family>__<param>` so two families never share a name.
+
+The study is the search's state: every finished trial's metrics are stored on it, so a run killed
+mid-search can be resumed from the storage alone (its predictions are files beside it).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import optuna
 from optuna.distributions import (
@@ -17,29 +23,44 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.storages import JournalStorage
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tasks.spaces import load_space
 from tasks.trial import Candidate, TrialResult
 
-__all__ = ["open_study", "ask_candidate", "tell_result", "storage_url"]
+__all__ = [
+    "open_storage", "open_study", "ask_candidate", "tell_result", "storage_url",
+    "find_unfinished", "restore_trials", "INTERRUPTED",
+]
 
 FAMILY = "family"
+INTERRUPTED = "interrupted: the run stopped while this trial was running; it is tried again"
 
 
 def storage_url(workdir: Path) -> str:
     return str(workdir / "optuna.journal")
 
 
-def open_study(
-    *, name: str, workdir: Path, maximize: bool, seed: int, families: list[str]
-) -> optuna.Study:
-    """A study in a local journal file, with every family's default configurations queued first."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def open_storage(url: str | None, workdir: Path) -> BaseStorage:
+    """An RDB URL (sqlite:///, postgresql://, mysql://) for studies shared between machines;
+    else a journal file in the working folder."""
+    if url:
+        return RDBStorage(url)
     workdir.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(storage_url(workdir)))
+    return JournalStorage(JournalFileBackend(storage_url(workdir)))
+
+
+def open_study(
+    *, name: str, workdir: Path, maximize: bool, seed: int, families: list[str],
+    storage: BaseStorage | None = None, attrs: dict[str, Any] | None = None,
+) -> optuna.Study:
+    """Create the study, or open it again to resume it, with every family's default
+    configurations queued first."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if storage is None:
+        storage = open_storage(None, workdir)
     # group=True models each family's branch of the conditional space on its own.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -54,6 +75,8 @@ def open_study(
         load_if_exists=True,
     )
     if not study.trials:
+        for key, value in {"started": time.time(), **(attrs or {})}.items():
+            study.set_user_attr(key, value)
         for family in families:
             for point in load_space(family).defaults:
                 study.enqueue_trial(
@@ -78,12 +101,66 @@ def tell_result(
     if run_id:
         trial.set_user_attr("mlflow_run_id", run_id)
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
+    trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))
+    trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
     value = result.metrics.get(metric) if result.ok else None
     if value is not None:
         study.tell(trial, value)
     else:
         trial.set_user_attr("error", (result.error or f"{metric} is undefined")[:1000])
+        trial.set_user_attr("reason", result.reason or "error")
         study.tell(trial, state=TrialState.FAIL)
+
+
+def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
+    """The newest study of this experiment that never registered a model, if any."""
+    studies = [
+        s for s in storage.get_all_studies()
+        if s.user_attrs.get("experiment") == experiment and "registered_version" not in s.user_attrs
+    ]
+    if not studies:
+        return None
+    return max(studies, key=lambda s: s.user_attrs.get("started", 0)).study_name
+
+
+def restore_trials(study: optuna.Study, predictions: Path) -> tuple[list[TrialResult], list[int]]:
+    """The finished trials of an interrupted run, as results (predictions read back from their
+    files), and the numbers of those that were running when it stopped: those are marked failed
+    and queued again with the same parameters."""
+    results, interrupted = [], []
+    for frozen in study.get_trials(deepcopy=False):
+        if frozen.state == TrialState.RUNNING:
+            _interrupt(study, frozen)
+            interrupted.append(frozen.number)
+        elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL):
+            if frozen.user_attrs.get("reason") == "interrupted":
+                continue
+            results.append(_result(frozen, predictions))
+    return results, interrupted
+
+
+def _interrupt(study: optuna.Study, frozen: FrozenTrial) -> None:
+    storage, trial_id = study._storage, frozen._trial_id  # noqa: SLF001 - storage-level update
+    storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
+    storage.set_trial_user_attr(trial_id, "reason", "interrupted")
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    study.enqueue_trial(dict(frozen.params))
+
+
+def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
+    family = frozen.params[FAMILY]
+    prefix = f"{family}__"
+    params = {k.removeprefix(prefix): v for k, v in frozen.params.items() if k.startswith(prefix)}
+    candidate = Candidate(frozen.number, family, params)
+    attrs = frozen.user_attrs
+    ok = frozen.state == TrialState.COMPLETE
+    saved = predictions / f"{frozen.number}.npy"
+    return TrialResult(
+        candidate, ok, dict(attrs.get("metrics", {})),
+        np.load(saved) if ok and saved.exists() else None,
+        attrs.get("fit_seconds", 0.0), attrs.get("predict_seconds", 0.0),
+        attrs.get("error"), attrs.get("reason"),
+    )
 
 
 def _suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:

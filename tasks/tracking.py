@@ -102,8 +102,11 @@ class Tracker:
     def log_trial(self, parent_id: str, result: TrialResult) -> str:
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number)}
+        if result.worker:
+            tags["worker"] = result.worker
         if result.error:
             tags["error"] = result.error[:5000]
+            tags["failure_reason"] = result.reason or "error"
         run = self.client.create_run(self.experiment_id, run_name=c.label, tags=tags)
         now = int(time.time() * 1000)
         values = {
@@ -168,6 +171,21 @@ class Tracker:
         if pkl_uri.startswith("file://"):
             pkl_uri = pkl_uri.removeprefix("file://")
         return RegisteredModel(name, str(version.version), f"models:/{name}/{version.version}", pkl_uri)
+
+    def reopen(self, run_id: str, interrupted: list[int]) -> None:
+        """Mark a parent run running again, and drop the child runs of trials to be re-run."""
+        self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        self.client.set_tag(run_id, "resumed", "true")
+        if not interrupted:
+            return
+        numbers = {str(n) for n in interrupted}
+        children = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+            max_results=50_000,
+        )
+        for child in children:
+            if child.data.tags.get("trial_number") in numbers:
+                self.client.delete_run(child.info.run_id)
 
     def finish(self, run_id: str, ok: bool) -> None:
         status = RunStatus.FINISHED if ok else RunStatus.FAILED

@@ -49,6 +49,8 @@ class TrialResult:
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     error: str | None = None
+    reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
+    worker: str = ""  # host:pid of the process that supervised the trial
 
 
 def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
@@ -109,5 +111,6 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         )
     except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000])
+        return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000],
+                           reason="error")
     return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds)

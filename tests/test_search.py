@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import optuna
 import pytest
@@ -23,21 +25,34 @@ def study(tmp_path, maximize=True):
     return open_study(name="s", workdir=tmp_path, maximize=maximize, seed=3, families=FAMILIES)
 
 
-def scripted(scores):
-    """An evaluator whose scores follow a script: the loop, not the models, is under test."""
-    feed = iter(scores)
+def outcome_of(c: Candidate, score) -> TrialResult:
+    if score is None:
+        return TrialResult(c, False, error="ValueError: boom")
+    return TrialResult(c, True, {AUC.name: score, LOG_LOSS.name: 1 - score})
 
-    def evaluate(batch: list[Candidate]) -> list[TrialResult]:
-        out = []
-        for c in batch:
-            score = next(feed)
-            if score is None:
-                out.append(TrialResult(c, False, error="ValueError: boom"))
-            else:
-                out.append(TrialResult(c, True, {AUC.name: score, LOG_LOSS.name: 1 - score}))
-        return out
 
-    return evaluate
+class scripted:
+    """An evaluator whose scores follow a script: the loop, not the models, is under test.
+    Each candidate is scored when submitted, after `seconds` (one value, or one per trial)."""
+
+    def __init__(self, scores, seconds=0.0, workers=1):
+        self.feed = iter(scores)
+        self.seconds = seconds
+        self.pool = ThreadPoolExecutor(workers)
+        self.submitted: list[int] = []
+
+    def submit(self, c: Candidate):
+        score = next(self.feed)
+        pause = self.seconds(c.number) if callable(self.seconds) else self.seconds
+        self.submitted.append(c.number)
+        return self.pool.submit(lambda: (time.sleep(pause), outcome_of(c, score))[1])
+
+    def first_done(self, handles):
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        return next(iter(done))
+
+    def result(self, handle):
+        return handle.result()
 
 
 def limits(**overrides):
@@ -91,26 +106,42 @@ def test_all_trials_failing_is_a_clear_error(tmp_path):
                    lambda r: None)
 
 
-def test_batches_are_asked_together(tmp_path):
-    sizes = []
+def test_a_new_trial_starts_as_soon_as_any_running_one_finishes(tmp_path):
+    # Trial 0 is slow; with three slots, trials 3.. must start while it still runs.
+    running, most = set(), [0]
+    lock = threading.Lock()
+    ev = scripted([0.5] * 8, seconds=lambda n: 0.6 if n == 0 else 0.05, workers=3)
+    original = ev.submit
 
-    def evaluate(batch):
-        sizes.append(len(batch))
-        return scripted([0.5] * len(batch))(batch)
+    def submit(c):
+        with lock:
+            running.add(c.number)
+            most[0] = max(most[0], len(running))
+        future = original(c)
+        future.add_done_callback(lambda _: running.discard(c.number))
+        return future
 
-    run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=7, batch_size=3), evaluate,
-               lambda r: None)
-    assert sizes == [3, 3, 1]
-
-
-def test_time_budget_stops_before_a_new_batch(tmp_path):
-    end = time.monotonic() + 0.3
-
-    def slow(batch):
-        time.sleep(0.1)
-        return scripted([0.5] * len(batch))(batch)
-
-    outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(deadline=lambda: end), slow,
+    ev.submit = submit
+    outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=8, batch_size=3), ev,
                          lambda r: None)
+    order = [r.candidate.number for r in outcome.results]
+    assert len(order) == 8 and most[0] == 3
+    assert order[-1] == 0, f"the slow trial 0 should finish last, finished in order {order}"
+
+
+def test_time_budget_stops_starting_trials(tmp_path):
+    end = time.monotonic() + 0.3
+    outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(deadline=lambda: end),
+                         scripted([0.5] * 50, seconds=0.1), lambda r: None)
     assert 2 <= len(outcome.results) <= 4
     assert outcome.stop_reason == "time budget used"
+
+
+def test_a_resumed_search_counts_the_trials_it_inherits(tmp_path):
+    s = study(tmp_path)
+    first = run_search(s, FAMILIES, AUC, limits(iterations=3), scripted([0.6, 0.8, 0.7]),
+                       lambda r: None)
+    outcome = run_search(s, FAMILIES, AUC, limits(iterations=5), scripted([0.65, 0.7]),
+                         lambda r: None, history=first.results)
+    assert len(outcome.results) == 5 == len(s.trials)
+    assert outcome.best is first.best
