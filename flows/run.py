@@ -114,6 +114,7 @@ class TrackedRun:
         self.storage = open_storage(config.optuna_storage, config.workdir_path)
         self.study_name = ""
         self.history: list[TrialResult] = []  # finished trials of the run being resumed
+        self.retry: list[dict[str, Any]] = []  # parameters of the trials it was running
 
     @property
     def predictions_folder(self) -> Any:
@@ -166,9 +167,10 @@ class TrackedRun:
         self.study_name = study_name
         self.run_id = study.user_attrs["mlflow_run_id"]
         self.history, interrupted = restore_trials(study, self.predictions_folder)
+        self.retry = [dict(t.params) for t in interrupted]
         # A trial logged to MLflow but not told to Optuna before the crash runs again: drop its
         # MLflow run, so no trial has two.
-        self.tracker.reopen(self.run_id, interrupted)
+        self.tracker.reopen(self.run_id, [t.number for t in interrupted])
         log.info("resuming experiment %r: %d finished trials kept, %d interrupted ones queued again",
                  self.config.experiment_name, len(self.history), len(interrupted))
 
@@ -176,7 +178,6 @@ class TrackedRun:
         return open_study(
             name=name, workdir=self.config.workdir_path, storage=self.storage,
             maximize=self.profile.metric.greater_is_better, seed=self.config.random_state,
-            families=list(self.profile.families),
             attrs={"experiment": self.config.experiment_name, "mlflow_run_id": self.run_id,
                    "data_digest": self.data.digest()},
         )
@@ -285,7 +286,8 @@ def search(
     )
     try:
         return run_search(study, list(profile.families), profile.metric, limits,
-                          _TaskEvaluator(config, payload, budget), run.record, run.history)
+                          _TaskEvaluator(config, payload, budget), run.record, run.history,
+                          run.retry)
     finally:
         _close_workers(config, payload)
         os.unlink(payload.path)

@@ -21,7 +21,7 @@ import optuna
 
 from tasks.errors import SearchError
 from tasks.metrics import Metric
-from tasks.study import ask_candidate, tell_result
+from tasks.study import ask_candidate, first_points, tell_result
 from tasks.trial import Candidate, TrialResult
 
 __all__ = ["SearchLimits", "SearchOutcome", "Evaluator", "run_search"]
@@ -94,8 +94,11 @@ def run_search(
     evaluator: Evaluator,
     record: Record,
     history: Sequence[TrialResult] = (),
+    retry: Sequence[dict[str, Any]] = (),
 ) -> SearchOutcome:
-    """Run trials until a limit; `history` holds the trials of an interrupted run being resumed."""
+    """Run trials until a limit. Resuming an interrupted run, `history` holds its finished trials
+    and `retry` the parameters of those it was running, tried first."""
+    queue = first_points(study, families, list(retry))
     progress = _Progress(metric)
     for result in history:
         progress.add(result)
@@ -103,7 +106,7 @@ def run_search(
     reason = _stop_reason(limits, progress, 0)
     while True:
         while reason is None and len(running) < limits.batch_size:
-            trial, candidate = ask_candidate(study, families)
+            trial, candidate = ask_candidate(study, families, queue)
             running[evaluator.submit(candidate)] = (trial, time.monotonic())
             reason = _stop_reason(limits, progress, len(running))
         if not running:

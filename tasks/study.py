@@ -32,7 +32,7 @@ from tasks.trial import Candidate, TrialResult
 
 __all__ = [
     "open_storage", "open_study", "ask_candidate", "tell_result", "storage_url",
-    "find_unfinished", "restore_trials", "INTERRUPTED",
+    "find_unfinished", "restore_trials", "first_points", "INTERRUPTED",
 ]
 
 FAMILY = "family"
@@ -53,39 +53,63 @@ def open_storage(url: str | None, workdir: Path) -> BaseStorage:
 
 
 def open_study(
-    *, name: str, workdir: Path, maximize: bool, seed: int, families: list[str],
+    *, name: str, workdir: Path, maximize: bool, seed: int,
     storage: BaseStorage | None = None, attrs: dict[str, Any] | None = None,
 ) -> optuna.Study:
-    """Create the study, or open it again to resume it, with every family's default
-    configurations queued first."""
+    """Create the study, or open it again to resume it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if storage is None:
         storage = open_storage(None, workdir)
-    # group=True models each family's branch of the conditional space on its own.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=10
-        )
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=sampler,
+        sampler=_sampler(seed),
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
-    if not study.trials:
+    if study.trials:
+        # Resumed: a sampler seeded as before would draw the first run's random points again.
+        study.sampler = _sampler(seed + len(study.trials))
+    if not study.user_attrs:
         for key, value in {"started": time.time(), **(attrs or {})}.items():
             study.set_user_attr(key, value)
-        for family in families:
-            for point in load_space(family).defaults:
-                study.enqueue_trial(
-                    {FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}}
-                )
     return study
 
 
-def ask_candidate(study: optuna.Study, families: list[str]) -> tuple[Trial, Candidate]:
+def _sampler(seed: int) -> optuna.samplers.BaseSampler:
+    # group=True models each family's branch of the conditional space on its own; the constant
+    # liar keeps trials running side by side from being sampled at the same point.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=10
+        )
+
+
+def first_points(
+    study: optuna.Study, families: list[str], retry: list[dict[str, Any]] | tuple = ()
+) -> list[dict[str, Any]]:
+    """What to try before the sampler's own choices: the configurations of interrupted trials,
+    then every family's default configurations not tried yet. Queued one at a time as they are
+    asked (not all up front), so the retried ones can go first."""
+    tried = [
+        t.params for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.WAITING and t.user_attrs.get("reason") != "interrupted"
+    ]
+    defaults = [
+        {FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}}
+        for family in families
+        for point in load_space(family).defaults
+    ]
+    return [*retry, *(d for d in defaults if d not in tried and d not in retry)]
+
+
+def ask_candidate(
+    study: optuna.Study, families: list[str], queue: list[dict[str, Any]] | None = None
+) -> tuple[Trial, Candidate]:
+    """The next trial: the head of `queue` when there is one, else the sampler's choice."""
+    if queue:
+        study.enqueue_trial(queue.pop(0))
     trial = study.ask()
     family = trial.suggest_categorical(FAMILY, families)
     params = {
@@ -123,15 +147,19 @@ def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
     return max(studies, key=lambda s: s.user_attrs.get("started", 0)).study_name
 
 
-def restore_trials(study: optuna.Study, predictions: Path) -> tuple[list[TrialResult], list[int]]:
+def restore_trials(
+    study: optuna.Study, predictions: Path
+) -> tuple[list[TrialResult], list[FrozenTrial]]:
     """The finished trials of an interrupted run, as results (predictions read back from their
-    files), and the numbers of those that were running when it stopped: those are marked failed
-    and queued again with the same parameters."""
+    files), and those that were running when it stopped: marked failed, to be tried again."""
     results, interrupted = [], []
     for frozen in study.get_trials(deepcopy=False):
-        if frozen.state == TrialState.RUNNING:
+        if frozen.state in (TrialState.RUNNING, TrialState.WAITING):
+            # A waiting one was queued but never started: failed too, or the next ask takes it
+            # ahead of the retried ones (a default it held is queued again by first_points).
             _interrupt(study, frozen)
-            interrupted.append(frozen.number)
+            if frozen.state == TrialState.RUNNING:
+                interrupted.append(frozen)
         elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL):
             if frozen.user_attrs.get("reason") == "interrupted":
                 continue
@@ -144,7 +172,6 @@ def _interrupt(study: optuna.Study, frozen: FrozenTrial) -> None:
     storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
     storage.set_trial_user_attr(trial_id, "reason", "interrupted")
     storage.set_trial_state_values(trial_id, TrialState.FAIL)
-    study.enqueue_trial(dict(frozen.params))
 
 
 def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:

@@ -36,6 +36,28 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory):
         yield
 
 
+@pytest.fixture(scope="module")
+def plugin():
+    """The misbehaving model families of tests/misbehaving.py, registered in this process and in
+    every trial worker it starts (through AUTOML_PLUGINS); gone again after the module."""
+    import importlib
+
+    from tasks import families
+
+    here = str(Path(__file__).parent)
+    mp = pytest.MonkeyPatch()
+    mp.syspath_prepend(here)
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    mp.setenv("AUTOML_PLUGINS", "misbehaving")
+    before, lookup = dict(families.FAMILIES), dict(families._LOOKUP)
+    importlib.reload(importlib.import_module("misbehaving"))
+    yield
+    for table, saved in ((families.FAMILIES, before), (families._LOOKUP, lookup)):
+        table.clear()
+        table.update(saved)
+    mp.undo()
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from a scratch folder so the embedded MLflow store and Optuna journal land there."""

@@ -22,7 +22,7 @@ FAMILIES = ["lightgbm", "random_forest", "knn"]
 
 
 def study(tmp_path, maximize=True):
-    return open_study(name="s", workdir=tmp_path, maximize=maximize, seed=3, families=FAMILIES)
+    return open_study(name="s", workdir=tmp_path, maximize=maximize, seed=3)
 
 
 def outcome_of(c: Candidate, score) -> TrialResult:
@@ -110,7 +110,7 @@ def test_a_new_trial_starts_as_soon_as_any_running_one_finishes(tmp_path):
     # Trial 0 is slow; with three slots, trials 3.. must start while it still runs.
     running, most = set(), [0]
     lock = threading.Lock()
-    ev = scripted([0.5] * 8, seconds=lambda n: 0.6 if n == 0 else 0.05, workers=3)
+    ev = scripted([0.5] * 8, seconds=lambda n: 1.5 if n == 0 else 0.05, workers=3)
     original = ev.submit
 
     def submit(c):
@@ -126,14 +126,17 @@ def test_a_new_trial_starts_as_soon_as_any_running_one_finishes(tmp_path):
                          lambda r: None)
     order = [r.candidate.number for r in outcome.results]
     assert len(order) == 8 and most[0] == 3
-    assert order[-1] == 0, f"the slow trial 0 should finish last, finished in order {order}"
+    # Waiting for whole batches, 0 would finish among the first three.
+    assert order.index(0) >= 4, f"trials finished in the order {order}"
 
 
 def test_time_budget_stops_starting_trials(tmp_path):
-    end = time.monotonic() + 0.3
-    outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(deadline=lambda: end),
-                         scripted([0.5] * 50, seconds=0.1), lambda r: None)
-    assert 2 <= len(outcome.results) <= 4
+    s = study(tmp_path)
+    end = time.monotonic() + 1.0
+    outcome = run_search(s, FAMILIES, AUC, limits(deadline=lambda: end),
+                         scripted([0.5] * 50, seconds=0.2), lambda r: None)
+    # No trial starts once the typical trial (0.2 s) would end past the deadline.
+    assert 2 <= len(outcome.results) <= 5
     assert outcome.stop_reason == "time budget used"
 
 

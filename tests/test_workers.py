@@ -17,22 +17,6 @@ from tasks.split import split_data
 from tasks.trial import Candidate, TrialSettings
 from tasks.workers import Payload, TrialLimits, WorkerPool
 
-HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    """The misbehaving families, in this process and in every worker it starts."""
-    mp = pytest.MonkeyPatch()
-    mp.syspath_prepend(str(HERE))
-    mp.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    mp.setenv("AUTOML_PLUGINS", "misbehaving")
-    import misbehaving  # noqa: F401 - registers the families here too
-
-    yield
-    mp.undo()
-
-
 @pytest.fixture(scope="module")
 def pool(plugin, tmp_path_factory):
     frame = load("blood_transfusion")
