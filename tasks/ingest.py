@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -112,7 +113,12 @@ def write_table(frame: pd.DataFrame, url: str, storage_options: dict[str, Any] |
             if fmt == "parquet":
                 frame.to_parquet(out, index=False)
             else:
-                frame.to_csv(out, index=False, sep="\t" if fmt == "tsv" else ",")
+                # Text through an explicit wrapper: zstandard's writer has no `mode` for pandas
+                # to tell it is binary; detach so the compressor is closed once, by fsspec.
+                text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+                frame.to_csv(text, index=False, sep="\t" if fmt == "tsv" else ",")
+                text.flush()
+                text.detach()
 
 
 def _filesystem(url: str, options: dict[str, Any] | None, shown: str) -> tuple[Any, str]:
