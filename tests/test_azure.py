@@ -190,6 +190,16 @@ def test_malformed_connection_string_names_neither_it_nor_the_key():
     assert KEY not in str(info.value) and "nonsense" not in str(info.value)
 
 
+def test_azure_urls_and_messages_are_shown_without_credentials():
+    from tasks.redact import public_url, scrub
+
+    account_url = f"abfs://{CONTAINER}@{ACCOUNT}.dfs.core.windows.net/x.csv"
+    assert public_url(account_url) == account_url  # container@account is an address
+    assert public_url("az://c/x.csv?sv=2024&sig=abc%3D") == "az://c/x.csv?sv=2024"
+    message = f"ValueError: bad connection string 'AccountKey={KEY};BlobEndpoint=h'"
+    assert KEY not in scrub(message, "az://c/x.csv", None)
+
+
 # --- the command line, as a pipeline would call it, against the same emulator -------------------
 
 
