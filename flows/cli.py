@@ -51,8 +51,11 @@ def _storage_options(value: str) -> dict[str, Any]:
 
 
 _STORAGE_HELP = ("fsspec options as a JSON object or a JSON file, e.g. "
-                 '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\'; '
-                 "credentials otherwise come from AWS_* variables or ~/.aws")
+                 '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\' or '
+                 '\'{"connection_string": "..."}\'; credentials otherwise come from AWS_* or '
+                 "AZURE_STORAGE_* variables, ~/.aws, or --storage-secret")
+_SECRET_HELP = ("name of a Prefect Secret block holding a JSON object of storage options; "
+                "--storage-options entries win over it")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
     train.add_argument("--seed", type=int, dest="random_state")
     train.add_argument("--storage-options", type=_storage_options, metavar="JSON", help=_STORAGE_HELP)
+    train.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     predict = sub.add_parser("predict", help="score a table with a trained model")
@@ -114,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--tracking-uri")
     predict.add_argument("--storage-options", type=_storage_options, metavar="JSON",
                          help=_STORAGE_HELP)
+    predict.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
     return parser
 
 
@@ -205,11 +210,13 @@ def _predict(args: argparse.Namespace, console: Any) -> int:
     from tasks.predict import load_model, predict_frame
 
     from tasks.config import default_tracking_uri
+    from tasks.credentials import storage_options
 
+    options = storage_options(args.storage_options, args.storage_secret)
     model = load_model(args.model, args.tracking_uri or default_tracking_uri())
-    frame = read_table(args.data, what="data to score", storage_options=args.storage_options)
+    frame = read_table(args.data, what="data to score", storage_options=options)
     scored = predict_frame(model, frame)
-    write_table(scored, args.output, storage_options=args.storage_options)
+    write_table(scored, args.output, storage_options=options)
     console.print(f"wrote {len(scored)} predictions to {public_url(args.output)}", highlight=False)
     return 0
 

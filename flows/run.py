@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from tasks.config import AutoMLConfig
+from tasks.credentials import storage_options
 from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
 from tasks.errors import AutoMLError, ConfigError, StorageError
@@ -53,7 +54,8 @@ class Tables:
 
 
 def read_tables(config: AutoMLConfig) -> Tables:
-    options = config.storage_options
+    # Resolved here, inside the ingest task, so a Secret block's values never become a parameter.
+    options = storage_options(config.storage_options, config.storage_secret)
 
     def optional(url: str | None, what: str) -> pd.DataFrame | None:
         return None if url is None else read_table(url, what=what, storage_options=options)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from tasks.errors import ConfigError
-from tasks.ingest import mask_secrets
+from tasks.redact import mask_secrets
 
 __all__ = [
     "AutoMLConfig",
@@ -198,8 +198,16 @@ class AutoMLConfig(BaseModel):
         None,
         description="Passed to fsspec when reading and writing tables, e.g. "
         '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}, "key": ..., "secret": ...}; '
-        "credentials otherwise come from the usual places (AWS_* variables, ~/.aws). "
+        "credentials otherwise come from the usual places (AWS_* or AZURE_STORAGE_* variables, "
+        "~/.aws, storage_secret). "
         "Never recorded in MLflow; credential values are masked when the config is serialised.",
+    )
+
+    storage_secret: str | None = Field(
+        None, min_length=1,
+        description="Name of a Prefect Secret block holding a JSON object of storage options "
+        '(e.g. {"connection_string": ...} or {"key": ..., "secret": ...}); merged under '
+        "storage_options when the data is read, never recorded.",
     )
 
     @field_serializer("storage_options", when_used="json")

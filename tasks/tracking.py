@@ -20,6 +20,7 @@ from typing import Any
 
 import mlflow
 import mlflow.data
+from mlflow.data.dataset_source import DatasetSource
 import pandas as pd
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities import DatasetInput, InputTag, Param, RunStatus
@@ -56,6 +57,35 @@ def model_requirements() -> list[str]:
     return pins
 
 
+class _UrlSource(DatasetSource):
+    """An fsspec URL as a dataset source, for the schemes MLflow has no source class for."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "fsspec"
+
+    def load(self, dst_path: str | None = None) -> str:
+        return self.url  # read it with tasks.ingest.read_table
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> _UrlSource:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> _UrlSource:
+        return cls(source_dict["url"])
+
+
 class Tracker:
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None) -> None:
         _quiet_mlflow()
@@ -85,9 +115,8 @@ class Tracker:
             try:
                 dataset = mlflow.data.from_pandas(frame, source=source, name=name)
             except MlflowException:
-                # MLflow knows s3:// and local paths, not every fsspec scheme (az://, abfs://);
-                # the digest still goes in, the URL is in the automl.training_data tag.
-                dataset = mlflow.data.from_pandas(frame, name=name)
+                # MLflow knows s3:// and local paths, not every fsspec scheme (az://, abfs://).
+                dataset = mlflow.data.from_pandas(frame, source=_UrlSource(source), name=name)
         tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")]
         self.client.log_inputs(
             run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)]

@@ -27,6 +27,9 @@ REGION = "us-east-1"
 DUMMY = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
          "AWS_DEFAULT_REGION": REGION}
 AUTOML = [sys.executable, "-m", "flows.cli"]
+# End-to-end runs test storage, not the search: the quickest family, two folds.
+FAST = ("--iterations", "3", "--allowed-models", "logistic_regression", "--cv", "2",
+        "--no-ensembling")
 
 
 @pytest.fixture(scope="session")
@@ -192,6 +195,86 @@ def test_serialised_config_masks_credentials():
     }
 
 
+# --- compression, by suffix, on disk and in S3, read by the flow's own reader -------------------
+
+MAGIC = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".zst": b"\x28\xb5\x2f\xfd"}
+
+
+@pytest.mark.parametrize("suffix", list(MAGIC))
+@pytest.mark.parametrize("name", ["credit_g.csv", "credit_g.tsv"])
+def test_compressed_tables_on_disk_and_in_s3_read_back_equal(s3, tmp_path, name, suffix):
+    import fsspec
+
+    from flows.run import read_tables
+    from tasks.config import AutoMLConfig
+    from tasks.ingest import write_table
+
+    credit = load("credit_g")
+    for url, options in [(str(tmp_path / f"{name}{suffix}"), None),
+                         (f"s3://{BUCKET}/compressed/{name}{suffix}", s3)]:
+        write_table(credit, url, storage_options=options)
+        with fsspec.open(url, "rb", **(options or {})) as raw:  # no decompression: the bytes
+            head = raw.read(4)
+        assert head.startswith(MAGIC[suffix]), f"{url} is not {suffix}-compressed"
+        config = AutoMLConfig(training_data=url, target="class", storage_options=options)
+        pd.testing.assert_frame_equal(read_tables(config).train, credit, check_dtype=False)
+
+
+# --- a Prefect Secret block as the credential source ----------------------------------------------
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither credentials nor an endpoint from the environment: only the block can supply them."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+
+
+def test_secret_block_alone_supplies_endpoint_and_credentials(s3_endpoint, prefect_api, no_aws_env):
+    from prefect.blocks.system import Secret
+
+    from flows.run import read_tables
+    from tasks.config import AutoMLConfig
+
+    options = {"key": "testing", "secret": f"canary-{uuid.uuid4().hex}",
+               "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": REGION},
+               "skip_instance_cache": True}
+    Secret(value=options).save("s3-only-secret", overwrite=True)
+    config = AutoMLConfig(training_data=f"s3://{BUCKET}/credit_g.parquet", target="class",
+                          storage_secret="s3-only-secret")
+    assert read_tables(config).train.shape == (1000, 21)
+    assert options["secret"] not in config.model_dump_json()
+
+
+def test_explicit_storage_options_win_over_the_secret_block(s3_endpoint, prefect_api, no_aws_env):
+    from prefect.blocks.system import Secret
+
+    from tasks.credentials import storage_options
+
+    Secret(value={"key": "testing", "secret": "testing",
+                  "client_kwargs": {"endpoint_url": "http://127.0.0.1:1", "region_name": REGION}}
+           ).save("s3-stale-endpoint", overwrite=True)
+    explicit = {"client_kwargs": {"endpoint_url": s3_endpoint}, "skip_instance_cache": True}
+    merged = storage_options(explicit, "s3-stale-endpoint")
+    frame = read_table(f"s3://{BUCKET}/credit_g.parquet", storage_options=merged)
+    assert frame.shape == (1000, 21)
+    assert merged["client_kwargs"]["region_name"] == REGION  # nested entries merge, not replace
+
+
+def test_unknown_or_malformed_secret_block_is_a_sentence(prefect_api):
+    from prefect.blocks.system import Secret
+
+    from tasks.credentials import storage_options
+    from tasks.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^storage_secret 'no-such-block' is not a Secret block"):
+        storage_options(None, "no-such-block")
+    Secret(value="plain-text-canary").save("not-an-object", overwrite=True)
+    with pytest.raises(ConfigError, match=r"must hold a JSON object of storage options") as info:
+        storage_options(None, "not-an-object")
+    assert "plain-text-canary" not in str(info.value)
+
+
 # --- the command line, as a pipeline would call it, against the same server ---------------------
 
 
@@ -213,7 +296,7 @@ def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
 def test_train_with_endpoint_from_the_environment(s3_endpoint, api_url, tmp_path):
     done = _cli(
         "train", "--data", f"s3://{BUCKET}/credit_g.parquet", "--target", "class",
-        "--iterations", "3", "--json", cwd=tmp_path,
+        *FAST, "--json", cwd=tmp_path,
         env={**DUMMY, "AWS_ENDPOINT_URL": s3_endpoint, "PREFECT_API_URL": api_url},
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -222,18 +305,23 @@ def test_train_with_endpoint_from_the_environment(s3_endpoint, api_url, tmp_path
 
 @pytest.fixture(scope="module")
 def trained_with_secret(s3_endpoint, api_url, tmp_path_factory):
-    """A run whose only credentials are in --storage-options, with values easy to search for."""
+    """A run whose only credentials are the key in --storage-options and the secret in a Prefect
+    Secret block, with values easy to search for (verbose: Prefect's logs are captured too)."""
+    from prefect.blocks.system import Secret
+
     canary = uuid.uuid4().hex
     options = {"key": f"AKIA{canary[:12].upper()}", "secret": f"leak-canary-{canary}",
                "client_kwargs": {"endpoint_url": s3_endpoint, "region_name": REGION}}
+    Secret(value={"secret": options["secret"]}).save("s3-cli-secret", overwrite=True)
+    explicit = {k: v for k, v in options.items() if k != "secret"}
     cwd = tmp_path_factory.mktemp("s3-cli")
     done = _cli(
-        "train", "--data", f"s3://{BUCKET}/credit_g.parquet", "--target", "class",
-        "--iterations", "3", "--model-name", "credit-s3", "--json",
-        "--storage-options", json.dumps(options), cwd=cwd, env={"PREFECT_API_URL": api_url},
+        "--verbose", "train", "--data", f"s3://{BUCKET}/credit_g.parquet", "--target", "class",
+        *FAST, "--model-name", "credit-s3", "--json", "--storage-secret", "s3-cli-secret",
+        "--storage-options", json.dumps(explicit), cwd=cwd, env={"PREFECT_API_URL": api_url},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return cwd, options, done, json.loads(done.stdout)
+    return cwd, options, done, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
@@ -254,11 +342,15 @@ def test_no_credential_in_mlflow_files_or_output(trained_with_secret):
 def test_no_credential_in_the_prefect_flow_run_parameters(trained_with_secret):
     from prefect.client.orchestration import get_client
 
-    _, options, _, _ = trained_with_secret
+    _, options, done, _ = trained_with_secret
     with get_client(sync_client=True) as client:
         recorded = json.dumps([run.parameters for run in client.read_flow_runs()])
+        logs = " ".join(log.message for log in client.read_logs())
     assert options["client_kwargs"]["endpoint_url"] in recorded  # the run is there, masked
-    assert options["secret"] not in recorded and options["key"] not in recorded
+    assert '"storage_secret": "s3-cli-secret"' in recorded  # the name, not the value
+    assert "automl-train" in done.stderr and logs  # Prefect's logs were there to search
+    for value in (options["secret"], options["key"]):
+        assert value not in recorded and value not in logs
 
 
 @pytest.mark.slow
@@ -289,3 +381,23 @@ def test_predict_reads_and_writes_s3(trained_with_secret):
     assert options["secret"] not in done.stdout + done.stderr
     scored = pd.read_parquet(target, storage_options=options)
     assert len(scored) == 1000 and set(scored["prediction"]) <= {"good", "bad"}
+
+
+@pytest.mark.slow
+def test_predict_with_only_a_secret_block(trained_with_secret):
+    """--storage-secret alone: endpoint and both credentials from the block, none in the env."""
+    from prefect.blocks.system import Secret
+    from prefect.settings import PREFECT_API_URL
+
+    cwd, options, _, out = trained_with_secret
+    Secret(value=options).save("s3-predict-secret", overwrite=True)
+    target = f"s3://{BUCKET}/out/pred-secret.csv.zst"
+    done = _cli(
+        "predict", "--model", out["model_uri"], "--data", f"s3://{BUCKET}/credit_parts/",
+        "--output", target, "--storage-secret", "s3-predict-secret", cwd=cwd,
+        env={"PREFECT_API_URL": PREFECT_API_URL.value()},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert options["secret"] not in done.stdout + done.stderr
+    scored = read_table(target, storage_options=options)
+    assert len(scored) == 1000 and "prediction" in scored
