@@ -13,19 +13,18 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
+from tasks.charts import SearchTrace
 from tasks.config import AutoMLConfig
 from tasks.data_report import GuardrailReport
-from tasks.ensemble import Choice
 from tasks.errors import AutoMLError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import public_url, read_table
 from tasks.metrics import Metric
-from tasks.refit import Evaluation
 from tasks.search import SearchLimits, SearchOutcome, run_search
 from tasks.split import SearchData
 from tasks.study import open_study
-from tasks.tracking import RegisteredModel, Tracker
+from tasks.tracking import Tracker
 from tasks.trial import Candidate, TrialResult, TrialSettings, evaluate_candidate
 
 __all__ = ["Tables", "read_tables", "Budget", "TrackedRun", "search"]
@@ -103,6 +102,12 @@ class TrackedRun:
         )
         self.tracker: Tracker | None = None
         self.run_id = ""
+        self.params: dict[str, Any] = {}  # as logged: no credentials
+        self.digest: str | None = None  # of the training table
+        self.started = time.monotonic()
+        self._best: float | None = None
+        self._recorded: list[TrialResult] = []
+        self._elapsed: list[float] = []
 
     def __enter__(self) -> TrackedRun:
         config = self.config
@@ -121,8 +126,13 @@ class TrackedRun:
             params=params,
             tags={"task": self.profile.task, "automl.training_data": params["training_data"]},
         )
+        self.params = params
+        self.started = time.monotonic()
+        self.tracker.log_context(self.run_id, params)
         if self.training is not None:
-            self.tracker.log_training_data(self.run_id, self.training, params["training_data"])
+            self.digest = self.tracker.log_training_data(
+                self.run_id, self.training, params["training_data"]
+            )
         self.tracker.log_report(self.run_id, self.report.to_dicts(), self.report.to_text())
         return self
 
@@ -131,23 +141,20 @@ class TrackedRun:
             self.tracker.finish(self.run_id, ok=exc_type is None)
 
     def record(self, result: TrialResult) -> str:
+        """Log one trial as a child run, and the parent's best-so-far curve at its number."""
         assert self.tracker is not None
-        return self.tracker.log_trial(self.run_id, result)
+        metric = self.profile.metric
+        score = result.metrics.get(metric.name) if result.ok else None
+        if score is not None and (self._best is None or metric.better(score, self._best)):
+            self._best = score
+        self._recorded.append(result)
+        self._elapsed.append(time.monotonic() - self.started)
+        best = {} if self._best is None else {f"best_so_far_{metric.name}": self._best}
+        return self.tracker.log_trial(self.run_id, result, best)
 
-    def register(
-        self, model: Any, data: SearchData, choice: Choice, evaluation: Evaluation,
-        outcome: SearchOutcome,
-    ) -> RegisteredModel:
-        assert self.tracker is not None
-        summary = {f"best_{k}": v for k, v in evaluation.validation.items()}
-        if evaluation.test:
-            summary.update({f"test_{k}": v for k, v in evaluation.test.items()})
-        summary["trials"] = len(outcome.results)
-        tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
-        board = pd.DataFrame(leaderboard(outcome, self.profile.metric))
-        self.tracker.log_summary(self.run_id, summary, tags, board)
-        example = data.X.iloc[data.refit_rows[:5]]
-        return self.tracker.register(self.run_id, model, example, self.config.registered_model_name)
+    @property
+    def trace(self) -> SearchTrace:
+        return SearchTrace(tuple(self._recorded), tuple(self._elapsed), tuple(self.profile.families))
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class TrialResult:
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     error: str | None = None
+    model_bytes: int = 0  # pickled size of one fitted fold's pipeline
 
 
 def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
@@ -104,10 +106,12 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         predictions = np.concatenate(parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
+        model_bytes = len(pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL))
         metrics = score_all(
             data.task, data.y_valid, predictions, data.weights_valid, data.y_range, data.positive
         )
     except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000])
-    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds)
+    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
+                       model_bytes=model_bytes)
