@@ -322,6 +322,8 @@ def _history(trace: SearchTrace, metric: Metric) -> Any:
     ax.set_title("")
     ax.set_title("", loc="left")
     ax.set(xlabel="Trial number", ylabel=metric.name)
+    ax.legend(["trial", "best so far"], loc="best", fontsize=8)
+    ax.figure.set_size_inches(7.0, 5.0)
     return ax.figure
 
 
@@ -356,6 +358,8 @@ def _param_importance(trace: SearchTrace, metric: Metric) -> Any:
     ax.set_title("")
     ax.set_title("", loc="left")
     ax.set(xlabel=f"Importance for {metric.name}", ylabel="Hyperparameter (family__name)")
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
     figure = ax.figure
     figure.set_size_inches(7.5, max(3.5, 0.35 * len(ax.get_yticklabels()) + 1.5))
     return figure
