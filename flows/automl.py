@@ -52,6 +52,6 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
         choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
         model = refit(choice, data, run.settings)
         evaluation = evaluate(model, choice, data, test)
-        registered = register(run, model, data, choice, evaluation, outcome)
+        registered = register(run, model, data, choice, evaluation, outcome, budget)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
                         budget)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from flows.run import TrackedRun, leaderboard
-from tasks.charts import ChartSet, draw_charts
+from flows.run import Budget, TrackedRun, leaderboard
+from tasks.charts import IMPORTANCE_SECONDS, ChartSet, draw_charts
 from tasks.ensemble import Choice
 from tasks.model_card import CardFacts, model_card
 from tasks.promotion import Decision, promote
@@ -32,7 +33,7 @@ log = logging.getLogger("automl")
 
 def register(
     run: TrackedRun, model: Any, data: SearchData, choice: Choice, evaluation: Evaluation,
-    outcome: SearchOutcome,
+    outcome: SearchOutcome, budget: Budget | None = None,
 ) -> RegisteredModel:
     tracker, run_id, metric = run.tracker, run.run_id, run.profile.metric
     assert tracker is not None
@@ -48,8 +49,11 @@ def register(
     held = evaluation.held_out
     with tempfile.TemporaryDirectory() as tmp:
         if held is not None:
+            # Permutation importance is the one slow chart: it gets a share of what is left.
+            left = budget.end - time.monotonic() if budget else IMPORTANCE_SECONDS * 4
+            aim = min(IMPORTANCE_SECONDS, max(1.0, left / 4))
             charts = draw_charts(Path(tmp) / "charts", held, model, metric, run.trace,
-                                 seed=run.config.random_state)
+                                 seed=run.config.random_state, importance_seconds=aim)
             tracker.log_folder(run_id, charts.folder, "charts")
             if charts.importance:
                 tracker.log_text(run_id, pd.Series(charts.importance).to_json(indent=2),

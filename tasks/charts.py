@@ -72,7 +72,7 @@ class ChartSet:
 
 def draw_charts(
     folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, trace: SearchTrace,
-    seed: int = 0,
+    seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
 ) -> ChartSet:
     """Every chart for the task, each in its own file under folder."""
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def draw_charts(
         }
     plots["permutation_importance.png"] = (
         f"Permutation importance, {where}",
-        lambda: _importance(held, model, metric, seed, charts),
+        lambda: _importance(held, model, metric, seed, charts, importance_seconds),
     )
     plots["optimization_history.png"] = ("Optuna optimization history",
                                          lambda: _history(trace, metric))
@@ -244,7 +244,7 @@ def _residual_vs_pred(held: HeldOutPredictions) -> Any:
 
 
 def _importance(held: HeldOutPredictions, model: Any, metric: Metric, seed: int,
-                charts: ChartSet) -> Any:
+                charts: ChartSet, aim: float) -> Any:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(held.X))
     n_rows = min(len(order), IMPORTANCE_ROWS)
@@ -263,10 +263,10 @@ def _importance(held: HeldOutPredictions, model: Any, metric: Metric, seed: int,
     per_pass = time.perf_counter() - began
     columns = held.X.shape[1]
     repeats = IMPORTANCE_REPEATS
-    while repeats > 1 and per_pass * columns * repeats > IMPORTANCE_SECONDS:
+    while repeats > 1 and per_pass * columns * repeats > aim:
         repeats -= 1
-    if per_pass * columns * repeats > IMPORTANCE_SECONDS:
-        share = IMPORTANCE_SECONDS / (per_pass * columns * repeats)
+    if per_pass * columns * repeats > aim:
+        share = aim / (per_pass * columns * repeats)
         n_rows = max(min(IMPORTANCE_MIN_ROWS, n_rows), int(n_rows * share))
     rows = np.sort(order[:n_rows])
     X = held.X.iloc[rows].reset_index(drop=True)
