@@ -44,14 +44,18 @@ def register(
     tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
     board = leaderboard(outcome, metric)
     tracker.log_summary(run_id, summary, tags, pd.DataFrame(board))
+    run.finish_curve()
 
     charts = ChartSet(Path("charts"))
     held = evaluation.held_out
     with tempfile.TemporaryDirectory() as tmp:
         if held is not None:
-            # Permutation importance is the one slow chart: it gets a share of what is left.
-            left = budget.end - time.monotonic() if budget else IMPORTANCE_SECONDS * 4
-            aim = min(IMPORTANCE_SECONDS, max(1.0, left / 4))
+            # Permutation importance is the one slow chart: about a tenth of the run so far,
+            # at most a quarter of the budget left, at most IMPORTANCE_SECONDS.
+            aim = IMPORTANCE_SECONDS
+            if budget is not None:
+                aim = min(aim, 0.1 * budget.elapsed(), (budget.end - time.monotonic()) / 4)
+            aim = max(1.0, aim)
             charts = draw_charts(Path(tmp) / "charts", held, model, metric, run.trace,
                                  seed=run.config.random_state, importance_seconds=aim)
             tracker.log_folder(run_id, charts.folder, "charts")

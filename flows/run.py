@@ -141,16 +141,30 @@ class TrackedRun:
             self.tracker.finish(self.run_id, ok=exc_type is None)
 
     def record(self, result: TrialResult) -> str:
-        """Log one trial as a child run, and the parent's best-so-far curve at its number."""
+        """Log one trial as a child run. The parent's best-so-far curve gets a point when the
+        best improves (and one at the last trial, in finish_curve): an extra write per trial
+        would only repeat the value."""
         assert self.tracker is not None
         metric = self.profile.metric
         score = result.metrics.get(metric.name) if result.ok else None
-        if score is not None and (self._best is None or metric.better(score, self._best)):
+        improved = score is not None and (self._best is None or metric.better(score, self._best))
+        if improved:
             self._best = score
         self._recorded.append(result)
         self._elapsed.append(time.monotonic() - self.started)
-        best = {} if self._best is None else {f"best_so_far_{metric.name}": self._best}
+        best = {self.curve_name: score} if improved else {}
         return self.tracker.log_trial(self.run_id, result, best)
+
+    @property
+    def curve_name(self) -> str:
+        return f"best_so_far_{self.profile.metric.name}"
+
+    def finish_curve(self) -> None:
+        """The curve's last point, at the last trial number, so it spans the whole search."""
+        assert self.tracker is not None
+        if self._best is not None and self._recorded:
+            last = max(r.candidate.number for r in self._recorded)
+            self.tracker.log_outcome(self.run_id, {self.curve_name: self._best}, {}, step=last)
 
     @property
     def trace(self) -> SearchTrace:

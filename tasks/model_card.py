@@ -34,10 +34,10 @@ class CardFacts:
 def model_card(f: CardFacts) -> str:
     lines = [f"# {f.model_name} version {f.version}", ""]
     lines += [f"**{f.best_model}** for {f.task} of `{f.target}`, chosen by `{f.primary_metric}` "
-              f"after {f.search['trials']} trials. MLflow run `{f.run_id}`.", ""]
+              f"after {f.search['trials']} trial(s). MLflow run `{f.run_id}`.", ""]
     lines += _section("Data", [
         f"- source: `{f.data['source']}`",
-        f"- rows: {f.data['rows']}; digest `{f.data.get('digest') or 'n/a'}`",
+        f"- training rows: {f.data['rows']}; table digest `{f.data.get('digest') or 'n/a'}`",
         *[f"- {role} columns: {', '.join(map(str, cols)) or 'none'}"
           for role, cols in f.data.get("roles", {}).items()],
     ])

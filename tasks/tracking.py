@@ -123,8 +123,8 @@ class Tracker:
         self.client.set_tag(run_id, "guardrails_alerted", ", ".join(alerted) or "none")
 
     def log_trial(self, parent_id: str, result: TrialResult, best: dict[str, float]) -> str:
-        """One child run (three calls: create, one batch, terminate) and the parent's
-        best-so-far points, given as metric name -> value at step = trial number."""
+        """One child run (three calls: create, one batch, terminate), and the parent's
+        best-so-far point when there is one (metric name -> value at step = trial number)."""
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number),
                 "status": "ok" if result.ok else "failed"}
@@ -168,9 +168,10 @@ class Tracker:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
 
-    def log_outcome(self, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+    def log_outcome(self, run_id: str, metrics: dict[str, float], tags: dict[str, str],
+                    step: int = 0) -> None:
         now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[MlflowMetric(k, float(v), now, 0)
+        self.client.log_batch(run_id, metrics=[MlflowMetric(k, float(v), now, step)
                                                for k, v in metrics.items()],
                               tags=[RunTag(k, v) for k, v in tags.items()])
 
