@@ -205,7 +205,9 @@ def _gains(held: HeldOutPredictions) -> Any:
         gains = np.cumsum(hits) / hits.sum()
         label = f"class {held.classes[i]}"
         gains_ax.plot(np.r_[0, share], np.r_[0, gains], label=label)
-        lift_ax.plot(share, gains / share, label=label)
+        # The first few rows make the lift jump around: it starts at 1% of the rows.
+        start = max(0, int(0.01 * len(hits)) - 1)
+        lift_ax.plot(share[start:], gains[start:] / share[start:], label=label)
     gains_ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     gains_ax.set(xlabel="Fraction of rows, highest scores first", ylabel="Fraction of class found",
                  title="Cumulative gains")

@@ -145,6 +145,26 @@ def test_two_runs_deciding_at_once_leave_the_best_as_champion(ladder):
         assert lower_tags["automl.champion_version"] == old
 
 
+def test_a_champion_that_cannot_score_the_data_is_replaced(ladder):
+    _, (config, _), (_, good), _ = ladder
+    client = client_of(config.resolved_tracking_uri)
+    source = client.get_model_version_download_uri("credit", good.model_version)
+    client.create_registered_model("schema")
+    old = str(client.create_model_version("schema", source).version)
+    client.set_registered_model_alias("schema", "champion", old)
+    new = str(client.create_model_version("schema", source).version)
+    frame = load("concrete").head(50)  # another table: none of the champion's columns
+    y = frame.pop("compressive_strength").to_numpy()
+    held = HeldOutPredictions("test", frame, y, y, None, None, float(np.ptp(y)), 1)
+    tracker = Tracker(config.resolved_tracking_uri, "credit", None)
+    promote(tracker, "schema", new, held, get_metric("r2_score", "regression"), 1.0,
+            allowed=True, digest=None)
+    fresh = client_of(config.resolved_tracking_uri)
+    assert aliases(fresh, "schema") == {"champion": new}
+    reason = fresh.get_model_version("schema", new).tags["automl.reason"]
+    assert reason.startswith(f"champion version {old} cannot score this data (this data lacks")
+
+
 def test_run_carries_charts_card_curve_and_environment(ladder):
     _, _, (config, good), _ = ladder
     client = client_of(config.resolved_tracking_uri)
