@@ -30,7 +30,7 @@ def main() -> None:
     manifest = json.loads((SHARED / "manifest.json").read_text())
     wanted = set(args.datasets.split(",")) if args.datasets else None
     budget = args.minutes * 60
-    print(f"| dataset | rows | trials | stop | flow s | flow / budget | command s | command / budget |")
+    print("| dataset | rows | trials | stop | flow s | flow / budget | command s | command / budget |")
     print("|---|---|---|---|---|---|---|---|")
     worst = 0.0
     for entry in manifest:

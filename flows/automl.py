@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.publish import register
 from flows.result import TrainResult, build_result
 from flows.run import Budget, TrackedRun, Tables, read_tables, search
 from tasks.config import AutoMLConfig
@@ -55,7 +56,7 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
         choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
         model = refit(choice, data, run.refit_settings)
         evaluation = evaluate(model, choice, data, test)
-        registered = run.register(model, data, choice, evaluation, outcome)
+        registered = register(run, model, data, choice, evaluation, outcome, budget)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
                         budget)
 

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--positive-label", help="positive class of binary metrics")
     train.add_argument("--experiment", dest="experiment_name")
     train.add_argument("--model-name")
+    train.add_argument("--no-promote", dest="promote", action="store_false", default=None,
+                       help="register the new version without moving the champion/challenger "
+                       "aliases")
     train.add_argument("--tracking-uri")
     train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
     train.add_argument("--seed", type=int, dest="random_state")
@@ -198,6 +201,10 @@ def _report(result: Any, console: Any) -> None:
         console.print(f"test {result.primary_metric}={result.test_metrics[result.primary_metric]:.4f}")
     console.print(f"registered: [bold]{result.model_uri}[/] (MLflow {result.tracking_uri})",
                   soft_wrap=True, highlight=False)
+    if result.registry:
+        held = f" @{', @'.join(result.aliases)}" if result.aliases else " (no alias)"
+        console.print(f"registry: version {result.model_version}{held}: {result.registry['reason']}",
+                      soft_wrap=True, highlight=False)
     console.print(f"pickle: {result.pkl_uri}", soft_wrap=True, highlight=False)
     console.print(
         f"predict:  automl predict --model {result.model_uri} --data NEW.csv --output predictions.csv",

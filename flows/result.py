@@ -40,6 +40,9 @@ class TrainResult:
     stop_reason: str
     wall_seconds: float
     tracking_uri: str
+    promoted: bool = False  # did the alias champion move to this version
+    aliases: list[str] = field(default_factory=list)  # aliases this version holds
+    registry: dict[str, Any] | None = None  # the decision: reason, metric, basis, both scores
     roles: dict[str, list[str]] = field(default_factory=dict)
     guardrails: list[dict[str, str]] = field(default_factory=list)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +64,7 @@ def build_result(
     budget: Budget,
 ) -> TrainResult:
     metric = profile.metric.name
+    decision = registered.decision
     return TrainResult(
         run_id=run.run_id,
         experiment_name=config.experiment_name,
@@ -82,6 +86,9 @@ def build_result(
         stop_reason=outcome.stop_reason,
         wall_seconds=round(budget.elapsed(), 2),
         tracking_uri=config.resolved_tracking_uri,
+        promoted=bool(decision and decision.promoted),
+        aliases=[decision.alias] if decision and decision.alias else [],
+        registry=decision.to_dict() if decision else None,
         roles=profile.roles.summary(),
         guardrails=report.to_dicts(),
         leaderboard=leaderboard(outcome, profile.metric, top=10),

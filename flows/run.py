@@ -14,20 +14,19 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
+from tasks.charts import SearchTrace
 from tasks.config import AutoMLConfig
 from tasks.credentials import storage_options
 from tasks.data_report import GuardrailReport
-from tasks.ensemble import Choice
 from tasks.errors import AutoMLError, ConfigError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import public_url, read_table
 from tasks.metrics import Metric
-from tasks.refit import Evaluation
 from tasks.search import SearchLimits, SearchOutcome, run_search
 from tasks.split import SearchData
 from tasks.study import find_unfinished, open_storage, open_study, restore_trials
-from tasks.tracking import RegisteredModel, Tracker
+from tasks.tracking import Tracker
 from tasks.trial import Candidate, TrialResult, TrialSettings
 from tasks.workers import Payload, TrialLimits, close_pools, pool_for
 
@@ -126,6 +125,12 @@ class TrackedRun:
         self.study_name = ""
         self.history: list[TrialResult] = []  # finished trials of the run being resumed
         self.retry: list[dict[str, Any]] = []  # parameters of the trials it was running
+        self.params: dict[str, Any] = {}  # as logged: no credentials
+        self.digest: str | None = None  # of the training table
+        self.started = time.monotonic()
+        self._best: float | None = None
+        self._recorded: list[TrialResult] = []
+        self._elapsed: list[float] = []
 
     @property
     def predictions_folder(self) -> Any:
@@ -161,8 +166,13 @@ class TrackedRun:
             params=params,
             tags={"task": self.profile.task, "automl.training_data": params["training_data"]},
         )
+        self.params = params
+        self.started = time.monotonic()
+        self.tracker.log_context(self.run_id, params)
         if self.training is not None:
-            self.tracker.log_training_data(self.run_id, self.training, params["training_data"])
+            self.digest = self.tracker.log_training_data(
+                self.run_id, self.training, params["training_data"]
+            )
         self.tracker.log_report(self.run_id, self.report.to_dicts(), self.report.to_text())
         self.study_name = f"{config.experiment_name}-{self.run_id}"
 
@@ -182,6 +192,10 @@ class TrackedRun:
         # A trial logged to MLflow but not told to Optuna before the crash runs again: drop its
         # MLflow run, so no trial has two.
         self.tracker.reopen(self.run_id, [t.number for t in interrupted])
+        parent = self.tracker.client.get_run(self.run_id).data
+        self.params, self.digest = dict(parent.params), parent.tags.get("automl.data_digest")
+        for result in self.history:
+            self._note(result)
         log.info("resuming experiment %r: %d finished trials kept, %d interrupted ones queued again",
                  self.config.experiment_name, len(self.history), len(interrupted))
 
@@ -201,31 +215,46 @@ class TrackedRun:
             self.tracker.finish(self.run_id, ok=exc_type is None)
 
     def record(self, result: TrialResult) -> str:
+        """Log one trial as a child run. The parent's best-so-far curve gets a point when the
+        best improves (and one at the last trial, in finish_curve): an extra write per trial
+        would only repeat the value."""
         assert self.tracker is not None
         if result.predictions is not None:  # kept for the ensemble of a resumed run
             self.predictions_folder.mkdir(parents=True, exist_ok=True)
             np.save(self.predictions_folder / f"{result.candidate.number}.npy", result.predictions)
-        return self.tracker.log_trial(self.run_id, result)
+        improved = self._note(result)
+        best = {self.curve_name: self._best} if improved and self._best is not None else {}
+        return self.tracker.log_trial(self.run_id, result, best)
 
-    def register(
-        self, model: Any, data: SearchData, choice: Choice, evaluation: Evaluation,
-        outcome: SearchOutcome,
-    ) -> RegisteredModel:
+    def _note(self, result: TrialResult) -> bool:
+        """Keep the trial for the charts; True when it is the best so far."""
+        metric = self.profile.metric
+        score = result.metrics.get(metric.name) if result.ok else None
+        improved = score is not None and (self._best is None or metric.better(score, self._best))
+        if improved:
+            self._best = score
+        self._recorded.append(result)
+        self._elapsed.append(time.monotonic() - self.started)
+        return improved
+
+    @property
+    def curve_name(self) -> str:
+        return f"best_so_far_{self.profile.metric.name}"
+
+    def finish_curve(self) -> None:
+        """The curve's last point, at the last trial number, so it spans the whole search."""
         assert self.tracker is not None
-        summary = {f"best_{k}": v for k, v in evaluation.validation.items()}
-        if evaluation.test:
-            summary.update({f"test_{k}": v for k, v in evaluation.test.items()})
-        summary["trials"] = len(outcome.results)
-        tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
-        board = pd.DataFrame(leaderboard(outcome, self.profile.metric))
-        self.tracker.log_summary(self.run_id, summary, tags, board)
-        example = data.X.iloc[data.refit_rows[:5]]
-        registered = self.tracker.register(
-            self.run_id, model, example, self.config.registered_model_name
-        )
-        # Marks the study done: a later --resume of this experiment starts afresh.
-        self.study().set_user_attr("registered_version", str(registered.version))
-        return registered
+        if self._best is not None and self._recorded:
+            last = max(r.candidate.number for r in self._recorded)
+            self.tracker.log_outcome(self.run_id, {self.curve_name: self._best}, {}, step=last)
+
+    @property
+    def trace(self) -> SearchTrace:
+        return SearchTrace(tuple(self._recorded), tuple(self._elapsed), tuple(self.profile.families))
+
+    def mark_registered(self, version: str) -> None:
+        """Marks the study done: a later --resume of this experiment starts afresh."""
+        self.study().set_user_attr("registered_version", str(version))
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) -> list[dict[str, Any]]:

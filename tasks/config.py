@@ -188,6 +188,12 @@ class AutoMLConfig(BaseModel):
     model_name: str | None = Field(
         None, description="Registered model name (the experiment name when empty)."
     )
+    promote: bool = Field(
+        True,
+        description="Move the registry alias 'champion' to the new version when it beats the "
+        "current champion on this run's held-out data (else it gets 'challenger'); "
+        "false: register without touching any alias.",
+    )
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI (a SQLite file in workdir when empty)."
     )

@@ -36,6 +36,12 @@ class Choice:
             return self.members[0].candidate.label
         return "VotingEnsemble(" + ", ".join(m.candidate.label for m in self.members) + ")"
 
+    @property
+    def predictions(self) -> np.ndarray:
+        """The validation (or out-of-fold) predictions of the choice: the members' blend."""
+        stacked = np.stack([m.predictions for m in self.members])
+        return np.average(stacked, axis=0, weights=self.weights)
+
 
 def choose_model(
     ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool

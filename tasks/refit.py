@@ -1,10 +1,17 @@
-"""Refit the chosen model on all training rows and score it on data it has never seen."""
+"""Refit the chosen model on all training rows and score it on data it has never seen.
+
+The held-out predictions it returns feed the charts and the champion/challenger comparison:
+the refit model's predictions of the test set when there is one, else the chosen candidate's
+validation (or out-of-fold) predictions, made by models that did not see those rows. The refit
+model itself has seen the validation rows, so it is never scored on them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from tasks.ensemble import Choice
@@ -14,13 +21,37 @@ from tasks.metrics import score_all
 from tasks.split import HeldOut, SearchData
 from tasks.trial import TrialSettings, fit_pipeline, predict_scores
 
-__all__ = ["Evaluation", "refit_model", "evaluate_model"]
+__all__ = ["Evaluation", "HeldOutPredictions", "refit_model", "evaluate_model"]
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOutPredictions:
+    """Rows the predicting model never saw, with their truth and its predictions."""
+
+    basis: str  # "test" or "validation"
+    X: pd.DataFrame  # raw input rows
+    y: np.ndarray  # class codes (index into classes) or values
+    pred: np.ndarray  # class probabilities in classes order, or values
+    weights: np.ndarray | None
+    classes: np.ndarray | None
+    y_range: float
+    positive: int
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return None if self.classes is None else self.classes[self.y]
 
 
 @dataclass(frozen=True)
 class Evaluation:
     validation: dict[str, float]  # of the chosen candidate, on validation or out-of-fold rows
     test: dict[str, float] | None  # of the refit model, on the test set when there is one
+    held_out: HeldOutPredictions | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The metrics of the held-out predictions: test when there is a test set."""
+        return self.test if self.test is not None else self.validation
 
 
 def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pipeline:
@@ -43,9 +74,14 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
 def evaluate_model(
     model: Pipeline, choice: Choice, data: SearchData, test: HeldOut | None
 ) -> Evaluation:
+    shared = {"classes": data.classes, "y_range": data.y_range, "positive": data.positive}
     if test is None:
-        return Evaluation(choice.metrics, None)
+        rows = data.valid_rows
+        held = HeldOutPredictions("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
+                                  data.weights_valid, **shared)
+        return Evaluation(choice.metrics, None, held)
     pred = predict_scores(model, test.X, data.classes)
     y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
     test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive)
-    return Evaluation(choice.metrics, test_metrics)
+    held = HeldOutPredictions("test", test.X, y, pred, test.weights, **shared)
+    return Evaluation(choice.metrics, test_metrics, held)

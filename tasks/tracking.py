@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import platform
+import sys
 import tempfile
 import time
 import warnings
@@ -23,7 +25,8 @@ import mlflow.data
 from mlflow.data.dataset_source import DatasetSource
 import pandas as pd
 from mlflow.entities import Metric as MlflowMetric
-from mlflow.entities import DatasetInput, InputTag, Param, RunStatus
+from mlflow.entities import DatasetInput, InputTag, Param, RunStatus, RunTag
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -34,7 +37,7 @@ from tasks.errors import DataError
 from tasks.features import required_columns
 from tasks.trial import TrialResult
 
-__all__ = ["Tracker", "RegisteredModel", "model_requirements"]
+__all__ = ["Tracker", "RegisteredModel", "model_requirements", "environment"]
 
 PKL_NAME = "model.pkl"
 
@@ -45,6 +48,7 @@ class RegisteredModel:
     version: str
     model_uri: str  # models:/NAME/VERSION
     pkl_uri: str  # where model.pkl is: a local path for the embedded store, else a URI
+    decision: Any = None  # tasks.promotion.Decision, once the aliases are settled
 
 
 def model_requirements() -> list[str]:
@@ -86,11 +90,22 @@ class _UrlSource(DatasetSource):
         return cls(source_dict["url"])
 
 
+def environment() -> dict[str, Any]:
+    """Python, platform and every installed distribution with its version."""
+    packages = {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": dict(sorted(packages.items(), key=lambda kv: kv[0].lower())),
+    }
+
+
 class Tracker:
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None) -> None:
         _quiet_mlflow()
         # Without an explicit registry URI the client would use the process-wide one.
         registry_uri = os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+        self.tracking_uri, self.registry_uri = tracking_uri, registry_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
@@ -104,8 +119,8 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=[Param(k, _text(v)) for k, v in params.items()])
         return run.info.run_id
 
-    def log_training_data(self, run_id: str, frame: pd.DataFrame, source: str) -> None:
-        """Lineage: where the training table came from and a digest of its content.
+    def log_training_data(self, run_id: str, frame: pd.DataFrame, source: str) -> str:
+        """Lineage: where the training table came from and a digest of its content (returned).
 
         source must already be free of credentials (tasks.ingest.public_url).
         """
@@ -121,6 +136,13 @@ class Tracker:
         self.client.log_inputs(
             run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)]
         )
+        self.client.set_tag(run_id, "automl.data_digest", dataset.digest)
+        return dataset.digest
+
+    def log_context(self, run_id: str, config: dict[str, Any]) -> None:
+        """The configuration as given (credentials already removed) and the software it ran on."""
+        self.client.log_dict(run_id, config, "config.json")
+        self.client.log_dict(run_id, environment(), "environment.json")
 
     def log_report(self, run_id: str, checks: list[dict[str, str]], text: str) -> None:
         self.client.log_dict(run_id, {"checks": checks}, "guardrails.json")
@@ -128,9 +150,12 @@ class Tracker:
         alerted = [c["name"] for c in checks if c["status"] == "alerted"]
         self.client.set_tag(run_id, "guardrails_alerted", ", ".join(alerted) or "none")
 
-    def log_trial(self, parent_id: str, result: TrialResult) -> str:
+    def log_trial(self, parent_id: str, result: TrialResult, best: dict[str, float]) -> str:
+        """One child run (three calls: create, one batch, terminate), and the parent's
+        best-so-far point when there is one (metric name -> value at step = trial number)."""
         c = result.candidate
-        tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number)}
+        tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number),
+                "status": "ok" if result.ok else "failed"}
         if result.worker:
             tags["worker"] = result.worker
         if result.error:
@@ -143,6 +168,8 @@ class Tracker:
             "fit_seconds": result.fit_seconds,
             "predict_seconds": result.predict_seconds,
         }
+        if result.model_bytes:
+            values["model_size_bytes"] = result.model_bytes
         self.client.log_batch(
             run.info.run_id,
             metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()],
@@ -150,6 +177,10 @@ class Tracker:
         )
         status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
         self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
+        if best:
+            self.client.log_batch(
+                parent_id, metrics=[MlflowMetric(k, float(v), now, c.number) for k, v in best.items()]
+            )
         return run.info.run_id
 
     def log_summary(self, run_id: str, metrics: dict[str, float], tags: dict[str, str],
@@ -158,9 +189,22 @@ class Tracker:
         self.client.log_batch(
             run_id,
             metrics=[MlflowMetric(k, float(v), now, 0) for k, v in metrics.items()],
-            tags=[mlflow.entities.RunTag(k, v) for k, v in tags.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
         )
         self.client.log_table(run_id, data=leaderboard, artifact_file="leaderboard.json")
+
+    def log_folder(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_outcome(self, run_id: str, metrics: dict[str, float], tags: dict[str, str],
+                    step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[MlflowMetric(k, float(v), now, step)
+                                               for k, v in metrics.items()],
+                              tags=[RunTag(k, v) for k, v in tags.items()])
 
     def register(self, run_id: str, model: Any, example: pd.DataFrame, name: str) -> RegisteredModel:
         """Log model.pkl and an MLflow sklearn model, then register a version: last, so a
@@ -216,6 +260,32 @@ class Tracker:
             if child.data.tags.get("trial_number") in numbers:
                 self.client.delete_run(child.info.run_id)
 
+    def version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def load_version(self, version: ModelVersion) -> Any:
+        source = self.client.get_model_version_download_uri(version.name, version.version)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=self.tracking_uri
+            )
+            return mlflow.sklearn.load_model(local)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def set_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, _text(value))
+
+    def delete_version(self, name: str, version: str) -> None:
+        self.client.delete_model_version(name, version)
+
     def finish(self, run_id: str, ok: bool) -> None:
         status = RunStatus.FINISHED if ok else RunStatus.FAILED
         self.client.set_terminated(run_id, RunStatus.to_string(status))
@@ -256,6 +326,7 @@ def _model_version_source(client: MlflowClient, ref: str) -> str:
 
 
 def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     # MLflow logs store creation and migrations at INFO on every new database.
     for name in ("mlflow", "mlflow.sklearn", "mlflow.models", "mlflow.store", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class TrialResult:
     error: str | None = None
     reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
     worker: str = ""  # host:pid of the process that supervised the trial
+    model_bytes: int = 0  # pickled size of one fitted fold's pipeline
 
 
 def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
@@ -106,6 +108,7 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         predictions = np.concatenate(parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
+        model_bytes = len(pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL))
         metrics = score_all(
             data.task, data.y_valid, predictions, data.weights_valid, data.y_range, data.positive
         )
@@ -113,4 +116,5 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000],
                            reason="error")
-    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds)
+    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
+                       model_bytes=model_bytes)

@@ -55,6 +55,9 @@ def test_json_output_has_what_a_pipeline_chains_on(trained):
     assert out["primary_metric"] == "AUC_weighted" and 0.5 < out["metrics"]["AUC_weighted"] <= 1
     assert {"accuracy", "log_loss", "balanced_accuracy"} <= set(out["metrics"])
     assert out["wall_seconds"] > 0 and out["run_id"]
+    assert out["promoted"] is True and out["aliases"] == ["champion"]
+    assert out["registry"]["reason"] == "no champion yet"
+    assert out["registry"]["new_score"] == pytest.approx(out["metrics"]["AUC_weighted"])
 
 
 @pytest.mark.parametrize("model_ref", ["registry", "alias-less pkl"])
