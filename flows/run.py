@@ -303,11 +303,11 @@ class _Best:
 class _TaskEvaluator:
     """Trials as Prefect tasks on the flow's task runner, each limited in time and memory."""
 
-    def __init__(self, config: AutoMLConfig, payload: Payload, deadline: Any) -> None:
-        self.config, self.payload, self.deadline = config, payload, deadline
+    def __init__(self, config: AutoMLConfig, payload: Payload, stop_by: Any) -> None:
+        self.config, self.payload, self.stop_by = config, payload, stop_by
 
     def limits(self) -> TrialLimits:
-        left = self.deadline() - time.monotonic()
+        left = self.stop_by() - time.monotonic()
         own = self.config.iteration_timeout_minutes
         if own is not None and own * 60 <= left:
             return TrialLimits(own * 60, self.config.max_memory_mb, "timeout")
@@ -343,6 +343,11 @@ def search(
     def deadline() -> float:
         return budget.deadline_after(best.result, len(data.folds))
 
+    def stop_by() -> float:
+        # Until a trial succeeds there is no model to refit: the running ones may use the whole
+        # budget, or a small budget on big data would end with nothing to register.
+        return deadline() if best.result is not None else budget.end - REGISTER_SECONDS
+
     limits = SearchLimits(
         iterations=config.iterations,
         deadline=deadline,
@@ -352,7 +357,7 @@ def search(
     )
     try:
         return run_search(study, list(profile.families), profile.metric, limits,
-                          _TaskEvaluator(config, payload, deadline), record, run.history,
+                          _TaskEvaluator(config, payload, stop_by), record, run.history,
                           run.retry)
     finally:
         _close_workers(config, payload)

@@ -120,6 +120,12 @@ def run_search(
         _log_progress(result, metric, progress.best)
         reason = reason or _stop_reason(limits, progress, len(running))
     if progress.best is None:
+        if progress.results and all(r.reason == "budget" for r in progress.results):
+            raise SearchError(
+                f"no trial finished within the time budget ({len(progress.results)} stopped "
+                "unfinished), so no model was registered; raise experiment_timeout_minutes or "
+                "allow faster models with allowed_models"
+            )
         errors = {r.error for r in progress.results if r.error}
         raise SearchError(
             f"all {len(progress.results)} trials failed, so no model was registered; first error: "

@@ -148,3 +148,15 @@ def test_a_resumed_search_counts_the_trials_it_inherits(tmp_path):
                          lambda r: None, history=first.results)
     assert len(outcome.results) == 5 == len(s.trials)
     assert outcome.best is first.best
+
+
+def test_no_trial_within_the_budget_says_what_to_do(tmp_path):
+    class stopped(scripted):
+        def submit(self, c):
+            return self.pool.submit(lambda: TrialResult(c, False, error="budget: stopped",
+                                                        reason="budget"))
+
+    with pytest.raises(SearchError, match=r"no trial finished within the time budget \(2 stopped"
+                                          r" unfinished\).*raise experiment_timeout_minutes"):
+        run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=2), stopped([]),
+                   lambda r: None)
