@@ -32,7 +32,7 @@ from tasks.trial import Candidate, TrialResult
 
 __all__ = [
     "open_storage", "open_study", "ask_candidate", "tell_result", "storage_url",
-    "find_unfinished", "restore_trials", "first_points", "INTERRUPTED",
+    "find_unfinished", "restore_trials", "first_points", "INTERRUPTED", "warm_start_points",
 ]
 
 FAMILY = "family"
@@ -91,7 +91,9 @@ def first_points(
 ) -> list[dict[str, Any]]:
     """What to try before the sampler's own choices: the configurations of interrupted trials,
     then every family's default configurations not tried yet. Queued one at a time as they are
-    asked (not all up front), so the retried ones can go first."""
+    asked (not all up front), so the retried ones can go first. A retried point of a family no
+    longer searched (a warm start from a run with other allowed_models) is left out."""
+    retry = [p for p in retry if p.get(FAMILY) in families]
     tried = [
         t.params for t in study.get_trials(deepcopy=False)
         if t.state != TrialState.WAITING and t.user_attrs.get("reason") != "interrupted"
@@ -145,6 +147,31 @@ def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
     if not studies:
         return None
     return max(studies, key=lambda s: s.user_attrs.get("started", 0)).study_name
+
+
+def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> list[dict[str, Any]]:
+    """Where a retraining starts: the best trial of the experiment's newest study that
+    registered a model, then its next best completed ones, up to `top` distinct configurations.
+
+    The registered model may be an ensemble; its best member is this best trial.
+    """
+    done = [s for s in storage.get_all_studies()
+            if s.user_attrs.get("experiment") == experiment and "registered_version" in s.user_attrs]
+    if not done or top < 1:
+        return []
+    newest = max(done, key=lambda s: s.user_attrs.get("started", 0))
+    study = optuna.load_study(study_name=newest.study_name, storage=storage)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    complete.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
+    points: list[dict[str, Any]] = []
+    for trial in complete:
+        if dict(trial.params) not in points:
+            points.append(dict(trial.params))
+        if len(points) == top:
+            break
+    return points
 
 
 def restore_trials(
