@@ -33,7 +33,8 @@ def retrain_flow(config: AutoMLConfig, warm_start_trials: int = 5) -> TrainResul
 
     Args:
         config: The training settings; training_data is where the latest data is published.
-        warm_start_trials: How many of the previous run's best configurations are tried first (0: a cold start).
+        warm_start_trials: How many of the previous run's best configurations are tried
+            first (0: a cold start).
     """
     label_run("automl", "retrain", config.experiment_name)
     points = previous_points(config, warm_start_trials)

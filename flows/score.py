@@ -36,11 +36,14 @@ class ScoreResult:
         return asdict(self)
 
 
-def model_reference(model: str, version: str | None, tracking_uri: str) -> tuple[str, str | None, str]:
+def model_reference(
+    model: str, version: str | None, tracking_uri: str
+) -> tuple[str, str | None, str]:
     """(URI to load, registered version or None, how it was chosen): a .pkl or a models:/ or
     runs:/ URI as given, else the registered model of that name (champion, else newest)."""
     if model.startswith(_URIS) or model.endswith(".pkl"):
-        return model, model.removeprefix("models:/").partition("/")[2] or None, "as given"
+        number = model.startswith("models:/") and model.removeprefix("models:/").partition("/")[2]
+        return model, number or None, "as given"
     from tasks.tracking import resolve_registered
 
     return resolve_registered(model, version, tracking_uri)
@@ -80,9 +83,11 @@ def score_flow(
     """Score a table with a trained model and write the predictions.
 
     Args:
-        model: Registered model name (its @champion, else its newest version), or models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/model, or a .pkl path or URL.
+        model: Registered model name (its @champion, else its newest version), or
+            models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/model, or a .pkl path or URL.
         data: Path or URL (s3://, az://) of the table to score, with the training columns.
-        output: Path or URL of the predictions (.csv or .parquet): the rows, `prediction` and, for classifiers, `proba_<class>` columns.
+        output: Path or URL of the predictions (.csv or .parquet): the rows, `prediction` and,
+            for classifiers, `proba_<class>` columns.
         version: Version number or alias of the registered model (default: champion, else newest).
         tracking_uri: MLflow tracking URI (MLFLOW_TRACKING_URI, else ./automl-runs/mlflow.db).
         storage_options: fsspec options for data and output (credentials are masked when recorded).

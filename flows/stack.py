@@ -108,7 +108,9 @@ class Stack:
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.home / "logs" / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def _start(self, name: str, program: str, *args: str) -> None:
         log = open(self.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -195,7 +197,8 @@ def _stop(pid: int, twice: bool, grace: float = 10.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m flows.stack",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--home", type=Path, default=ROOT / ".prefect-stack")
     parser.add_argument("--prefect-port", type=int, default=4200)

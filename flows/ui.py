@@ -23,7 +23,8 @@ from tasks.errors import AutoMLError
 from tasks.redact import public_url
 
 __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
-           "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key", "data_name"]
+           "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",
+           "data_name"]
 
 log = logging.getLogger("automl")
 
@@ -52,13 +53,15 @@ def _get(value: Any, field: str) -> Any:
 def run_name() -> str:
     """flow_run_name of the training flows: '{experiment} on {data file name}'."""
     config = _param("config")
-    return f"{_get(config, 'experiment_name') or 'automl'} on {data_name(_get(config, 'training_data') or '?')}"
+    experiment = _get(config, "experiment_name") or "automl"
+    return f"{experiment} on {data_name(_get(config, 'training_data') or '?')}"
 
 
 def score_run_name() -> str:
     """flow_run_name of batch scoring: '{model} on {data file name}'."""
     model = str(_param("model") or "model")
-    return f"score {data_name(model) if model.endswith('.pkl') else model} on {data_name(str(_param('data') or '?'))}"
+    shown = data_name(model) if model.endswith(".pkl") else model
+    return f"score {shown} on {data_name(str(_param('data') or '?'))}"
 
 
 def label_run(*tags: str | None) -> None:
@@ -124,7 +127,8 @@ def _summary(result: Any) -> str:
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(result.metrics.items()))
     test = ""
     if result.test_metrics:
-        test = "\n\nTest " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.test_metrics.items()))
+        scores = sorted(result.test_metrics.items())
+        test = "\n\nTest " + ", ".join(f"{k}={v:.4f}" for k, v in scores)
     return (
         f"# {result.experiment_name}: {result.best_model}\n\n"
         f"{result.primary_metric} = **{result.primary_metric_value:.4f}** ({result.validation}) "

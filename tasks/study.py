@@ -156,7 +156,8 @@ def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> li
     The registered model may be an ensemble; its best member is this best trial.
     """
     done = [s for s in storage.get_all_studies()
-            if s.user_attrs.get("experiment") == experiment and "registered_version" in s.user_attrs]
+            if s.user_attrs.get("experiment") == experiment
+            and "registered_version" in s.user_attrs]
     if not done or top < 1:
         return []
     newest = max(done, key=lambda s: s.user_attrs.get("started", 0))

@@ -255,7 +255,9 @@ def _model_version_source(client: MlflowClient, ref: str) -> str:
     return client.get_model_version_download_uri(version.name, version.version)
 
 
-def resolve_registered(name: str, version: str | None, tracking_uri: str | None) -> tuple[str, str, str]:
+def resolve_registered(
+    name: str, version: str | None, tracking_uri: str | None
+) -> tuple[str, str, str]:
     """(models:/NAME/VERSION, VERSION, how it was chosen) for a registered model: the version or
     alias given, else the version with the alias `champion`, else the newest version."""
     _quiet_mlflow()
