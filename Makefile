@@ -14,7 +14,7 @@ AZURITE_VERSION := 3.35.0
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 NPM := $(shell command -v npm)
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench clean deploy stop
 
 install: $(STAMP)
 
@@ -45,5 +45,15 @@ $(AZURITE_STAMP):
 bench: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py
 
+# The local stack of prefect.yaml: Prefect server + UI, work pool, deployments, a worker, MLflow UI
+# (127.0.0.1; PREFECT_PORT/MLFLOW_PORT when 4200/5000 are taken). `make stop` ends it.
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
+deploy: $(STAMP)
+	$(BIN)/python -m flows.stack up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
+
+stop:
+	$(BIN)/python -m flows.stack down
+
 clean:
-	rm -rf $(VENV) .azurite automl-runs examples .pytest_cache
+	rm -rf $(VENV) .azurite automl-runs examples .pytest_cache .prefect-stack

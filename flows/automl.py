@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.publish import register
 from flows.result import TrainResult, build_result
 from flows.run import Budget, TrackedRun, Tables, read_tables, search
+from flows.ui import reported_training, run_name
 from tasks.config import AutoMLConfig
 from tasks.data_report import build_report
 from tasks.ensemble import choose_model
@@ -37,12 +38,18 @@ evaluate = task(evaluate_model, name="evaluate", **_STEP)
 
 @flow(
     name="automl-train",
-    flow_run_name="{config.experiment_name}",
+    flow_run_name=run_name,
     task_runner=ThreadPoolTaskRunner(),
     validate_parameters=True,
 )
-def automl_flow(config: AutoMLConfig) -> TrainResult:
-    """Train, pick and register the best model for one labelled table."""
+@reported_training
+def automl_flow(config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = None) -> TrainResult:
+    """Train, pick and register the best model for one labelled table.
+
+    Args:
+        config: The training run's settings (Azure automated ML's names).
+        warm_start: Trial parameters to try first, e.g. a previous study's best (automl-retrain).
+    """
     budget = Budget(config.experiment_timeout_minutes, started=time.monotonic())
     load_plugins()
     tables = ingest(config)
@@ -50,6 +57,7 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
     report = guardrails(config, profile, data, test)
     with TrackedRun(config, profile, data, report, tables.train) as run:
+        run.warm_start = list(warm_start or [])
         outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)

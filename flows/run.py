@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from tasks.charts import SearchTrace
+from flows.ui import TrialProgress
 from tasks.config import AutoMLConfig
 from tasks.credentials import storage_options
 from tasks.data_report import GuardrailReport
@@ -131,6 +132,7 @@ class TrackedRun:
         self._best: float | None = None
         self._recorded: list[TrialResult] = []
         self._elapsed: list[float] = []
+        self.warm_start: list[dict[str, Any]] = []  # tried first too: e.g. a previous study's best
 
     @property
     def predictions_folder(self) -> Any:
@@ -335,10 +337,14 @@ def search(
         # Start the workers now: importing the model libraries overlaps the first asks.
         pool_for(payload).warm(config.concurrency)
     best = _Best(profile.metric, run.history)
+    progress = TrialProgress(config.experiment_name, config.iterations, budget.started,
+                             budget.search_deadline)
 
     def record(result: TrialResult) -> str:
         best.update(result)
-        return run.record(result)
+        run_id = run.record(result)
+        progress.update(result.candidate.label, best.result and best.result.candidate.label)
+        return run_id
 
     def deadline() -> float:
         return budget.deadline_after(best.result, len(data.folds))
@@ -358,8 +364,9 @@ def search(
     try:
         return run_search(study, list(profile.families), profile.metric, limits,
                           _TaskEvaluator(config, payload, stop_by), record, run.history,
-                          run.retry)
+                          [*run.retry, *run.warm_start])
     finally:
+        progress.finish()
         _close_workers(config, payload)
         os.unlink(payload.path)
 

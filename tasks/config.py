@@ -266,7 +266,10 @@ class AutoMLConfig(BaseModel):
 
     @property
     def embedded_tracking(self) -> bool:
-        return not (self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        # The workdir's own SQLite file named explicitly (as the deployments' job variables do)
+        # is still the embedded store: its artifacts go beside it.
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        return not uri or uri == f"sqlite:///{self.workdir_path / 'mlflow.db'}"
 
     @property
     def resolved_tracking_uri(self) -> str:

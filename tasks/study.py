@@ -32,7 +32,8 @@ from tasks.trial import Candidate, TrialResult
 
 __all__ = [
     "open_storage", "open_study", "ask_candidate", "tell_result", "storage_url",
-    "find_unfinished", "restore_trials", "first_points", "INTERRUPTED",
+    "find_unfinished", "restore_trials", "first_points", "has_all_params", "warm_start_points",
+    "INTERRUPTED",
 ]
 
 FAMILY = "family"
@@ -91,7 +92,9 @@ def first_points(
 ) -> list[dict[str, Any]]:
     """What to try before the sampler's own choices: the configurations of interrupted trials,
     then every family's default configurations not tried yet. Queued one at a time as they are
-    asked (not all up front), so the retried ones can go first."""
+    asked (not all up front), so the retried ones can go first. A retried point of a family no
+    longer searched (a warm start from a run with other allowed_models) is left out."""
+    retry = [p for p in retry if p.get(FAMILY) in families]
     tried = [
         t.params for t in study.get_trials(deepcopy=False)
         if t.state != TrialState.WAITING and t.user_attrs.get("reason") != "interrupted"
@@ -147,6 +150,32 @@ def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
     return max(studies, key=lambda s: s.user_attrs.get("started", 0)).study_name
 
 
+def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> list[dict[str, Any]]:
+    """Where a retraining starts: the best trial of the experiment's newest study that
+    registered a model, then its next best completed ones, up to `top` distinct configurations.
+
+    The registered model may be an ensemble; its best member is this best trial.
+    """
+    done = [s for s in storage.get_all_studies()
+            if s.user_attrs.get("experiment") == experiment
+            and "registered_version" in s.user_attrs]
+    if not done or top < 1:
+        return []
+    newest = max(done, key=lambda s: s.user_attrs.get("started", 0))
+    study = optuna.load_study(study_name=newest.study_name, storage=storage)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None]
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    complete.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
+    points: list[dict[str, Any]] = []
+    for trial in complete:
+        if dict(trial.params) not in points:
+            points.append(dict(trial.params))
+        if len(points) == top:
+            break
+    return points
+
+
 def restore_trials(
     study: optuna.Study, predictions: Path
 ) -> tuple[list[TrialResult], list[FrozenTrial]]:
@@ -158,13 +187,21 @@ def restore_trials(
             # A waiting one was queued but never started: failed too, or the next ask takes it
             # ahead of the retried ones (a default it held is queued again by first_points).
             _interrupt(study, frozen)
-            if frozen.state == TrialState.RUNNING:
-                interrupted.append(frozen)
+            if frozen.state == TrialState.RUNNING and has_all_params(frozen):
+                interrupted.append(frozen)  # one stopped while being asked never ran: not retried
         elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL):
             if frozen.user_attrs.get("reason") == "interrupted":
                 continue
             results.append(_result(frozen, predictions))
     return results, interrupted
+
+
+def has_all_params(frozen: FrozenTrial) -> bool:
+    """Whether the trial got its family and every parameter of that family's space."""
+    family = frozen.params.get(FAMILY)
+    if family is None:
+        return False
+    return all(f"{family}__{name}" in frozen.params for name in load_space(family).params)
 
 
 def _interrupt(study: optuna.Study, frozen: FrozenTrial) -> None:

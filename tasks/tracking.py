@@ -37,7 +37,8 @@ from tasks.errors import DataError
 from tasks.features import required_columns
 from tasks.trial import TrialResult
 
-__all__ = ["Tracker", "RegisteredModel", "model_requirements", "environment"]
+__all__ = ["Tracker", "RegisteredModel", "model_requirements", "environment",
+           "resolve_registered"]
 
 PKL_NAME = "model.pkl"
 
@@ -323,6 +324,41 @@ def _model_version_source(client: MlflowClient, ref: str) -> str:
         name, _, number = ref.partition("/")
         version = client.get_model_version(name, number)
     return client.get_model_version_download_uri(version.name, version.version)
+
+
+def resolve_registered(
+    name: str, version: str | None, tracking_uri: str | None
+) -> tuple[str, str, str]:
+    """(models:/NAME/VERSION, VERSION, how it was chosen) for a registered model: the version or
+    alias given, else the version with the alias `champion`, else the newest version."""
+    _quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if version and version.isdigit():
+            found, how = client.get_model_version(name, version), f"version {version}"
+        elif version:
+            found, how = client.get_model_version_by_alias(name, version), f"alias @{version}"
+        else:
+            found, how = _champion_or_newest(client, name)
+    except MlflowException as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"registered model '{name}' (version {version or 'champion'}) was not found in "
+            f"{tracking_uri}: {first}; check the model name, the version or alias, and the "
+            "tracking URI"
+        ) from None
+    return f"models:/{found.name}/{found.version}", str(found.version), how
+
+
+def _champion_or_newest(client: MlflowClient, name: str) -> tuple[Any, str]:
+    model = client.get_registered_model(name)  # raises when the name is unknown
+    if "champion" in (model.aliases or {}):
+        return client.get_model_version_by_alias(name, "champion"), "alias @champion"
+    versions = client.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise MlflowException(f"registered model '{name}' has no versions")
+    newest = max(versions, key=lambda v: int(v.version))
+    return newest, "newest version: no version has the alias @champion yet"
 
 
 def _quiet_mlflow() -> None:

@@ -79,3 +79,12 @@ def test_an_interrupted_study_gives_back_its_finished_trials_and_its_running_one
     assert queue.count(retry[0]) == 1
     tried = [t.params for t in again.trials if t.state == TrialState.COMPLETE]
     assert not any(p in tried for p in queue)
+
+
+def test_a_trial_stopped_while_being_asked_is_not_retried(storage, tmp_path):
+    study = study_of(storage, tmp_path)
+    half = study.ask()
+    half.suggest_categorical("family", FAMILIES)  # killed before its parameters were drawn
+    results, interrupted = restore_trials(study_of(storage, tmp_path), tmp_path)
+    assert results == [] and interrupted == []
+    assert study_of(storage, tmp_path).trials[0].user_attrs["reason"] == "interrupted"

@@ -1,0 +1,113 @@
+"""Batch scoring as a flow (the automl-score deployment): a registered model, a table in, the
+table with predictions (and class probabilities) out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.run import Tables
+from flows.ui import data_name, fails_as_sentence, label_run, publish_markdown, score_run_name
+from tasks.config import default_tracking_uri
+from tasks.credentials import storage_options as resolve_options
+from tasks.ingest import public_url, read_table, write_table
+from tasks.predict import load_model, predict_frame
+
+__all__ = ["score_flow", "ScoreResult", "model_reference"]
+
+_URIS = ("models:/", "runs:/")
+_IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": Tables.transient,
+       "cache_policy": NO_CACHE}
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    model_uri: str
+    model_version: str | None
+    chosen_by: str
+    rows_in: int
+    rows_out: int
+    output: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_reference(
+    model: str, version: str | None, tracking_uri: str
+) -> tuple[str, str | None, str]:
+    """(URI to load, registered version or None, how it was chosen): a .pkl or a models:/ or
+    runs:/ URI as given, else the registered model of that name (champion, else newest)."""
+    if model.startswith(_URIS) or model.endswith(".pkl"):
+        number = model.startswith("models:/") and model.removeprefix("models:/").partition("/")[2]
+        return model, number or None, "as given"
+    from tasks.tracking import resolve_registered
+
+    return resolve_registered(model, version, tracking_uri)
+
+
+@task(name="load-model", cache_policy=NO_CACHE)
+def _load(uri: str, tracking_uri: str) -> Any:
+    return load_model(uri, tracking_uri)
+
+
+@task(name="read-table", **_IO)
+def _read(url: str, options: dict[str, Any] | None) -> Any:
+    return read_table(url, what="data to score", storage_options=options)
+
+
+@task(name="score", cache_policy=NO_CACHE)
+def _score(model: Any, frame: Any) -> Any:
+    return predict_frame(model, frame)
+
+
+@task(name="write-predictions", **_IO)
+def _write(frame: Any, url: str, options: dict[str, Any] | None) -> None:
+    write_table(frame, url, storage_options=options)
+
+
+@flow(name="automl-score", flow_run_name=score_run_name, validate_parameters=True)
+@fails_as_sentence
+def score_flow(
+    model: str,
+    data: str,
+    output: str,
+    version: str | None = None,
+    tracking_uri: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    storage_secret: str | None = None,
+) -> ScoreResult:
+    """Score a table with a trained model and write the predictions.
+
+    Args:
+        model: Registered model name (its @champion, else its newest version), or
+            models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/model, or a .pkl path or URL.
+        data: Path or URL (s3://, az://) of the table to score, with the training columns.
+        output: Path or URL of the predictions (.csv or .parquet): the rows, `prediction` and,
+            for classifiers, `proba_<class>` columns.
+        version: Version number or alias of the registered model (default: champion, else newest).
+        tracking_uri: MLflow tracking URI (MLFLOW_TRACKING_URI, else ./automl-runs/mlflow.db).
+        storage_options: fsspec options for data and output (credentials are masked when recorded).
+        storage_secret: Name of a Prefect Secret block holding storage options.
+    """
+    tracking = tracking_uri or default_tracking_uri()
+    uri, registered, how = model_reference(model, version, tracking)
+    label_run("automl", "score", model if not model.endswith(".pkl") else None)
+    log = get_run_logger()
+    log.info("scoring with %s (%s)", uri, how)
+    options = resolve_options(storage_options, storage_secret)
+    fitted = _load(uri, tracking)
+    frame = _read(data, options)
+    scored = _score(fitted, frame)
+    _write(scored, output, options)
+    result = ScoreResult(uri, registered, how, len(frame), len(scored), public_url(output))
+    log.info("read %d rows from %s, wrote %d predictions to %s with %s", result.rows_in,
+             public_url(data), result.rows_out, result.output, uri)
+    publish_markdown(
+        f"Scored **{result.rows_in}** rows of `{public_url(data)}` with `{uri}` ({how}); "
+        f"wrote **{result.rows_out}** predictions to `{result.output}`.",
+        key=f"score-{data_name(model)}", description="Batch scoring")
+    return result

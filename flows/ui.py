@@ -1,0 +1,193 @@
+"""What a run shows in the Prefect UI: a name that says what runs, tags, a progress bar while the
+trials go, a leaderboard and a summary at the end, and a Failed state that reads as one sentence.
+
+All of it is best effort: the UI is a view of the run, so a failure to draw it is logged and the
+run goes on. Outside a flow run (plain function calls in tests) nothing is drawn.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+
+from prefect.context import FlowRunContext
+from prefect.states import Failed
+
+from tasks.errors import AutoMLError
+from tasks.redact import public_url
+
+__all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
+           "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",
+           "data_name"]
+
+log = logging.getLogger("automl")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", "-".join(parts).lower())).strip("-")
+
+
+def data_name(url: str) -> str:
+    """The file name of a table's path or URL, without credentials or a query."""
+    return PurePosixPath(public_url(url).split("?")[0].rstrip("/")).name or url
+
+
+def _param(name: str) -> Any:
+    ctx = FlowRunContext.get()
+    return (ctx.parameters or {}).get(name) if ctx else None
+
+
+def _get(value: Any, field: str) -> Any:
+    return value.get(field) if isinstance(value, dict) else getattr(value, field, None)
+
+
+def run_name() -> str:
+    """flow_run_name of the training flows: '{experiment} on {data file name}'."""
+    config = _param("config")
+    experiment = _get(config, "experiment_name") or "automl"
+    return f"{experiment} on {data_name(_get(config, 'training_data') or '?')}"
+
+
+def score_run_name() -> str:
+    """flow_run_name of batch scoring: '{model} on {data file name}'."""
+    model = str(_param("model") or "model")
+    shown = data_name(model) if model.endswith(".pkl") else model
+    return f"score {shown} on {data_name(str(_param('data') or '?'))}"
+
+
+def label_run(*tags: str | None) -> None:
+    """Add tags to the current flow run (the deployment's own tags are kept)."""
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    try:
+        merged = list(dict.fromkeys([*(ctx.flow_run.tags or []), *(t for t in tags if t)]))
+        ctx.client.update_flow_run(ctx.flow_run.id, tags=merged)
+        ctx.flow_run.tags = merged
+    except Exception as exc:  # noqa: BLE001 - tags are a view, never a reason to fail
+        log.debug("could not tag the flow run: %s", exc)
+
+
+class TrialProgress:
+    """A progress artifact, moved on as each trial is recorded: the larger of the share of
+    iterations done and the share of the search's time used."""
+
+    def __init__(self, experiment: str, iterations: int, started: float, deadline: float) -> None:
+        self.iterations, self.started, self.deadline = iterations, started, deadline
+        self.done = 0
+        self.id = _quietly(lambda: _create("create_progress_artifact", progress=0.0,
+                                           key=artifact_key(experiment, "progress"),
+                                           description=f"{experiment}: search starting"))
+
+    def update(self, label: str, best: str | None) -> None:
+        self.done += 1
+        if self.id is None:
+            return
+        span = max(self.deadline - self.started, 1e-9)
+        share = max(self.done / self.iterations, (time.monotonic() - self.started) / span)
+        text = f"{self.done} of at most {self.iterations} trials; last {label}; best {best or '-'}"
+        from prefect.artifacts import update_progress_artifact
+
+        _quietly(lambda: update_progress_artifact(self.id, progress=min(100.0, 100 * share),
+                                                  description=text))
+
+    def finish(self) -> None:
+        if self.id is not None:
+            from prefect.artifacts import update_progress_artifact
+
+            _quietly(lambda: update_progress_artifact(self.id, progress=100.0,
+                                                      description=f"{self.done} trials done"))
+
+
+def publish_result(result: Any) -> None:
+    """The leaderboard as a table and the outcome as Markdown, on the run's Artifacts tab."""
+    key = artifact_key(result.experiment_name)
+    board = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result.leaderboard]
+    _quietly(lambda: _create("create_table_artifact", table=board, key=f"{key}-leaderboard",
+                             description=f"Trials of {result.experiment_name}, best first"))
+    _quietly(lambda: _create("create_markdown_artifact", markdown=_summary(result),
+                             key=f"{key}-summary", description="Final metrics and the model"))
+
+
+def publish_markdown(markdown: str, key: str, description: str) -> None:
+    _quietly(lambda: _create("create_markdown_artifact", markdown=markdown,
+                             key=artifact_key(key), description=description))
+
+
+def _summary(result: Any) -> str:
+    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(result.metrics.items()))
+    test = ""
+    if result.test_metrics:
+        scores = sorted(result.test_metrics.items())
+        test = "\n\nTest " + ", ".join(f"{k}={v:.4f}" for k, v in scores)
+    return (
+        f"# {result.experiment_name}: {result.best_model}\n\n"
+        f"{result.primary_metric} = **{result.primary_metric_value:.4f}** ({result.validation}) "
+        f"after {result.trials} trials ({result.failed_trials} failed; "
+        f"stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s.\n\n"
+        f"Registered as `{result.model_uri}` in MLflow at `{result.tracking_uri}` "
+        f"(run `{result.run_id}`); pickle: `{result.pkl_uri}`.\n\n"
+        f"| metric | value |\n|---|---|\n{rows}{test}\n"
+    )
+
+
+def fails_as_sentence(fn: F) -> F:
+    """A user's mistake ends the flow run Failed with its one sentence as the state message
+    (not Prefect's 'Flow run encountered an exception' and a traceback); the caller of the flow
+    still gets the AutoMLError raised. Flows have no retries, so it is not tried again."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AutoMLError as exc:
+            if FlowRunContext.get() is None:
+                raise
+            return Failed(message=str(exc), data=exc)
+
+    # Prefect builds its parameter model from the signature and resolves string annotations in
+    # the wrapper's module: give it the flow's own, resolved.
+    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def reported_training(fn: F) -> F:
+    """A training flow's view: tagged with its experiment (and task, once known), the
+    leaderboard and summary published when it is done, mistakes as one sentence."""
+
+    @fails_as_sentence
+    @functools.wraps(fn)
+    def wrapper(config: Any, *args: Any, **kwargs: Any) -> Any:
+        label_run("automl", config.experiment_name, config.task)
+        result = fn(config, *args, **kwargs)
+        if FlowRunContext.get() is not None:
+            label_run(result.task)
+            publish_result(result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _create(function: str, **kwargs: Any) -> Any:
+    if FlowRunContext.get() is None:
+        return None
+    import prefect.artifacts
+
+    return getattr(prefect.artifacts, function)(**kwargs)
+
+
+def _quietly(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - an artifact is a view, never a reason to fail
+        log.debug("could not draw a Prefect artifact: %s", exc)
+        return None
