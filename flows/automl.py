@@ -37,9 +37,13 @@ evaluate = task(evaluate_model, name="evaluate", **_STEP)
     task_runner=ThreadPoolTaskRunner(),
     validate_parameters=True,
 )
-def automl_flow(config: AutoMLConfig) -> TrainResult:
-    """Train, pick and register the best model for one labelled table."""
-    budget = Budget(config.experiment_timeout_minutes, started=time.monotonic())
+def automl_flow(config: AutoMLConfig, started_at: float | None = None) -> TrainResult:
+    """Train, pick and register the best model for one labelled table.
+
+    started_at: epoch seconds when the run was asked for; the command line passes its own start,
+    so the budget covers Prefect's and MLflow's start-up too (the flow's own start when empty).
+    """
+    budget = Budget(config.experiment_timeout_minutes, started=_clock_start(started_at))
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
@@ -48,9 +52,16 @@ def automl_flow(config: AutoMLConfig) -> TrainResult:
         outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
-        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
+        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds,
+                          enabled=enabled, seed=config.random_state)
         model = refit(choice, data, run.settings)
         evaluation = evaluate(model, choice, data, test)
         registered = run.register(model, data, choice, evaluation, outcome)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
                         budget)
+
+
+def _clock_start(started_at: float | None) -> float:
+    """The monotonic clock's reading at started_at (a wall-clock time, as it crosses processes)."""
+    now = time.monotonic()
+    return now if started_at is None else now - max(0.0, time.time() - started_at)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -121,6 +122,7 @@ def _quiet_runtime(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()  # the budget counts from here: imports and start-up are part of the run
     args = _parser().parse_args(argv)
     _quiet_runtime(args.verbose)
     from rich.console import Console
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     _progress_to(quiet)
     try:
         if args.command == "train":
-            return _train(args, Console(stderr=quiet), console)
+            return _train(args, Console(stderr=quiet), console, started)
         return _predict(args, console)
     except AutoMLError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -149,14 +151,14 @@ def _progress_to(quiet: bool) -> None:
     log.propagate = False
 
 
-def _train(args: argparse.Namespace, out: Any, err: Any) -> int:
+def _train(args: argparse.Namespace, out: Any, err: Any, started: float) -> int:
     from tasks.config import parse_config
 
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
     from flows.automl import automl_flow
 
-    result = automl_flow(config)
+    result = automl_flow(config, started_at=started)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -21,6 +21,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import Trial, TrialState
 
+from tasks.portfolio import initial_points
 from tasks.spaces import load_space
 from tasks.trial import Candidate, TrialResult
 
@@ -54,11 +55,8 @@ def open_study(
         load_if_exists=True,
     )
     if not study.trials:
-        for family in families:
-            for point in load_space(family).defaults:
-                study.enqueue_trial(
-                    {FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}}
-                )
+        for family, point in initial_points(families):  # issue 8: the portfolio, then defaults
+            study.enqueue_trial({FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}})
     return study
 
 
