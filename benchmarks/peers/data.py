@@ -60,9 +60,10 @@ def write_split(dataset: Dataset, folder: Path, seed: int) -> tuple[Path, Path, 
         if counts.min() >= 2:
             stratify, note = y, "stratified"
         else:
-            # A class with one row cannot be on both sides; it stays in training, the rest stratified.
+            # A class with one row cannot be on both sides: its row is stratified as if it were
+            # of the largest class (so it falls at random), every other class as itself.
             rare = y.isin(counts[counts < 2].index)
-            stratify = y.where(~rare, "__rare__") if (~rare).any() else None
+            stratify = y.astype(str).where(~rare, str(counts.idxmax()))
             note = f"stratified; {int(rare.sum())} row(s) of singleton classes split at random"
     train, test = train_test_split(frame, test_size=TEST_SIZE, random_state=seed, stratify=stratify)
     folder.mkdir(parents=True, exist_ok=True)
