@@ -111,7 +111,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _quiet_runtime(verbose: bool) -> None:
-    """Set before Prefect is imported: no telemetry, and no console chatter unless asked."""
+    """Set before Prefect is imported: no telemetry, and no console chatter unless asked.
+
+    Also before any OpenMP library loads: idle OpenMP threads sleep instead of spinning. On a
+    busy machine spinning threads fight for the cores; measured on 2 shared cores (load 6-9),
+    one 5-fold LightGBM trial took 17.8 s spinning and 1.2 s passive (HistGradientBoosting 36 s
+    and 2.4 s).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "automl")
     if not verbose:
