@@ -161,3 +161,16 @@ def test_stack_features_are_log_odds_and_log_probabilities():
     values = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
     np.testing.assert_array_equal(stack_features(values, "regression"), [[1, 3], [2, 4]])
     assert np.isfinite(stack_features([np.array([[0.0, 1.0]])], "classification")).all()
+
+
+def test_no_stack_where_the_meta_learner_would_cost_too_much(credit, monkeypatch):
+    import tasks.stacking
+
+    ranked = _ranked(credit, "log_loss")
+    assert stack_ensemble(ranked, credit.data, seed=0) is not None
+    rows, members = len(credit.data.y_valid), len(pick_members(ranked))
+    # Just under the work the credit data needs (rows x log-odds columns x classes): no stack.
+    monkeypatch.setattr(tasks.stacking, "MAX_META_WORK", rows * members * 2 - 1)
+    assert stack_ensemble(ranked, credit.data, seed=0) is None
+    chosen = choose_model(ranked, credit.data, METRICS["log_loss"], rounds=ROUNDS, enabled=True)
+    assert chosen.kind != STACK
