@@ -43,7 +43,8 @@ def automl_flow(config: AutoMLConfig, started_at: float | None = None) -> TrainR
     started_at: epoch seconds when the run was asked for; the command line passes its own start,
     so the budget covers Prefect's and MLflow's start-up too (the flow's own start when empty).
     """
-    budget = Budget(config.experiment_timeout_minutes, started=_clock_start(started_at))
+    minutes = config.experiment_timeout_minutes
+    budget = Budget(minutes, started=_clock_start(started_at, minutes))
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
@@ -61,7 +62,14 @@ def automl_flow(config: AutoMLConfig, started_at: float | None = None) -> TrainR
                         budget)
 
 
-def _clock_start(started_at: float | None) -> float:
+# Start-up counted against the budget is capped at this fraction of it: a budget shorter than
+# Prefect's start-up still gets its first trials (and overruns) rather than no model at all.
+MAX_STARTUP_FRACTION = 0.5
+
+
+def _clock_start(started_at: float | None, minutes: float) -> float:
     """The monotonic clock's reading at started_at (a wall-clock time, as it crosses processes)."""
     now = time.monotonic()
-    return now if started_at is None else now - max(0.0, time.time() - started_at)
+    if started_at is None:
+        return now
+    return now - min(max(0.0, time.time() - started_at), MAX_STARTUP_FRACTION * minutes * 60)
