@@ -148,3 +148,20 @@ def test_peer_runners_train_and_predict(system, tmp_path):
                          folder=tmp_path, limit=120)
     assert outcome.failure is None, outcome.failure
     assert 0.5 < outcome.value <= 1.0 and outcome.info.get("model")
+
+
+def test_a_table_re_rendered_from_saved_raw_results(tmp_path):
+    import dataclasses
+    import json
+
+    from benchmarks.peers.__main__ import main
+
+    raw = tmp_path / "run.jsonl"
+    outcomes = [_outcome("a", "automl-flow", 0.9), _outcome("a", "flaml", 0.95, wall=75.0)]
+    raw.write_text("".join(json.dumps(dataclasses.asdict(o)) + "\n" for o in outcomes))
+    main(["--from-raw", str(raw), "--out", str(tmp_path / "t.md")])
+    text = (tmp_path / "t.md").read_text()
+    assert "| a | roc_auc | 0.9 (1.00x) | **0.95** (1.25x) |" in text
+    assert "- vs flaml: 0/0/1" in text
+    with pytest.raises(SystemExit, match="unknown system.*the systems are: automl-flow"):
+        main(["--systems", "nope"])
