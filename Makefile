@@ -14,7 +14,7 @@ AZURITE_VERSION := 3.35.0
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 NPM := $(shell command -v npm)
 
-.PHONY: install run test bench clean deploy stop
+.PHONY: install run test bench bench-env bench-foundation clean deploy stop
 
 install: $(STAMP)
 
@@ -41,8 +41,32 @@ $(AZURITE_STAMP):
 	npm install --prefix .azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 	touch $@
 
-# Figures, not tests: automl-flow against HistGradientBoosting defaults on the same folds.
-bench: $(STAMP)
+# The peers live in their own venv so they never become runtime dependencies of .venv.
+# STACK-NOTES recipe: torch's CPU wheel first (AutoGluon would otherwise pull a CUDA build),
+# then AutoGluon-Tabular and FLAML. FLAML needs xgboost<3; AutoGluon asks for xgboost-cpu, a
+# second distribution of the same files: both pinned below 3 so the files they share agree.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+BENCH_PEERS := "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3" "flaml[automl]" "xgboost<3" "xgboost-cpu<3" psutil pyarrow
+
+bench-env: $(BENCH_STAMP)
+
+$(BENCH_STAMP): Makefile
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet "torch==2.13.0"
+	$(BENCH_VENV)/bin/python -m pip install --quiet "torch==2.13.0" $(BENCH_PEERS)
+	$(BENCH_VENV)/bin/python -m pip freeze > $(BENCH_VENV)/versions.txt
+	touch $(BENCH_STAMP)
+
+# Figures, not tests: automl-flow against HistGradientBoosting, FLAML and AutoGluon on the same
+# split, budget and cores. BENCH_ARGS passes options, e.g. BENCH_ARGS="--datasets credit_g --budget 30".
+BENCH_ARGS ?=
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.peers $(BENCH_ARGS)
+
+# automl-flow against HistGradientBoosting defaults on the same folds (no peers needed).
+bench-foundation: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py
 
 # The local stack of prefect.yaml: Prefect server + UI, work pool, deployments, a worker, MLflow UI
@@ -56,4 +80,4 @@ stop:
 	$(BIN)/python -m flows.stack down
 
 clean:
-	rm -rf $(VENV) .azurite automl-runs examples .pytest_cache .prefect-stack
+	rm -rf $(VENV) $(BENCH_VENV) .azurite automl-runs examples .pytest_cache .prefect-stack

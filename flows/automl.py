@@ -43,14 +43,21 @@ evaluate = task(evaluate_model, name="evaluate", **_STEP)
     validate_parameters=True,
 )
 @reported_training
-def automl_flow(config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = None) -> TrainResult:
+def automl_flow(
+    config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = None,
+    started_at: float | None = None,
+) -> TrainResult:
     """Train, pick and register the best model for one labelled table.
 
     Args:
         config: The training run's settings (Azure automated ML's names).
         warm_start: Trial parameters to try first, e.g. a previous study's best (automl-retrain).
+        started_at: Epoch seconds when the run was asked for; the command line passes its own
+            start, so the budget covers Prefect's and MLflow's start-up too (the flow's own start
+            when empty).
     """
-    budget = Budget(config.experiment_timeout_minutes, started=time.monotonic())
+    minutes = config.experiment_timeout_minutes
+    budget = Budget(minutes, started=_clock_start(started_at, minutes))
     load_plugins()
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
@@ -61,7 +68,8 @@ def automl_flow(config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = 
         outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
-        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds, enabled=enabled)
+        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds,
+                          enabled=enabled, seed=config.random_state)
         model = refit(choice, data, run.refit_settings)
         evaluation = evaluate(model, choice, data, test)
         registered = register(run, model, data, choice, evaluation, outcome, budget)
@@ -84,6 +92,19 @@ def task_runner(config: AutoMLConfig) -> Any:
     return ThreadPoolTaskRunner(max_workers=config.concurrency)
 
 
-def train(config: AutoMLConfig) -> TrainResult:
+def train(config: AutoMLConfig, started_at: float | None = None) -> TrainResult:
     """Run the flow on the task runner the config names."""
-    return automl_flow.with_options(task_runner=task_runner(config))(config)
+    return automl_flow.with_options(task_runner=task_runner(config))(config, started_at=started_at)
+
+
+# Start-up counted against the budget is capped at this fraction of it: a budget shorter than
+# Prefect's start-up still gets its first trials (and overruns) rather than no model at all.
+MAX_STARTUP_FRACTION = 0.5
+
+
+def _clock_start(started_at: float | None, minutes: float) -> float:
+    """The monotonic clock's reading at started_at (a wall-clock time, as it crosses processes)."""
+    now = time.monotonic()
+    if started_at is None:
+        return now
+    return now - min(max(0.0, time.time() - started_at), MAX_STARTUP_FRACTION * minutes * 60)

@@ -75,7 +75,7 @@ def build_result(
         model_uri=registered.model_uri,
         pkl_uri=registered.pkl_uri,
         best_model=choice.label,
-        best_family="VotingEnsemble" if choice.is_ensemble else choice.members[0].candidate.family,
+        best_family=choice.kind if choice.is_ensemble else choice.members[0].candidate.family,
         best_params={"family": outcome.best.candidate.family, **outcome.best.candidate.params},
         primary_metric=metric,
         primary_metric_value=evaluation.validation[metric],

@@ -130,8 +130,8 @@ def _class_balance(data: SearchData) -> Check:
         return Check("Class balancing detection", "passed", detail)
     return Check("Class balancing detection", "alerted",
                  f"{detail} (ratio {ratio:.2f}); splits are stratified, so a class is in every fold "
-                 "it has rows for; prefer AUC_weighted, balanced_accuracy or norm_macro_recall as "
-                 "the metric")
+                 "it has rows for; balanced class weights are among the searched options; prefer "
+                 "AUC_weighted, balanced_accuracy or norm_macro_recall as the metric")
 
 
 def _duplicates(data: SearchData) -> Check:

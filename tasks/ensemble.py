@@ -1,30 +1,39 @@
-"""Greedy ensemble selection with replacement (Caruana et al. 2004), Azure's VotingEnsemble.
+"""Choose the final model: the best single trial, Azure's VotingEnsemble (greedy selection with
+replacement, Caruana et al. 2004) or Azure's StackEnsemble (tasks.stacking), by the primary metric
+on the same validation (or out-of-fold) rows.
 
-Works on the validation (or out-of-fold) predictions the trials already made: no refitting,
-so it costs milliseconds. The ensemble is chosen only if it beats the best single model.
+Both ensembles work on the predictions the trials already made: no refitting, so choosing costs
+milliseconds to a few seconds. An ensemble is chosen only if it beats the best single model.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from tasks.metrics import Metric, score_all
 from tasks.split import SearchData
+from tasks.stacking import pick_members, stack_metrics, stack_predictions
 from tasks.trial import TrialResult
 
-__all__ = ["Choice", "choose_model"]
+__all__ = ["Choice", "choose_model", "voting_ensemble", "stack_ensemble", "SINGLE", "VOTING", "STACK"]
+
+SINGLE, VOTING, STACK = "single", "VotingEnsemble", "StackEnsemble"
 
 
 @dataclass(frozen=True)
 class Choice:
-    """The final model before refitting: members with weights (one member: a single model)."""
+    """The final model before refitting: members with weights (one member: a single model),
+    or members under a fitted meta-learner (a stack)."""
 
     members: tuple[TrialResult, ...]
     weights: tuple[float, ...]
     metrics: dict[str, float]  # on the validation rows
+    kind: str = SINGLE
+    meta: Any = None  # the StackEnsemble's meta-learner, fitted on the members' predictions
 
     @property
     def is_ensemble(self) -> bool:
@@ -34,7 +43,7 @@ class Choice:
     def label(self) -> str:
         if not self.is_ensemble:
             return self.members[0].candidate.label
-        return "VotingEnsemble(" + ", ".join(m.candidate.label for m in self.members) + ")"
+        return f"{self.kind}(" + ", ".join(m.candidate.label for m in self.members) + ")"
 
     @property
     def predictions(self) -> np.ndarray:
@@ -44,25 +53,52 @@ class Choice:
 
 
 def choose_model(
-    ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool
+    ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
+    stack: bool = True, seed: int = 0,
 ) -> Choice:
     best = ranked[0]
     single = Choice((best,), (1.0,), best.metrics)
     pool = [r for r in ranked[:rounds] if r.predictions is not None]
     if not enabled or len(pool) < 2:
         return single
+    chosen = single
+    options = [voting_ensemble(pool, data, metric, rounds)]
+    if stack:
+        options.append(stack_ensemble(pool, data, seed))
+    for option in options:
+        if option is not None and metric.name in option.metrics and metric.better(
+            option.metrics[metric.name], chosen.metrics[metric.name]
+        ):
+            chosen = option
+    return chosen
+
+
+def voting_ensemble(
+    pool: list[TrialResult], data: SearchData, metric: Metric, rounds: int
+) -> Choice | None:
+    """Caruana's greedy blend of the pool, or None when it picks a single member."""
     counts = _greedy_selection(pool, data, metric, rounds)
     if len(counts) < 2:
-        return single
+        return None
     members = tuple(pool[i] for i in sorted(counts))
     weights = tuple(float(counts[i]) for i in sorted(counts))
     blended = np.average(np.stack([m.predictions for m in members]), axis=0, weights=weights)
     metrics = score_all(
         data.task, data.y_valid, blended, data.weights_valid, data.y_range, data.positive
     )
-    if metric.name not in metrics or not metric.better(metrics[metric.name], best.metrics[metric.name]):
-        return single
-    return Choice(members, weights, metrics)
+    return Choice(members, weights, metrics, VOTING)
+
+
+def stack_ensemble(pool: list[TrialResult], data: SearchData, seed: int) -> Choice | None:
+    """A meta-learner over the pool's most diverse top members, scored out of fold."""
+    members = pick_members(pool)
+    if len(members) < 2:
+        return None
+    stacked = stack_predictions(members, data, seed)
+    if stacked is None:
+        return None
+    pred, meta = stacked
+    return Choice(tuple(members), tuple(1.0 for _ in members), stack_metrics(pred, data), STACK, meta)
 
 
 def _greedy_selection(

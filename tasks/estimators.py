@@ -12,7 +12,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
 __all__ = [
-    "CalibratedClassifier", "EncodedLabelClassifier", "EnsembleClassifier", "EnsembleRegressor"
+    "CalibratedClassifier", "EncodedLabelClassifier", "EnsembleClassifier", "EnsembleRegressor",
+    "StackEnsembleClassifier", "StackEnsembleRegressor", "stack_features",
 ]
 
 
@@ -79,6 +80,21 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return self.calibrated_.predict_proba(X)
 
 
+def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
+    routed = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    ensemble.estimators_ = [clone(est).fit(X, y, **routed) for _, est in ensemble.estimators]
+    names = getattr(ensemble.estimators_[0], "feature_names_in_", None)
+    if names is not None:
+        ensemble.feature_names_in_ = names
+
+
+def _aligned_proba(est: Any, X: Any, classes: np.ndarray) -> np.ndarray:
+    """A member's probabilities in the order of `classes` (zeros for a class it never saw)."""
+    proba = np.zeros((len(X), len(classes)))
+    proba[:, np.searchsorted(classes, est.classes_)] = est.predict_proba(X)
+    return proba
+
+
 class _WeightedEnsemble(BaseEstimator):
     """Members are whole pipelines (each with its own preprocessing), averaged with weights."""
 
@@ -87,11 +103,7 @@ class _WeightedEnsemble(BaseEstimator):
         self.weights = weights
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _WeightedEnsemble:
-        routed = {} if sample_weight is None else {"model__sample_weight": sample_weight}
-        self.estimators_ = [clone(est).fit(X, y, **routed) for _, est in self.estimators]
-        names = getattr(self.estimators_[0], "feature_names_in_", None)
-        if names is not None:
-            self.feature_names_in_ = names
+        _fit_members(self, X, y, sample_weight)
         return self
 
     def _average(self, outputs: list[np.ndarray]) -> np.ndarray:
@@ -107,12 +119,7 @@ class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        outputs = []
-        for est in self.estimators_:
-            proba = np.zeros((len(X), len(self.classes_)))
-            proba[:, np.searchsorted(self.classes_, est.classes_)] = est.predict_proba(X)
-            outputs.append(proba)
-        return self._average(outputs)
+        return self._average([_aligned_proba(est, X, self.classes_) for est in self.estimators_])
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -123,3 +130,62 @@ class EnsembleRegressor(RegressorMixin, _WeightedEnsemble):
 
     def predict(self, X: Any) -> np.ndarray:
         return self._average([np.asarray(est.predict(X), float) for est in self.estimators_])
+
+
+def stack_features(predictions: list[np.ndarray], task: str) -> np.ndarray:
+    """The meta-learner's inputs: each member's log-odds (binary) or log-probabilities, or its
+    predicted values. Logs, because a linear model on them combines members multiplicatively,
+    the way probabilities from independent evidence combine."""
+    if task == "regression":
+        return np.column_stack([np.asarray(p, float) for p in predictions])
+    logs = []
+    for proba in predictions:
+        clipped = np.clip(np.asarray(proba, float), 1e-6, 1 - 1e-6)
+        logs.append(np.log(clipped[:, 1:] / clipped[:, :1]) if clipped.shape[1] == 2 else np.log(clipped))
+    return np.hstack(logs)
+
+
+class _Stack(BaseEstimator):
+    """Members are whole pipelines refit on all rows; the meta-learner arrives already fitted on
+    the members' out-of-fold predictions (FrozenEstimator, so cloning keeps it fitted)."""
+
+    def __init__(self, estimators: list[tuple[str, Any]], final_estimator: Any) -> None:
+        self.estimators = estimators
+        self.final_estimator = final_estimator
+
+
+class StackEnsembleClassifier(ClassifierMixin, _Stack):
+    """Azure's StackEnsemble for classification: logistic regression on members' probabilities.
+
+    `classes` are the labels the meta-learner's integer codes 0..K-1 stand for."""
+
+    def __init__(self, estimators: list[tuple[str, Any]], final_estimator: Any, classes: Any) -> None:
+        super().__init__(estimators, final_estimator)
+        self.classes = classes
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StackEnsembleClassifier:
+        _fit_members(self, X, y, sample_weight)
+        self.classes_ = np.asarray(self.classes)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        members = [_aligned_proba(est, X, self.classes_) for est in self.estimators_]
+        meta = self.final_estimator
+        proba = np.zeros((len(X), len(self.classes_)))
+        proba[:, np.asarray(meta.classes_, int)] = meta.predict_proba(stack_features(members, "classification"))
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class StackEnsembleRegressor(RegressorMixin, _Stack):
+    """Azure's StackEnsemble for regression: non-negative linear weights on members' values."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StackEnsembleRegressor:
+        _fit_members(self, X, y, sample_weight)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        members = [np.asarray(est.predict(X), float) for est in self.estimators_]
+        return self.final_estimator.predict(stack_features(members, "regression"))

@@ -205,6 +205,10 @@ def build_pipeline(
     cls = family.estimator_class(task)
     settings = {**load_space(key).fixed, **params}
     accepted = cls().get_params()
+    if task != "classification" or "class_weight" not in accepted:
+        # Searched for the classifiers of a family whose YAML also serves its regressor; never
+        # passed to a regressor (LGBMRegressor would weight each distinct target value).
+        settings.pop("class_weight", None)
     for knob, value in (("random_state", seed), ("n_jobs", n_jobs)):
         if knob in accepted and (knob != "n_jobs" or family.threads):
             settings.setdefault(knob, value)

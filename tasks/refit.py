@@ -14,8 +14,15 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tasks.ensemble import Choice
-from tasks.estimators import EnsembleClassifier, EnsembleRegressor
+from sklearn.frozen import FrozenEstimator
+
+from tasks.ensemble import STACK, Choice
+from tasks.estimators import (
+    EnsembleClassifier,
+    EnsembleRegressor,
+    StackEnsembleClassifier,
+    StackEnsembleRegressor,
+)
 from tasks.families import build_pipeline
 from tasks.metrics import score_all
 from tasks.split import HeldOut, SearchData
@@ -62,9 +69,14 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
             n_jobs=settings.n_jobs, featurize=settings.featurize,
         )
 
-    if choice.is_ensemble:
+    members = [(m.candidate.label, pipeline(m)) for m in choice.members]
+    if choice.is_ensemble and choice.kind == STACK:
+        meta = FrozenEstimator(choice.meta)  # fitted on the members' out-of-fold predictions
+        stacked = (StackEnsembleClassifier(members, meta, data.classes)
+                   if data.task == "classification" else StackEnsembleRegressor(members, meta))
+        model = Pipeline([("model", stacked)])
+    elif choice.is_ensemble:
         kind = EnsembleClassifier if data.task == "classification" else EnsembleRegressor
-        members = [(m.candidate.label, pipeline(m)) for m in choice.members]
         model = Pipeline([("model", kind(members, list(choice.weights)))])
     else:
         model = pipeline(choice.members[0])

@@ -29,7 +29,7 @@ from optuna.distributions import (
 
 from tasks.errors import ConfigError
 
-__all__ = ["SearchSpace", "load_space", "parse_space", "register_space"]
+__all__ = ["SearchSpace", "load_space", "parse_space", "register_space", "validate_point"]
 
 _TYPES: dict[str, type[BaseDistribution]] = {
     "float": FloatDistribution,
@@ -112,6 +112,13 @@ def _distribution(where: str, name: str, spec: Any) -> BaseDistribution:
         return _TYPES[spec["type"]](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: parameter '{name}' {spec!r} is invalid: {exc}") from None
+
+
+def validate_point(
+    where: str, index: int, point: Any, params: dict[str, BaseDistribution]
+) -> dict[str, Any]:
+    """A complete point of the space, its values converted to the distributions' types."""
+    return _default(where, index, point, params)
 
 
 def _default(where: str, index: int, point: Any, params: dict[str, BaseDistribution]) -> dict[str, Any]:

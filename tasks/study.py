@@ -27,6 +27,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from tasks.portfolio import initial_points
 from tasks.spaces import load_space
 from tasks.trial import Candidate, TrialResult
 
@@ -99,10 +100,9 @@ def first_points(
         t.params for t in study.get_trials(deepcopy=False)
         if t.state != TrialState.WAITING and t.user_attrs.get("reason") != "interrupted"
     ]
-    defaults = [
+    defaults = [  # the portfolio (tasks.portfolio), then each family's own defaults
         {FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}}
-        for family in families
-        for point in load_space(family).defaults
+        for family, point in initial_points(families)
     ]
     return [*retry, *(d for d in defaults if d not in tried and d not in retry)]
 

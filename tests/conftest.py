@@ -16,6 +16,8 @@ import pytest
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# As the CLI does: idle OpenMP threads sleep, so tests on a busy machine do not spin-fight.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The tests must not see a user's tracking server.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 

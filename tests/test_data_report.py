@@ -44,6 +44,7 @@ def test_class_imbalance_is_alerted():
     checks = report_for(load("hypothyroid"), "Class", n_cross_validations=2)
     balance = checks["Class balancing detection"]
     assert balance.status == "alerted"
+    assert "balanced class weights are among the searched options" in balance.detail
     counts = load("hypothyroid")["Class"].value_counts()
     assert f"'{counts.idxmin()}' has {counts.min()}" in balance.detail
 

@@ -1,4 +1,5 @@
-"""tasks.ensemble (greedy ensemble selection) and the ensemble estimators of tasks.estimators."""
+"""tasks.ensemble (greedy VotingEnsemble selection, the choice among single, voting and stack) and
+the ensemble estimators of tasks.estimators. The StackEnsemble has its own tests/test_stacking.py."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def _candidate(number: int, family: str, **overrides) -> Candidate:
     return Candidate(number, family, {**load_space(family).defaults[0], **overrides})
 
 
-def _run(name: str, target: str, task: str, candidates: list[Candidate]) -> Run:
+def _run(name: str, target: str, task: str, candidates: list[Candidate], folds: int = 3) -> Run:
     frame = load(name)
-    config = parse_config(training_data=name, target=target, task=task, n_cross_validations=3)
+    config = parse_config(training_data=name, target=target, task=task, n_cross_validations=folds)
     profile = inspect_data(config, frame)
     data, _ = split_data(config, profile, frame)
     settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
@@ -89,7 +90,7 @@ def _blend(choice) -> np.ndarray:
 def test_ensemble_beats_best_single_on_auc(credit):
     ranked = _ranked(credit, "AUC_weighted")
     metric = METRICS["AUC_weighted"]
-    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     # On these four real models a blend does beat the best one: the case under test occurs.
     assert choice.is_ensemble
     assert metric.better(choice.metrics["AUC_weighted"], ranked[0].metrics["AUC_weighted"])
@@ -104,7 +105,7 @@ def test_ensemble_beats_best_single_on_auc(credit):
 @pytest.mark.parametrize("name", ["AUC_weighted", "log_loss", "accuracy", "f1_score_macro"])
 def test_ensemble_metrics_are_those_of_the_blend(credit, name):
     metric = METRICS[name]
-    choice = choose_model(_ranked(credit, name), credit.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(_ranked(credit, name), credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     # On these four real models a blend beats the best one for each of these metrics.
     assert choice.is_ensemble
     data = credit.data
@@ -121,7 +122,7 @@ def test_ensemble_only_when_it_beats_best_single(credit, name):
     metric = METRICS[name]
     ranked = _ranked(credit, name)
     best = ranked[0]
-    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     if choice.is_ensemble:
         assert metric.better(choice.metrics[name], best.metrics[name])
     else:
@@ -146,7 +147,7 @@ def test_guard_rejects_a_greedy_blend_that_does_not_beat_best(credit):
     ranked = _ranked(credit, name)
     counts = _greedy_selection(ranked, credit.data, metric, ROUNDS)
     assert len(counts) >= 2, "the case under test (a greedy mix) no longer occurs on this data"
-    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     assert not choice.is_ensemble
     assert choice.members[0] is ranked[0]
 
@@ -163,7 +164,7 @@ def test_disabled_returns_single_best(credit, name):
 
 def test_one_round_returns_single_best(credit):
     ranked = _ranked(credit, "AUC_weighted")
-    choice = choose_model(ranked, credit.data, METRICS["AUC_weighted"], rounds=1, enabled=True)
+    choice = choose_model(ranked, credit.data, METRICS["AUC_weighted"], rounds=1, enabled=True, stack=False)
     assert choice.members == (ranked[0],)
 
 
@@ -174,7 +175,7 @@ def test_results_without_predictions_are_not_members(credit):
         TrialResult(r.candidate, True, r.metrics, None) for r in ranked[1:]
     ]
     metric = METRICS["AUC_weighted"]
-    choice = choose_model(stripped, credit.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(stripped, credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     assert choice.members == (ranked[0],)
 
 
@@ -183,7 +184,7 @@ def test_regression_choice(concrete):
     metric = METRICS[name]
     ranked = _ranked(concrete, name)
     assert ranked[0].metrics[name] < ranked[-1].metrics[name]  # lower is better: sorted ascending
-    choice = choose_model(ranked, concrete.data, metric, rounds=ROUNDS, enabled=True)
+    choice = choose_model(ranked, concrete.data, metric, rounds=ROUNDS, enabled=True, stack=False)
     if choice.is_ensemble:
         assert choice.metrics[name] < ranked[0].metrics[name]
         data = concrete.data

@@ -12,6 +12,7 @@ import pytest
 
 from tasks.errors import SearchError
 from tasks.metrics import METRICS
+from tasks.portfolio import initial_points
 from tasks.search import SearchLimits, run_search
 from tasks.study import open_study
 from tasks.trial import Candidate, TrialResult
@@ -65,8 +66,9 @@ def test_iteration_limit_and_defaults_come_first(tmp_path):
     outcome = run_search(s, FAMILIES, AUC, limits(iterations=7), scripted(itertools.count(0.5, 0.01)),
                          lambda r: None)
     assert len(outcome.results) == 7 == len(s.trials)
-    # lightgbm's two, random forest's and knn's default configurations are tried first, in order.
-    assert [r.candidate.family for r in outcome.results[:4]] == ["lightgbm", "lightgbm", "random_forest", "knn"]
+    # The portfolio, then each family's defaults, are tried first, in order (tests/test_portfolio).
+    first = initial_points(FAMILIES)[:4]
+    assert [(r.candidate.family, r.candidate.params) for r in outcome.results[:4]] == first
     assert outcome.results[0].candidate.params["num_leaves"] == 31
     assert outcome.stop_reason == "iteration limit (7) reached"
 

@@ -191,7 +191,7 @@ def test_every_yaml_has_a_family_and_every_family_a_yaml():
         for entry in resources.files("search_spaces").iterdir()
         if entry.name.endswith(".yaml")
     }
-    assert stems == set(FAMILIES)
+    assert stems - {"portfolio"} == set(FAMILIES)  # portfolio.yaml: tasks.portfolio's, not a family
 
 
 def test_load_space_unknown_stem():

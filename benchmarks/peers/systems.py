@@ -1,0 +1,139 @@
+"""The systems compared, each as a command on its own interpreter, and one run of one of them.
+
+automl-flow goes through its real command line (`automl train ... --json`) with embedded defaults;
+its .pkl is then loaded in a separate process to predict the test rows. The others are small
+runner scripts that train, note when training ended, and predict. Wall time is spawn to end of
+training, imports and start-up included, for every system alike.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.peers.data import Dataset, score
+from benchmarks.peers.process import Finished, run_tree, thread_env
+
+__all__ = ["SYSTEMS", "Outcome", "run_system"]
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNERS = Path(__file__).resolve().parent / "runners"
+VENV = ROOT / ".venv" / "bin" / "python"
+BENCH_VENV = ROOT / ".venv-bench" / "bin" / "python"
+# Automl-flow's metric names for the benchmark's metrics: each system optimises what is scored.
+FLOW_METRIC = {"binary": "AUC_weighted", "multiclass": "log_loss",
+               "regression": "normalized_root_mean_squared_error"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    dataset: str
+    system: str
+    metric: str
+    value: float | None  # None: failed
+    wall_seconds: float
+    budget: float
+    peak_rss_mb: float
+    failure: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_ratio(self) -> float:
+        return self.wall_seconds / self.budget
+
+
+@dataclass(frozen=True)
+class _Job:
+    dataset: Dataset
+    train: Path
+    test: Path
+    budget: float
+    seed: int
+    cores: list[int]
+    folder: Path
+
+    def args(self, out: Path) -> list[str]:
+        return ["--train", str(self.train), "--test", str(self.test), "--target", self.dataset.target,
+                "--task", self.dataset.task, "--budget", str(self.budget), "--seed", str(self.seed),
+                "--cores", str(len(self.cores)), "--workdir", str(self.folder / "work"),
+                "--out", str(out)]
+
+
+def _runner(python: Path, script: str):
+    def command(job: _Job, out: Path) -> list[str]:
+        return [str(python), str(RUNNERS / script), *job.args(out)]
+
+    return command
+
+
+def _flow_command(job: _Job, _out: Path) -> list[str]:
+    d = job.dataset
+    return [str(VENV.parent / "automl"), "train", "--data", str(job.train), "--target", d.target,
+            "--task", "regression" if d.task == "regression" else "classification",
+            "--metric", FLOW_METRIC[d.task], "--timeout-minutes", f"{job.budget / 60:.6g}",
+            "--workdir", str(job.folder / "work"), "--seed", str(job.seed), "--json"]
+
+
+SYSTEMS = {
+    "automl-flow": _flow_command,
+    "hgb-defaults": _runner(VENV, "hgb.py"),
+    "flaml": _runner(BENCH_VENV, "flaml_runner.py"),
+    "autogluon": _runner(BENCH_VENV, "autogluon_runner.py"),
+}
+
+
+def run_system(
+    system: str, dataset: Dataset, train: Path, test: Path, *, budget: float, seed: int,
+    cores: list[int], folder: Path, limit: float,
+) -> Outcome:
+    """Never raises for a system's failure: it is an outcome with the reason, as the others."""
+    job = _Job(dataset, train, test, budget, seed, cores, folder / system)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    out = job.folder / "predictions.parquet"
+    env = thread_env(len(cores), {"PREFECT_HOME": str(folder.parent / "prefect-home")})
+    done = run_tree(SYSTEMS[system](job, out), cores=cores, limit=limit, env=env, cwd=job.folder,
+                    log=job.folder / "train.log")
+    base = {"dataset": dataset.name, "system": system, "metric": dataset.metric, "budget": budget,
+            "peak_rss_mb": round(done.peak_rss_mb, 1)}
+    try:
+        info, trained = _trained(done, limit)
+        if system == "automl-flow":
+            _predict_pkl(job, info, out, limit)
+        value = score(dataset, pd.read_parquet(test)[dataset.target], pd.read_parquet(out))
+    except Exception as exc:  # noqa: BLE001 - any failure is a result of the benchmark
+        reason = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+        return Outcome(value=None, wall_seconds=round(done.seconds, 2), failure=reason[:300], **base)
+    return Outcome(value=value, wall_seconds=round(trained - done.started, 2), info=info, **base)
+
+
+def _trained(done: Finished, limit: float) -> tuple[dict[str, Any], float]:
+    """The runner's last JSON line, and when training ended (process end for the CLI)."""
+    if done.returncode is None:
+        raise TimeoutError(f"killed at the {limit:.0f} s limit")
+    if done.returncode != 0:
+        tail = [line for line in done.stderr.splitlines() if line.strip()][-1:] or ["no stderr"]
+        raise RuntimeError(f"exit code {done.returncode}: {tail[0][:250]}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError("no JSON result on stdout")
+    info = json.loads(lines[-1])
+    trained = info.pop("trained_at", done.started + done.seconds)
+    return info, trained
+
+
+def _predict_pkl(job: _Job, info: dict[str, Any], out: Path, limit: float) -> None:
+    pkl = str(info["pkl_uri"]).removeprefix("file://")
+    keep = {k: info[k] for k in ("best_model", "trials", "failed_trials", "stop_reason",
+                                 "wall_seconds", "validation") if k in info}
+    info.clear()
+    info.update(keep)
+    command = [str(VENV), str(RUNNERS / "predict_pkl.py"), *job.args(out), "--model", pkl]
+    done = run_tree(command, cores=job.cores, limit=limit, env=thread_env(len(job.cores)),
+                    cwd=job.folder, log=job.folder / "predict.log")
+    if done.returncode != 0:
+        raise RuntimeError(f"predicting with {pkl} failed: {done.stderr.strip()[-250:]}")
