@@ -226,7 +226,7 @@ class TrackedRun:
             np.save(self.predictions_folder / f"{result.candidate.number}.npy", result.predictions)
         improved = self._note(result)
         best = {self.curve_name: self._best} if improved and self._best is not None else {}
-        return self.tracker.log_trial(self.run_id, result, best)
+        return self.tracker.log_trial(self.run_id, result, best, step=len(self._recorded) - 1)
 
     def _note(self, result: TrialResult) -> bool:
         """Keep the trial for the charts; True when it is the best so far."""
@@ -244,10 +244,10 @@ class TrackedRun:
         return f"best_so_far_{self.profile.metric.name}"
 
     def finish_curve(self) -> None:
-        """The curve's last point, at the last trial number, so it spans the whole search."""
+        """The curve's last point, at the last trial finished, so it spans the whole search."""
         assert self.tracker is not None
         if self._best is not None and self._recorded:
-            last = max(r.candidate.number for r in self._recorded)
+            last = len(self._recorded) - 1
             self.tracker.log_outcome(self.run_id, {self.curve_name: self._best}, {}, step=last)
 
     @property

@@ -151,9 +151,12 @@ class Tracker:
         alerted = [c["name"] for c in checks if c["status"] == "alerted"]
         self.client.set_tag(run_id, "guardrails_alerted", ", ".join(alerted) or "none")
 
-    def log_trial(self, parent_id: str, result: TrialResult, best: dict[str, float]) -> str:
+    def log_trial(
+        self, parent_id: str, result: TrialResult, best: dict[str, float], step: int = 0
+    ) -> str:
         """One child run (three calls: create, one batch, terminate), and the parent's
-        best-so-far point when there is one (metric name -> value at step = trial number)."""
+        best-so-far point when there is one (metric name -> value at `step`: how many trials had
+        finished before this one, as trials running side by side finish out of number order)."""
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number),
                 "status": "ok" if result.ok else "failed"}
@@ -180,7 +183,7 @@ class Tracker:
         self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
         if best:
             self.client.log_batch(
-                parent_id, metrics=[MlflowMetric(k, float(v), now, c.number) for k, v in best.items()]
+                parent_id, metrics=[MlflowMetric(k, float(v), now, step) for k, v in best.items()]
             )
         return run.info.run_id
 

@@ -13,7 +13,7 @@ from tasks.errors import ConfigError
 from tasks.families import FAMILIES, resolve_families
 from tasks.portfolio import WHERE, initial_points, load_portfolio, parse_portfolio
 from tasks.spaces import load_space
-from tasks.study import FAMILY, open_study
+from tasks.study import FAMILY, ask_candidate, first_points, open_study
 
 
 def test_every_entry_is_a_complete_point_inside_its_family_space():
@@ -70,14 +70,16 @@ def test_the_baseline_is_among_the_first_two_trials():
             assert value == pytest.approx(expected), name
 
 
-def test_a_new_study_enqueues_the_initial_points_in_order(tmp_path):
+def test_the_search_asks_the_initial_points_first_in_order(tmp_path):
     families = resolve_families("classification")
-    study = open_study(name="s", workdir=tmp_path, maximize=True, seed=0, families=families)
-    queued = [t.system_attrs["fixed_params"] for t in study.trials]  # enqueued, not yet run
+    study = open_study(name="s", workdir=tmp_path, maximize=True, seed=0)
     expected = [{FAMILY: f, **{f"{f}__{k}": v for k, v in p.items()}} for f, p in initial_points(families)]
-    assert queued == expected
-    again = open_study(name="s", workdir=tmp_path, maximize=True, seed=0, families=families)
-    assert len(again.trials) == len(expected)  # a resumed study is not queued twice
+    queue = first_points(study, families)
+    assert queue == expected
+    asked = [ask_candidate(study, families, queue)[0] for _ in range(3)]
+    assert [t.params for t in asked] == expected[:3]
+    # Asked points count as tried: a reopened study queues only the rest.
+    assert first_points(study, families) == expected[3:]
 
 
 @pytest.mark.parametrize("document, message", [
