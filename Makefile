@@ -14,7 +14,7 @@ AZURITE_VERSION := 3.35.0
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 NPM := $(shell command -v npm)
 
-.PHONY: install run test bench bench-env bench-foundation clean deploy stop
+.PHONY: install run test bench bench-env bench-foundation bench-parallel bench-budget clean deploy stop
 
 install: $(STAMP)
 
@@ -51,7 +51,7 @@ BENCH_PEERS := "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3" "fla
 
 bench-env: $(BENCH_STAMP)
 
-$(BENCH_STAMP): Makefile
+$(BENCH_STAMP):
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet "torch==2.13.0"
@@ -64,6 +64,16 @@ $(BENCH_STAMP): Makefile
 BENCH_ARGS ?=
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.peers $(BENCH_ARGS)
+	$(BIN)/python benchmarks/parallel.py
+
+# The worker pool alone: trials per minute with 1 and 2 workers, the flow's overhead against a
+# bare Optuna loop (part of make bench).
+bench-parallel: $(STAMP)
+	$(BIN)/python benchmarks/parallel.py
+
+# Does --timeout-minutes hold? Every shared dataset at a 1-minute budget (about 25 minutes).
+bench-budget: $(STAMP)
+	$(BIN)/python benchmarks/budget.py
 
 # automl-flow against HistGradientBoosting defaults on the same folds (no peers needed).
 bench-foundation: $(STAMP)
