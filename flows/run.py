@@ -130,6 +130,7 @@ class TrackedRun:
         self.digest: str | None = None  # of the training table
         self.started = time.monotonic()
         self._best: float | None = None
+        self.best: TrialResult | None = None  # the search's best so far (the refit to plan for)
         self._recorded: list[TrialResult] = []
         self._elapsed: list[float] = []
         self.warm_start: list[dict[str, Any]] = []  # tried first too: e.g. a previous study's best
@@ -234,7 +235,7 @@ class TrackedRun:
         score = result.metrics.get(metric.name) if result.ok else None
         improved = score is not None and (self._best is None or metric.better(score, self._best))
         if improved:
-            self._best = score
+            self._best, self.best = score, result
         self._recorded.append(result)
         self._elapsed.append(time.monotonic() - self.started)
         return improved
@@ -285,23 +286,6 @@ def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits) -> Trial
     return pool_for(payload).run(candidate, limits)
 
 
-class _Best:
-    """The best trial so far: the deadline leaves time to refit it."""
-
-    def __init__(self, metric: Metric, history: list[TrialResult]) -> None:
-        self.metric = metric
-        self.result: TrialResult | None = None
-        for result in history:
-            self.update(result)
-
-    def update(self, result: TrialResult) -> None:
-        score = result.metrics.get(self.metric.name) if result.ok else None
-        if score is None:
-            return
-        if self.result is None or self.metric.better(score, self.result.metrics[self.metric.name]):
-            self.result = result
-
-
 class _TaskEvaluator:
     """Trials as Prefect tasks on the flow's task runner, each limited in time and memory."""
 
@@ -336,23 +320,21 @@ def search(
     if config.task_runner == "local":
         # Start the workers now: importing the model libraries overlaps the first asks.
         pool_for(payload).warm(config.concurrency)
-    best = _Best(profile.metric, run.history)
     progress = TrialProgress(config.experiment_name, config.iterations, budget.started,
                              budget.search_deadline)
 
     def record(result: TrialResult) -> str:
-        best.update(result)
         run_id = run.record(result)
-        progress.update(result.candidate.label, best.result and best.result.candidate.label)
+        progress.update(result.candidate.label, run.best and run.best.candidate.label)
         return run_id
 
     def deadline() -> float:
-        return budget.deadline_after(best.result, len(data.folds))
+        return budget.deadline_after(run.best, len(data.folds))
 
     def stop_by() -> float:
         # Until a trial succeeds there is no model to refit: the running ones may use the whole
         # budget, or a small budget on big data would end with nothing to register.
-        return deadline() if best.result is not None else budget.end - REGISTER_SECONDS
+        return deadline() if run.best is not None else budget.end - REGISTER_SECONDS
 
     limits = SearchLimits(
         iterations=config.iterations,

@@ -47,3 +47,11 @@ def write_predictions(path: str, values: Any, classes: Any = None) -> None:
 def report(**info: Any) -> None:
     """The last stdout line: when training ended (epoch seconds) and anything worth showing."""
     print(json.dumps({"trained_at": time.time(), **info}, default=str), flush=True)
+
+
+def write_model_predictions(path: str, model: Any, X: pd.DataFrame, task: str) -> None:
+    """A fitted scikit-learn-style model's values (regression) or class probabilities."""
+    if task == "regression":
+        write_predictions(path, model.predict(X))
+    else:
+        write_predictions(path, model.predict_proba(X), model.classes_)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import arguments, features, report, write_predictions
+from _common import arguments, features, report, write_model_predictions
 from flaml import AutoML
 
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -20,10 +20,7 @@ def main() -> None:
     )
     report(model=automl.best_estimator, config=automl.best_config)
     X_test, _ = features(args.test, args.target)
-    if args.task == "regression":
-        write_predictions(args.out, automl.predict(X_test))
-    else:
-        write_predictions(args.out, automl.predict_proba(X_test), automl.classes_)
+    write_model_predictions(args.out, automl, X_test, args.task)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from _common import arguments, features, report, write_predictions
+from _common import arguments, features, report, write_model_predictions
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 
@@ -33,10 +33,7 @@ def main() -> None:
     report(model=type(model).__name__)
     X_test, _ = features(args.test, args.target)
     X_test = _categories(X_test.drop(columns=empty), levels)
-    if args.task == "regression":
-        write_predictions(args.out, model.predict(X_test))
-    else:
-        write_predictions(args.out, model.predict_proba(X_test), model.classes_)
+    write_model_predictions(args.out, model, X_test, args.task)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from _common import arguments, features, write_predictions
+from _common import arguments, features, write_model_predictions
 
 
 def main() -> None:
@@ -12,10 +12,7 @@ def main() -> None:
     with open(args.model, "rb") as handle:
         model = pickle.load(handle)  # noqa: S301 - the model this benchmark just trained
     X_test, _ = features(args.test, args.target)
-    if args.task == "regression":
-        write_predictions(args.out, model.predict(X_test))
-    else:
-        write_predictions(args.out, model.predict_proba(X_test), model.classes_)
+    write_model_predictions(args.out, model, X_test, args.task)
 
 
 if __name__ == "__main__":
