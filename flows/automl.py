@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import time
-
 from typing import Any
 
 from prefect import flow, task
@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.publish import register
 from flows.result import TrainResult, build_result
-from flows.run import Budget, TrackedRun, Tables, read_tables, search
+from flows.run import Budget, Phases, TrackedRun, Tables, read_tables, search
 from flows.ui import reported_training, run_name
 from tasks.config import AutoMLConfig
 from tasks.data_report import build_report
@@ -23,6 +23,8 @@ from tasks.refit import evaluate_model, refit_model
 from tasks.split import split_data
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
+
+log = logging.getLogger("automl")
 
 _STEP = {"cache_policy": NO_CACHE}  # the inputs are DataFrames: hashing them costs, caching is wrong
 
@@ -45,7 +47,7 @@ evaluate = task(evaluate_model, name="evaluate", **_STEP)
 @reported_training
 def automl_flow(
     config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = None,
-    started_at: float | None = None,
+    started_at: float | None = None, shutdown_seconds: float = 0.0,
 ) -> TrainResult:
     """Train, pick and register the best model for one labelled table.
 
@@ -55,26 +57,35 @@ def automl_flow(
         started_at: Epoch seconds when the run was asked for; the command line passes its own
             start, so the budget covers Prefect's and MLflow's start-up too (the flow's own start
             when empty).
+        shutdown_seconds: What the caller needs after the flow returns, inside the budget (the
+            command line: Prefect's and MLflow's shutdown).
     """
     minutes = config.experiment_timeout_minutes
-    budget = Budget(minutes, started=_clock_start(started_at, minutes))
+    budget = Budget(minutes, started=_clock_start(started_at, minutes), shutdown=shutdown_seconds)
     load_plugins()
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
     report = guardrails(config, profile, data, test)
+    phases = Phases()
     with TrackedRun(config, profile, data, report, tables.train) as run:
         run.warm_start = list(warm_start or [])
-        outcome = search(config, profile, data, run, budget)
+        with phases("search"):
+            outcome = search(config, profile, data, run, budget)
         rounds = config.ensemble_iterations
         enabled = config.enable_ensembling and budget.allows_ensemble(outcome, len(data.folds), rounds)
-        choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds,
-                          enabled=enabled, seed=config.random_state)
-        model = refit(choice, data, run.refit_settings)
-        evaluation = evaluate(model, choice, data, test)
-        registered = register(run, model, data, choice, evaluation, outcome, budget)
+        with phases("ensemble"):
+            choice = ensemble(outcome.ranked(profile.metric), data, profile.metric, rounds=rounds,
+                              enabled=enabled, seed=config.random_state)
+        with phases("refit"):
+            model = refit(choice, data, run.refit_settings)
+        with phases("evaluate"):
+            evaluation = evaluate(model, choice, data, test)
+        with phases("register"):
+            registered = register(run, model, data, choice, evaluation, outcome, budget)
+    log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(), minutes)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
-                        budget)
+                        budget, phases)
 
 
 def task_runner(config: AutoMLConfig) -> Any:
@@ -92,9 +103,13 @@ def task_runner(config: AutoMLConfig) -> Any:
     return ThreadPoolTaskRunner(max_workers=config.concurrency)
 
 
-def train(config: AutoMLConfig, started_at: float | None = None) -> TrainResult:
+def train(
+    config: AutoMLConfig, started_at: float | None = None, shutdown_seconds: float = 0.0
+) -> TrainResult:
     """Run the flow on the task runner the config names."""
-    return automl_flow.with_options(task_runner=task_runner(config))(config, started_at=started_at)
+    return automl_flow.with_options(task_runner=task_runner(config))(
+        config, started_at=started_at, shutdown_seconds=shutdown_seconds
+    )
 
 
 # Start-up counted against the budget is capped at this fraction of it: a budget shorter than

@@ -184,7 +184,7 @@ def _train(args: argparse.Namespace, out: Any, err: Any, started: float) -> int:
     config = parse_config(**knobs)
     from flows.automl import train
 
-    result = train(config, started_at=started - SHUTDOWN_SECONDS)
+    result = train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flows.run import Budget, TrackedRun, leaderboard
+from flows.run import Budget, Phases, TrackedRun, leaderboard
 from tasks.config import AutoMLConfig
 from tasks.data_report import GuardrailReport
 from tasks.ensemble import Choice
@@ -46,6 +46,7 @@ class TrainResult:
     roles: dict[str, list[str]] = field(default_factory=dict)
     guardrails: list[dict[str, str]] = field(default_factory=list)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # search, ensemble, refit...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,7 @@ def build_result(
     registered: RegisteredModel,
     run: TrackedRun,
     budget: Budget,
+    phases: Phases | None = None,
 ) -> TrainResult:
     metric = profile.metric.name
     decision = registered.decision
@@ -92,4 +94,5 @@ def build_result(
         roles=profile.roles.summary(),
         guardrails=report.to_dicts(),
         leaderboard=leaderboard(outcome, profile.metric, top=10),
+        phase_seconds=dict(phases.seconds) if phases else {},
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,9 +31,9 @@ from tasks.split import SearchData
 from tasks.study import find_unfinished, open_storage, open_study, restore_trials
 from tasks.tracking import Tracker
 from tasks.trial import Candidate, TrialResult, TrialSettings
-from tasks.workers import Payload, TrialLimits, close_pools, pool_for
+from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
-__all__ = ["Tables", "read_tables", "Budget", "TrackedRun", "search"]
+__all__ = ["Tables", "read_tables", "Budget", "Phases", "TrackedRun", "search"]
 
 log = logging.getLogger("automl")
 
@@ -73,10 +75,11 @@ class Budget:
 
     minutes: float
     started: float
+    shutdown: float = 0.0  # seconds the caller needs after the flow returns, inside the budget
 
     @property
     def end(self) -> float:
-        return self.started + self.minutes * 60
+        return self.started + self.minutes * 60 - self.shutdown
 
     @property
     def search_deadline(self) -> float:
@@ -98,6 +101,24 @@ class Budget:
         """Refitting an ensemble costs about the members' fit times; skip it if that won't fit."""
         top = [r.fit_seconds / n_folds for r in outcome.results if r.ok][:rounds]
         return time.monotonic() + 1.5 * sum(top) < self.end
+
+
+class Phases:
+    """Seconds spent in each step of the flow after the checks, for the log and the result."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - started, 2)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
 
 
 class TrackedRun:
@@ -323,9 +344,16 @@ def search(
     progress = TrialProgress(config.experiment_name, config.iterations, budget.started,
                              budget.search_deadline)
 
+    cut_off = [float("inf")]
+
     def record(result: TrialResult) -> str:
         run_id = run.record(result)
         progress.update(result.candidate.label, run.best and run.best.candidate.label)
+        if run.best is not None and stop_by() < cut_off[0] - 1.0:
+            # Trials started before any model existed may run to the budget's end; now there is
+            # one to refit, the running trials stop at the search's deadline instead.
+            cut_off[0] = stop_by()
+            _cut_off_workers(config, payload, time.time() + cut_off[0] - time.monotonic())
         return run_id
 
     def deadline() -> float:
@@ -351,6 +379,17 @@ def search(
         progress.finish()
         _close_workers(config, payload)
         os.unlink(payload.path)
+
+
+def _cut_off_workers(config: AutoMLConfig, payload: Payload, at: float) -> None:
+    cut_off_pools(payload, at)
+    if config.task_runner == "dask":
+        try:
+            from distributed import default_client
+
+            default_client().run(cut_off_pools, payload, at)
+        except Exception as exc:  # noqa: BLE001 - the trials' own limits still hold
+            log.debug("could not move the Dask workers' trial deadline: %s", exc)
 
 
 def _close_workers(config: AutoMLConfig, payload: Payload) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from tasks.families import FAMILIES, build_pipeline
+from tasks.families import FAMILIES, build_pipeline, openmp_threads
 from tasks.features import ColumnRoles
 from tasks.metrics import score_all
 from tasks.split import SearchData
@@ -80,7 +80,9 @@ def fit_pipeline(pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs:
 
 def _thread_cap(n_jobs: int) -> threadpool_limits:
     # OpenMP-based models (histogram boosting) ignore n_jobs; cap their threads here instead.
-    return threadpool_limits(limits=None if n_jobs < 1 else n_jobs)
+    if n_jobs < 1:
+        return threadpool_limits(limits=None)
+    return threadpool_limits(limits={"openmp": openmp_threads(n_jobs), "blas": n_jobs})
 
 
 def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:

@@ -28,6 +28,7 @@ import warnings
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -36,7 +37,9 @@ from tasks.plugins import load_plugins
 from tasks.split import SearchData
 from tasks.trial import Candidate, TrialResult, TrialSettings, evaluate_candidate
 
-__all__ = ["TrialLimits", "Payload", "WorkerPool", "pool_for", "close_pools", "serve"]
+__all__ = [
+    "TrialLimits", "Payload", "WorkerPool", "pool_for", "cut_off_pools", "close_pools", "serve",
+]
 
 log = logging.getLogger("automl")
 
@@ -116,7 +119,8 @@ class _Worker:
         self.stop()
         return "the trial worker did not start within 300 s"
 
-    def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
+    def run(self, candidate: Candidate, limits: TrialLimits,
+            cut_off: Callable[[], float | None] = lambda: None) -> TrialResult:
         if not self.ready and (problem := self._wait_ready()) is not None:
             return TrialResult(candidate, False, error=problem, reason="error")
         started = time.monotonic()
@@ -134,6 +138,9 @@ class _Worker:
             if limits.seconds is not None and elapsed > limits.seconds:
                 self.stop()
                 return _stopped(candidate, elapsed, limits.seconds_reason, _timeout_text(limits))
+            if (at := cut_off()) is not None and time.time() > at:
+                self.stop()
+                return _stopped(candidate, elapsed, "budget", _budget_text(elapsed))
             if limits.memory_mb is not None:
                 peak = max(peak, self._rss_mb())
                 if peak > limits.memory_mb:
@@ -174,9 +181,13 @@ class _Worker:
         self._stderr.close()
 
 
+def _budget_text(seconds: float) -> str:
+    return f"budget: stopped after {seconds:.0f} s, when the search's time budget ran out"
+
+
 def _timeout_text(limits: TrialLimits) -> str:
     if limits.seconds_reason == "budget":
-        return f"budget: stopped after {limits.seconds:.0f} s, when the search's time budget ran out"
+        return _budget_text(limits.seconds)
     return (f"timeout: stopped after {limits.seconds:.0f} s, "
             f"iteration_timeout_minutes={limits.seconds / 60:g}")
 
@@ -194,6 +205,7 @@ class WorkerPool:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self.cut_off_at: float | None = None  # epoch seconds: running trials stop then
 
     def warm(self, n: int) -> None:
         """Start n workers now, so their start-up overlaps the caller's own work."""
@@ -211,7 +223,7 @@ class WorkerPool:
             worker = self._idle.get_nowait()
         except queue.Empty:
             worker = self._start()
-        result = worker.run(candidate, limits)
+        result = worker.run(candidate, limits, lambda: self.cut_off_at)
         if worker.alive:
             self._idle.put(worker)
         return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -233,6 +245,15 @@ def pool_for(payload: Payload) -> WorkerPool:
         if payload not in _POOLS:
             _POOLS[payload] = WorkerPool(payload)
         return _POOLS[payload]
+
+
+def cut_off_pools(payload: Payload, at: float) -> None:
+    """Stop this process's trials of a payload at epoch time `at`, sooner than the limits they
+    started with: the search's deadline moves earlier once a model exists that must be refit."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(payload)
+    if pool is not None:
+        pool.cut_off_at = at
 
 
 def close_pools(payload: Payload | None = None) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from flows.automl import MAX_STARTUP_FRACTION, _clock_start
 from flows.cli import SHUTDOWN_SECONDS
+from flows.run import Budget
 
 
 def test_without_a_start_time_the_clock_starts_now():
@@ -29,5 +30,6 @@ def test_a_start_time_in_the_future_counts_nothing():
     assert _clock_start(time.time() + 50.0, 1.0) == pytest.approx(time.monotonic(), abs=0.05)
 
 
-def test_the_shutdown_allowance_is_a_few_seconds():
-    assert 0 < SHUTDOWN_SECONDS <= 10
+def test_the_shutdown_allowance_ends_the_flow_s_budget_early():
+    budget = Budget(1.0, started=100.0, shutdown=SHUTDOWN_SECONDS)
+    assert budget.end == 160.0 - SHUTDOWN_SECONDS < Budget(1.0, started=100.0).end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tasks.guardrails import inspect_data
 from tasks.spaces import load_space
 from tasks.split import split_data
 from tasks.trial import Candidate, TrialSettings
-from tasks.workers import Payload, TrialLimits, WorkerPool
+from tasks.workers import Payload, TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
 
 @pytest.fixture(scope="module")
 def pool(plugin, tmp_path_factory):
@@ -70,6 +71,21 @@ def test_a_trial_past_its_time_limit_is_killed_and_the_slot_is_free_again(pool):
 def test_the_budget_stops_a_trial_with_its_own_reason(pool):
     result = pool.run(candidate(4, "sleepy"), TrialLimits(seconds=1.0, seconds_reason="budget"))
     assert result.reason == "budget" and "time budget ran out" in result.error
+
+
+def test_a_running_trial_stops_when_the_search_moves_its_deadline_earlier(pool):
+    # A trial started before any model existed may run to the budget's end; once one exists
+    # the search cuts the running trials off at its deadline, here 1 s after the trial began.
+    shared = pool_for(pool.payload)
+    try:
+        started = time.monotonic()
+        threading.Timer(1.0, cut_off_pools, (pool.payload, time.time())).start()
+        result = shared.run(candidate(6, "sleepy"), TrialLimits(seconds=120, seconds_reason="budget"))
+        stopped = time.monotonic() - started
+    finally:
+        close_pools(pool.payload)
+    assert result.reason == "budget" and "time budget ran out" in result.error
+    assert stopped < 10, f"the trial stopped {stopped:.1f}s after it started, cut off after 1 s"
 
 
 def test_a_trial_over_its_memory_cap_is_stopped(pool):
