@@ -97,10 +97,12 @@ class Budget:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def allows_ensemble(self, outcome: SearchOutcome, n_folds: int, rounds: int) -> bool:
-        """Refitting an ensemble costs about the members' fit times; skip it if that won't fit."""
-        top = [r.fit_seconds / n_folds for r in outcome.results if r.ok][:rounds]
-        return time.monotonic() + 1.5 * sum(top) < self.end
+    def allows_ensemble(self, ranked: list[TrialResult], n_folds: int, rounds: int) -> bool:
+        """Refitting an ensemble costs about its members' fit times, side by side on the cores
+        (estimators._fit_members); skip it if that won't fit."""
+        top = [r.fit_seconds / n_folds for r in ranked[:rounds]]
+        refit = max(max(top, default=0.0), sum(top) / (os.cpu_count() or 1))
+        return time.monotonic() + 1.5 * refit + REGISTER_SECONDS < self.end
 
 
 class Phases:

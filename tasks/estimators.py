@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
@@ -81,8 +83,14 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
 
 def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
+    """The members side by side in threads, one per core: the model libraries fit outside the
+    GIL, and a boosting member fits on one thread (families.openmp_threads)."""
     routed = {} if sample_weight is None else {"model__sample_weight": sample_weight}
-    ensemble.estimators_ = [clone(est).fit(X, y, **routed) for _, est in ensemble.estimators]
+    members = [est for _, est in ensemble.estimators]
+    threads = min(len(members), os.cpu_count() or 1)
+    ensemble.estimators_ = Parallel(n_jobs=threads, prefer="threads")(
+        delayed(clone(est).fit)(X, y, **routed) for est in members
+    )
     names = getattr(ensemble.estimators_[0], "feature_names_in_", None)
     if names is not None:
         ensemble.feature_names_in_ = names
