@@ -72,11 +72,10 @@ def automl_flow(
         run.warm_start = list(warm_start or [])
         with phases("search"):
             outcome = search(config, profile, data, run, budget)
-        rounds, ranked = config.ensemble_iterations, outcome.ranked(profile.metric)
-        enabled = config.enable_ensembling and budget.allows_ensemble(ranked, len(data.folds), rounds)
         with phases("ensemble"):
-            choice = ensemble(ranked, data, profile.metric, rounds=rounds, enabled=enabled,
-                              seed=config.random_state)
+            choice = ensemble(outcome.ranked(profile.metric), data, profile.metric,
+                              rounds=config.ensemble_iterations, enabled=config.enable_ensembling,
+                              seed=config.random_state, affordable=budget.affords(len(data.folds)))
         with phases("refit"):
             model = refit(choice, data, run.refit_settings)
         with phases("evaluate"):

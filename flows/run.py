@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +21,7 @@ from flows.ui import TrialProgress
 from tasks.config import AutoMLConfig
 from tasks.credentials import storage_options
 from tasks.data_report import GuardrailReport
+from tasks.ensemble import Affordable
 from tasks.errors import AutoMLError, ConfigError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
@@ -33,7 +34,7 @@ from tasks.tracking import Tracker
 from tasks.trial import Candidate, TrialResult, TrialSettings
 from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
-__all__ = ["Tables", "read_tables", "Budget", "Phases", "TrackedRun", "search"]
+__all__ = ["Tables", "read_tables", "Budget", "refit_seconds", "Phases", "TrackedRun", "search"]
 
 log = logging.getLogger("automl")
 
@@ -41,6 +42,9 @@ log = logging.getLogger("automl")
 MIN_RESERVE_SECONDS = 5.0
 RESERVE_FRACTION = 0.10
 REGISTER_SECONDS = 3.0  # saving, logging and registering the model (measured ~1-2 s on SQLite)
+# The search stops in time to refit this many of its best trials side by side: the final model is
+# often an ensemble of them, and one too slow to refit is cut down to what fits (choose_model).
+LEADERS = 3
 
 
 @dataclass(frozen=True)
@@ -86,23 +90,31 @@ class Budget:
         reserve = max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * self.minutes * 60)
         return self.end - reserve
 
-    def deadline_after(self, best: TrialResult | None, n_folds: int) -> float:
-        """When the search must stop, so the best model so far can still be refit on all rows:
-        its trial fitted n_folds models on (n_folds-1)/n_folds of them (a holdout: 90%)."""
-        if best is None:
+    def deadline_after(self, leaders: Sequence[TrialResult], n_folds: int) -> float:
+        """When the search must stop, so the final model can still be refit on all rows: the
+        best trials so far (an ensemble's likely members), refit side by side."""
+        if not leaders:
             return self.search_deadline
-        refit = best.fit_seconds / (n_folds - 1) if n_folds > 1 else best.fit_seconds / 0.9
+        refit = refit_seconds(leaders, n_folds)
         return min(self.search_deadline, self.end - 1.5 * refit - REGISTER_SECONDS)
+
+    def affords(self, n_folds: int) -> Affordable:
+        """Whether refitting these members on all rows, from now, still ends within the budget."""
+        return lambda members: (
+            time.monotonic() + 1.5 * refit_seconds(members, n_folds) + REGISTER_SECONDS < self.end
+        )
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def allows_ensemble(self, ranked: list[TrialResult], n_folds: int, rounds: int) -> bool:
-        """Refitting an ensemble costs about its members' fit times, side by side on the cores
-        (estimators._fit_members); skip it if that won't fit."""
-        top = [r.fit_seconds / n_folds for r in ranked[:rounds]]
-        refit = max(max(top, default=0.0), sum(top) / (os.cpu_count() or 1))
-        return time.monotonic() + 1.5 * refit + REGISTER_SECONDS < self.end
+
+def refit_seconds(members: Sequence[TrialResult], n_folds: int) -> float:
+    """About how long refitting these trials' models on all rows takes, side by side on the cores
+    (estimators._fit_members): a trial fitted n_folds models on (n_folds-1)/n_folds of the rows
+    each, so one model on all of them costs its fit time / (n_folds-1); a holdout trial fitted one
+    on 90% of them."""
+    each = [m.fit_seconds / (n_folds - 1) if n_folds > 1 else m.fit_seconds / 0.9 for m in members]
+    return max(max(each, default=0.0), sum(each) / (os.cpu_count() or 1))
 
 
 class Phases:
@@ -153,7 +165,8 @@ class TrackedRun:
         self.digest: str | None = None  # of the training table
         self.started = time.monotonic()
         self._best: float | None = None
-        self.best: TrialResult | None = None  # the search's best so far (the refit to plan for)
+        self.best: TrialResult | None = None  # the search's best so far
+        self.leaders: list[TrialResult] = []  # the best few: the refit the search plans for
         self._recorded: list[TrialResult] = []
         self._elapsed: list[float] = []
         self.warm_start: list[dict[str, Any]] = []  # tried first too: e.g. a previous study's best
@@ -259,6 +272,10 @@ class TrackedRun:
         improved = score is not None and (self._best is None or metric.better(score, self._best))
         if improved:
             self._best, self.best = score, result
+        if score is not None:
+            ranked = sorted([*self.leaders, result], key=lambda r: r.metrics[metric.name],
+                            reverse=metric.greater_is_better)
+            self.leaders = ranked[:LEADERS]
         self._recorded.append(result)
         self._elapsed.append(time.monotonic() - self.started)
         return improved
@@ -359,7 +376,7 @@ def search(
         return run_id
 
     def deadline() -> float:
-        return budget.deadline_after(run.best, len(data.folds))
+        return budget.deadline_after(run.leaders, len(data.folds))
 
     def stop_by() -> float:
         # Until a trial succeeds there is no model to refit: the running ones may use the whole

@@ -9,6 +9,7 @@ milliseconds to a few seconds. An ensemble is chosen only if it beats the best s
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,13 @@ from tasks.split import SearchData
 from tasks.stacking import pick_members, stack_metrics, stack_predictions
 from tasks.trial import TrialResult
 
-__all__ = ["Choice", "choose_model", "voting_ensemble", "stack_ensemble", "SINGLE", "VOTING", "STACK"]
+__all__ = ["Choice", "choose_model", "voting_ensemble", "stack_ensemble", "SINGLE", "VOTING", "STACK",
+           "Affordable"]
 
 SINGLE, VOTING, STACK = "single", "VotingEnsemble", "StackEnsemble"
+
+# Whether refitting these members on all rows fits in the time left (flows.run.Budget.affords).
+Affordable = Callable[[Sequence[TrialResult]], bool]
 
 
 @dataclass(frozen=True)
@@ -54,23 +59,39 @@ class Choice:
 
 def choose_model(
     ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
-    stack: bool = True, seed: int = 0,
+    stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
 ) -> Choice:
+    """The best of the single best trial and the ensembles whose refit fits in the time left:
+    an ensemble too slow to refit gives up its costliest member and is chosen again."""
     best = ranked[0]
     single = Choice((best,), (1.0,), best.metrics)
-    pool = [r for r in ranked[:rounds] if r.predictions is not None]
+    pool = [r for r in ranked[:rounds] if r.predictions is not None and affordable((r,))]
     if not enabled or len(pool) < 2:
         return single
     chosen = single
-    options = [voting_ensemble(pool, data, metric, rounds)]
+    options = [_within(lambda p: voting_ensemble(p, data, metric, rounds), pool, affordable)]
     if stack:
-        options.append(stack_ensemble(pool, data, seed))
+        options.append(_within(lambda p: stack_ensemble(p, data, seed), pool, affordable))
     for option in options:
         if option is not None and metric.name in option.metrics and metric.better(
             option.metrics[metric.name], chosen.metrics[metric.name]
         ):
             chosen = option
     return chosen
+
+
+def _within(
+    build: Callable[[list[TrialResult]], Choice | None], pool: list[TrialResult],
+    affordable: Affordable,
+) -> Choice | None:
+    """build(pool), without its costliest member while refitting its members would not fit."""
+    while len(pool) >= 2:
+        option = build(pool)
+        if option is None or affordable(option.members):
+            return option
+        costliest = max(option.members, key=lambda m: m.fit_seconds)
+        pool = [r for r in pool if r is not costliest]
+    return None
 
 
 def voting_ensemble(

@@ -72,14 +72,16 @@ class _Progress:
         self.since_best = 0
         self.durations: list[float] = []
 
-    def add(self, result: TrialResult) -> None:
+    def add(self, result: TrialResult, counted: bool = True) -> None:
+        """counted=False: a queued first point (the portfolio, the defaults), which early stopping
+        does not count: patience is for the sampler's trials."""
         self.results.append(result)
         score = result.metrics.get(self.metric.name) if result.ok else None
         if score is not None and (
             self.best is None or self.metric.better(score, self.best.metrics[self.metric.name])
         ):
             self.best, self.since_best = result, 0
-        else:
+        elif counted:
             self.since_best += 1
 
     def typical_seconds(self) -> float:
@@ -102,21 +104,22 @@ def run_search(
     progress = _Progress(metric)
     for result in history:
         progress.add(result)
-    running: dict[Any, tuple[optuna.trial.Trial, float]] = {}
+    running: dict[Any, tuple[optuna.trial.Trial, float, bool]] = {}
     reason = _stop_reason(limits, progress, 0)
     while True:
         while reason is None and len(running) < limits.batch_size:
+            queued = bool(queue)
             trial, candidate = ask_candidate(study, families, queue)
-            running[evaluator.submit(candidate)] = (trial, time.monotonic())
+            running[evaluator.submit(candidate)] = (trial, time.monotonic(), queued)
             reason = _stop_reason(limits, progress, len(running))
         if not running:
             break
         handle = evaluator.first_done(list(running))
-        trial, started = running.pop(handle)
+        trial, started, queued = running.pop(handle)
         result = evaluator.result(handle)
         progress.durations.append(time.monotonic() - started)
         tell_result(study, trial, result, metric.name, record(result))
-        progress.add(result)
+        progress.add(result, counted=not queued)
         _log_progress(result, metric, progress.best)
         reason = reason or _stop_reason(limits, progress, len(running))
     if progress.best is None:

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from flows.run import REGISTER_SECONDS, Budget
+from flows.run import REGISTER_SECONDS, Budget, refit_seconds
 from tasks.trial import Candidate, TrialResult
 
 
-def best(fit_seconds: float) -> TrialResult:
-    return TrialResult(Candidate(0, "lightgbm", {}), True, {"AUC_weighted": 0.8},
+def best(fit_seconds: float, number: int = 0) -> TrialResult:
+    return TrialResult(Candidate(number, "lightgbm", {}), True, {"AUC_weighted": 0.8},
                        fit_seconds=fit_seconds)
 
 
@@ -22,17 +22,33 @@ def budget() -> Budget:
 
 def test_without_a_model_the_fixed_reserve_holds(budget):
     assert budget.search_deadline == pytest.approx(budget.end - 6)  # 10% of a minute
-    assert budget.deadline_after(None, n_folds=5) == budget.search_deadline
+    assert budget.deadline_after([], n_folds=5) == budget.search_deadline
 
 
 def test_a_slow_best_model_moves_the_deadline_earlier(budget):
     # 40 s over 5 folds of 80% of the rows: about 10 s to refit on all of them.
-    assert budget.deadline_after(best(40), n_folds=5) == pytest.approx(
+    assert budget.deadline_after([best(40)], n_folds=5) == pytest.approx(
         budget.end - 1.5 * 10 - REGISTER_SECONDS)
     # A holdout trial fitted once on 90% of the rows.
-    assert budget.deadline_after(best(9), n_folds=1) == pytest.approx(
+    assert budget.deadline_after([best(9)], n_folds=1) == pytest.approx(
         budget.end - 1.5 * 10 - REGISTER_SECONDS)
 
 
 def test_a_fast_best_model_keeps_the_fixed_reserve(budget):
-    assert budget.deadline_after(best(0.5), n_folds=5) == budget.search_deadline
+    assert budget.deadline_after([best(0.5)], n_folds=5) == budget.search_deadline
+
+
+def test_the_leaders_refit_side_by_side_on_the_cores(budget, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    leaders = [best(40, 0), best(20, 1), best(20, 2)]  # 10 + 5 + 5 s to refit, on 2 cores
+    assert budget.deadline_after(leaders, n_folds=5) == pytest.approx(
+        budget.end - 1.5 * 10 - REGISTER_SECONDS)
+    assert refit_seconds([best(8, 0), best(8, 1), best(8, 2)], n_folds=5) == pytest.approx(3.0)
+
+
+def test_affords_an_ensemble_only_while_its_refit_fits(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    budget = Budget(minutes=1, started=time.monotonic() - 40)  # 20 s left
+    affords = budget.affords(n_folds=5)
+    assert affords([best(8, 0), best(8, 1)])  # 4 s of refit: 1.5 x 4 + 3 < 20
+    assert not affords([best(40, 0), best(8, 1)])  # 12 s: 1.5 x 12 + 3 > 20

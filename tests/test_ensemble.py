@@ -196,6 +196,30 @@ def test_regression_choice(concrete):
     assert off.members == (ranked[0],)
 
 
+@pytest.mark.parametrize("stack", [False, True])
+def test_an_ensemble_too_slow_to_refit_gives_up_its_costliest_member(credit, stack):
+    metric = METRICS["AUC_weighted"]
+    ranked = _ranked(credit, "AUC_weighted")
+    free = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=stack)
+    assert free.is_ensemble and len(free.members) >= 3, "the case under test no longer occurs"
+    costliest = max(free.members, key=lambda m: m.fit_seconds)
+    assert costliest is not ranked[0], "the best single model is always affordable"
+    cut = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=stack,
+                       affordable=lambda members: costliest not in members)
+    assert costliest not in cut.members
+    # The choice is remade without it, and still beats the single best, or is the single best.
+    assert cut.members == (ranked[0],) or metric.better(cut.metrics[metric.name],
+                                                        ranked[0].metrics[metric.name])
+
+
+def test_no_ensemble_when_no_two_members_fit(credit):
+    metric = METRICS["AUC_weighted"]
+    ranked = _ranked(credit, "AUC_weighted")
+    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True,
+                          affordable=lambda members: len(members) < 2)
+    assert choice.members == (ranked[0],) and choice.metrics == ranked[0].metrics
+
+
 # ---------------------------------------------------------------- ensemble estimators
 
 

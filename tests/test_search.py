@@ -73,11 +73,14 @@ def test_iteration_limit_and_defaults_come_first(tmp_path):
     assert outcome.stop_reason == "iteration limit (7) reached"
 
 
-def test_early_stopping_counts_trials_without_improvement(tmp_path):
-    scores = [0.6, 0.7, 0.65, 0.64, 0.69, 0.66, 0.9]
+def test_early_stopping_counts_the_samplers_trials_without_improvement(tmp_path):
+    # The first points (portfolio, defaults) are tried whatever they score: patience starts
+    # counting at the sampler's own trials.
+    queued = len(initial_points(FAMILIES))
+    scores = [0.7] + [0.6] * (queued - 1) + [0.65, 0.64, 0.69, 0.66, 0.9]
     outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(patience=4), scripted(scores),
                          lambda r: None)
-    assert len(outcome.results) == 6 and outcome.best.metrics[AUC.name] == 0.7
+    assert len(outcome.results) == queued + 4 and outcome.best.metrics[AUC.name] == 0.7
     assert outcome.stop_reason == "early stopping: 4 trials without improvement"
 
 
