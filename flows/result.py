@@ -30,7 +30,7 @@ class TrainResult:
     pkl_uri: str
     best_model: str
     best_family: str
-    best_params: dict[str, Any]  # of the best single trial
+    best_params: dict[str, Any]  # of the best single trial, as refit (rounds kept by early stopping)
     primary_metric: str
     primary_metric_value: float
     metrics: dict[str, float]
@@ -78,7 +78,7 @@ def build_result(
         pkl_uri=registered.pkl_uri,
         best_model=choice.label,
         best_family=choice.kind if choice.is_ensemble else choice.members[0].candidate.family,
-        best_params={"family": outcome.best.candidate.family, **outcome.best.candidate.params},
+        best_params={"family": outcome.best.candidate.family, **outcome.best.final_params},
         primary_metric=metric,
         primary_metric_value=evaluation.validation[metric],
         metrics=evaluation.validation,

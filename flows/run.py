@@ -26,7 +26,7 @@ from tasks.errors import AutoMLError, ConfigError, StorageError
 from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import public_url, read_table
-from tasks.metrics import Metric
+from tasks.metrics import Metric, early_stopping_watch
 from tasks.search import SearchLimits, SearchOutcome, run_search
 from tasks.split import SearchData
 from tasks.study import find_unfinished, open_storage, open_study, restore_trials
@@ -149,9 +149,11 @@ class TrackedRun:
     ) -> None:
         self.config, self.profile, self.data, self.report = config, profile, data, report
         self.training = training  # the table as read, logged as the run's input dataset
+        n_classes = None if data.classes is None else len(data.classes)
         self.settings = TrialSettings(
             profile.roles, config.random_state, config.threads_per_trial,
             featurize=featurization_enabled(config),
+            early_stopping=early_stopping_watch(profile.metric, n_classes),
         )
         # The refit runs alone, after the search: it may use every core.
         self.refit_settings = replace(self.settings, n_jobs=os.cpu_count() or 1)

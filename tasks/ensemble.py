@@ -69,9 +69,11 @@ def choose_model(
     if not enabled or len(pool) < 2:
         return single
     chosen = single
-    options = [_within(lambda p: voting_ensemble(p, data, metric, rounds), pool, affordable)]
+    voting = _within(lambda p: _greedy_members(p, data, metric, rounds), pool, affordable)
+    options = [voting_ensemble(voting, data, metric, rounds)] if voting else []
     if stack:
-        options.append(_within(lambda p: stack_ensemble(p, data, seed), pool, affordable))
+        members = _within(pick_members, pool, affordable)
+        options.append(stack_ensemble(members, data, seed) if members else None)
     for option in options:
         if option is not None and metric.name in option.metrics and metric.better(
             option.metrics[metric.name], chosen.metrics[metric.name]
@@ -81,17 +83,24 @@ def choose_model(
 
 
 def _within(
-    build: Callable[[list[TrialResult]], Choice | None], pool: list[TrialResult],
+    members_of: Callable[[list[TrialResult]], list[TrialResult]], pool: list[TrialResult],
     affordable: Affordable,
-) -> Choice | None:
-    """build(pool), without its costliest member while refitting its members would not fit."""
+) -> list[TrialResult]:
+    """The members an ensemble takes from the pool, chosen again without the costliest one while
+    refitting them would not fit in the time left; [] when no two do."""
     while len(pool) >= 2:
-        option = build(pool)
-        if option is None or affordable(option.members):
-            return option
-        costliest = max(option.members, key=lambda m: m.fit_seconds)
+        members = members_of(pool)
+        if len(members) < 2 or affordable(members):
+            return members if len(members) >= 2 else []
+        costliest = max(members, key=lambda m: m.fit_seconds)
         pool = [r for r in pool if r is not costliest]
-    return None
+    return []
+
+
+def _greedy_members(
+    pool: list[TrialResult], data: SearchData, metric: Metric, rounds: int
+) -> list[TrialResult]:
+    return [pool[i] for i in sorted(_greedy_selection(pool, data, metric, rounds))]
 
 
 def voting_ensemble(

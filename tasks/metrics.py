@@ -19,7 +19,7 @@ from sklearn.preprocessing import label_binarize
 
 from tasks.errors import ConfigError
 
-__all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all"]
+__all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all", "early_stopping_watch"]
 
 Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float, int], float]
 
@@ -166,6 +166,24 @@ METRICS: dict[str, Metric] = {
 }
 
 _DEFAULTS = {"classification": "AUC_weighted", "regression": "normalized_root_mean_squared_error"}
+
+
+# Early stopping of boosting rounds follows the primary metric, or is off: stopping on another
+# criterion hurts (watching log loss for multiclass AUC_weighted cost 0.016-0.033 AUC on
+# wine_quality: the loss bottoms out long before the ranking does). "auc" is a binary AUC; "loss"
+# is the model's own objective: log loss for classes, squared error for values.
+_WATCHED = {
+    **dict.fromkeys(("AUC_weighted", "AUC_macro", "AUC_binary"), "auc"),
+    **dict.fromkeys(("log_loss", "normalized_root_mean_squared_error", "root_mean_squared_error",
+                     "r2_score"), "loss"),
+}
+
+
+def early_stopping_watch(metric: Metric, n_classes: int | None) -> str | None:
+    """What boosting's early stopping watches for this primary metric, or None: no early
+    stopping. Binary data only for "auc" (the libraries' AUC is the binary one)."""
+    watch = _WATCHED.get(metric.name)
+    return None if watch == "auc" and n_classes != 2 else watch
 
 
 def default_metric(task: str) -> str:

@@ -65,7 +65,7 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
     def pipeline(member) -> Pipeline:
         c = member.candidate
         return build_pipeline(
-            c.family, c.params, task=data.task, roles=settings.roles, seed=settings.seed,
+            c.family, member.final_params, task=data.task, roles=settings.roles, seed=settings.seed,
             n_jobs=settings.n_jobs, featurize=settings.featurize,
         )
 

@@ -130,6 +130,8 @@ def tell_result(
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
     trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))
     trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
+    if result.refit_params:
+        trial.set_user_attr("refit_params", result.refit_params)
     value = result.metrics.get(metric) if result.ok else None
     if value is not None:
         study.tell(trial, value)
@@ -223,7 +225,7 @@ def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
         candidate, ok, dict(attrs.get("metrics", {})),
         np.load(saved) if ok and saved.exists() else None,
         attrs.get("fit_seconds", 0.0), attrs.get("predict_seconds", 0.0),
-        attrs.get("error"), attrs.get("reason"),
+        attrs.get("error"), attrs.get("reason"), refit_params=dict(attrs.get("refit_params", {})),
     )
 
 

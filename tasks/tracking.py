@@ -177,7 +177,10 @@ class Tracker:
         self.client.log_batch(
             run.info.run_id,
             metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()],
-            params=[Param(k, _text(v)) for k, v in {"family": c.family, **c.params}.items()],
+            params=[Param(k, _text(v)) for k, v in {
+                "family": c.family, **c.params,
+                **{f"refit_{k}": v for k, v in result.refit_params.items()},
+            }.items()],
         )
         status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
         self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from tasks.estimators import early_stopping, rounds_used
 from tasks.families import FAMILIES, build_pipeline, openmp_threads
 from tasks.features import ColumnRoles
 from tasks.metrics import score_all
@@ -39,6 +41,9 @@ class TrialSettings:
     seed: int
     n_jobs: int
     featurize: bool = True
+    # Boosting rounds stop on each fold's validation rows when this stops improving: "auc",
+    # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
+    early_stopping: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +58,14 @@ class TrialResult:
     reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
     worker: str = ""  # host:pid of the process that supervised the trial
     model_bytes: int = 0  # pickled size of one fitted fold's pipeline
+    # What the refit on all rows changes in the candidate's parameters: a boosting model stopped
+    # early takes the rounds its folds kept on average.
+    refit_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_params(self) -> dict[str, Any]:
+        """The parameters the final model is refit with."""
+        return {**self.candidate.params, **self.refit_params}
 
 
 def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
@@ -70,12 +83,29 @@ def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.nd
     return full
 
 
-def fit_pipeline(pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs: int) -> Pipeline:
-    fit_params = {}
-    if data.weights is not None:
-        fit_params["model__sample_weight"] = data.weights[rows]
+def fit_pipeline(
+    pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs: int,
+    stop_on: np.ndarray | None = None, watch: str | None = None,
+) -> Pipeline:
+    """Fit on `rows`. With `stop_on` (the fold's validation rows), a boosting model stops adding
+    rounds when its `watch` ("auc", or "loss": its own) on them stops improving; other models
+    ignore it."""
+    X, y = data.X.iloc[rows], data.y[rows]
+    weights = {} if data.weights is None else {"sample_weight": data.weights[rows]}
     with _thread_cap(n_jobs):
-        return pipeline.fit(data.X.iloc[rows], data.y[rows], **fit_params)
+        if stop_on is None or len(pipeline) < 2:
+            return pipeline.fit(X, y, **{f"model__{k}": v for k, v in weights.items()})
+        # The steps one by one, as Pipeline.fit does, so the watched rows can be featurized by
+        # the fitted features step. Rows of a class the fit rows lack are not watched.
+        features, model = pipeline[:-1], pipeline[-1]
+        Xt = features.fit_transform(X, y)
+        watched = stop_on if data.classes is None else stop_on[np.isin(data.y[stop_on], y)]
+        extra = early_stopping(model, features.transform(data.X.iloc[watched]), data.y[watched],
+                               None if watch == "loss" else watch)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+            model.fit(Xt, y, **weights, **(extra or {}))
+        return pipeline
 
 
 def _thread_cap(n_jobs: int) -> threadpool_limits:
@@ -89,7 +119,7 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
     """Never raises for a bad candidate: a failure is a result, so the search goes on."""
     fit_seconds = predict_seconds = 0.0
     try:
-        parts = []
+        parts, rounds = [], []
         for fit_rows, valid_rows in data.folds:
             pipeline = build_pipeline(
                 candidate.family,
@@ -101,7 +131,10 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
                 featurize=settings.featurize,
             )
             started = time.perf_counter()
-            fit_pipeline(pipeline, data, fit_rows, settings.n_jobs)
+            fit_pipeline(pipeline, data, fit_rows, settings.n_jobs,
+                         stop_on=valid_rows if settings.early_stopping else None,
+                         watch=settings.early_stopping)
+            rounds.append(rounds_used(pipeline[-1]))
             fitted = time.perf_counter()
             with _thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
                 parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
@@ -119,4 +152,12 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000],
                            reason="error")
     return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
-                       model_bytes=model_bytes)
+                       model_bytes=model_bytes, refit_params=_refit_rounds(rounds))
+
+
+def _refit_rounds(rounds: list[int | None]) -> dict[str, Any]:
+    """The folds' kept rounds, averaged, for the refit on all rows (LightGBM and XGBoost both
+    call them n_estimators)."""
+    if not rounds or any(r is None for r in rounds):
+        return {}
+    return {"n_estimators": max(1, round(sum(rounds) / len(rounds)))}
