@@ -124,6 +124,16 @@ def test_baseline_system_end_to_end_equals_an_in_process_fit(tmp_path):
     assert 0 < outcome.wall_seconds < 120 and outcome.peak_rss_mb > 50
 
 
+def test_baseline_takes_a_column_of_more_levels_than_hgb_bins(tmp_path):
+    # titanic's Name has a level per row: HGB's native categories stop at 255.
+    d = _dataset("titanic")
+    train, test, _ = write_split(d, tmp_path / "data", seed=0)
+    outcome = run_system("hgb-defaults", d, train, test, budget=30, seed=0, cores=[0],
+                         folder=tmp_path, limit=120)
+    assert outcome.failure is None, outcome.failure
+    assert 0.75 < outcome.value < 1.0
+
+
 def test_a_failing_system_is_an_outcome_with_its_reason(tmp_path):
     d = _dataset("blood_transfusion")
     train, test, _ = write_split(d, tmp_path / "data", seed=0)
