@@ -206,7 +206,8 @@ def _report(result: Any, console: Any) -> None:
     console.print(
         f"best: [bold]{result.best_model}[/] {result.primary_metric}="
         f"{result.primary_metric_value:.4f} after {result.trials} trials "
-        f"({result.failed_trials} failed; stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s",
+        f"({result.failed_trials} failed, {result.pruned_trials} pruned; "
+        f"stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s",
         soft_wrap=True, highlight=False,
     )
     if result.test_metrics and result.primary_metric in result.test_metrics:

@@ -40,6 +40,7 @@ class TrainResult:
     stop_reason: str
     wall_seconds: float
     tracking_uri: str
+    pruned_trials: int = 0  # stopped after a fold, worse than the median there (not failures)
     promoted: bool = False  # did the alias champion move to this version
     aliases: list[str] = field(default_factory=list)  # aliases this version holds
     registry: dict[str, Any] | None = None  # the decision: reason, metric, basis, both scores
@@ -84,7 +85,8 @@ def build_result(
         metrics=evaluation.validation,
         test_metrics=evaluation.test,
         trials=len(outcome.results),
-        failed_trials=sum(not r.ok for r in outcome.results),
+        failed_trials=sum(not r.ok and r.reason != "pruned" for r in outcome.results),
+        pruned_trials=sum(r.reason == "pruned" for r in outcome.results),
         stop_reason=outcome.stop_reason,
         wall_seconds=round(budget.elapsed(), 2),
         tracking_uri=config.resolved_tracking_uri,

@@ -154,6 +154,7 @@ class TrackedRun:
             profile.roles, config.random_state, config.threads_per_trial,
             featurize=featurization_enabled(config),
             early_stopping=early_stopping_watch(profile.metric, n_classes),
+            metric=profile.metric.name,
         )
         # The refit runs alone, after the search: it may use every core.
         self.refit_settings = replace(self.settings, n_jobs=os.cpu_count() or 1)
@@ -314,7 +315,7 @@ def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) 
             "model": r.candidate.label,
             metric.name: r.metrics.get(metric.name),
             "fit_seconds": round(r.fit_seconds, 2),
-            "status": "ok" if r.ok else "failed",
+            "status": "ok" if r.ok else "pruned" if r.reason == "pruned" else "failed",
         }
         for rank, r in enumerate(ranked + failed, start=1)
     ]

@@ -132,7 +132,8 @@ def _summary(result: Any) -> str:
     return (
         f"# {result.experiment_name}: {result.best_model}\n\n"
         f"{result.primary_metric} = **{result.primary_metric_value:.4f}** ({result.validation}) "
-        f"after {result.trials} trials ({result.failed_trials} failed; "
+        f"after {result.trials} trials ({result.failed_trials} failed, "
+        f"{result.pruned_trials} pruned; "
         f"stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s.\n\n"
         f"Registered as `{result.model_uri}` in MLflow at `{result.tracking_uri}` "
         f"(run `{result.run_id}`); pickle: `{result.pkl_uri}`.\n\n"

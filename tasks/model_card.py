@@ -22,7 +22,7 @@ class CardFacts:
     data: dict[str, Any]  # source, rows, digest, roles
     config: dict[str, Any]
     guardrails: list[dict[str, str]]
-    search: dict[str, Any]  # trials, failed, stop_reason, scheme
+    search: dict[str, Any]  # trials, failed, pruned, stop_reason, scheme
     leaderboard: list[dict[str, Any]]
     validation_metrics: dict[str, float]
     test_metrics: dict[str, float] | None
@@ -47,7 +47,8 @@ def model_card(f: CardFacts) -> str:
     search = f.search
     lines += _section("Search", [
         f"- validation: {search['scheme']}",
-        f"- trials: {search['trials']} ({search['failed']} failed); stopped: {search['stop_reason']}",
+        f"- trials: {search['trials']} ({search['failed']} failed, {search.get('pruned', 0)} "
+        f"pruned); stopped: {search['stop_reason']}",
         "",
         *_table(["rank", "model", f.primary_metric, "fit s", "status"], [
             [r["rank"], r["model"], _num(r.get(f.primary_metric)), r["fit_seconds"], r["status"]]

@@ -14,9 +14,10 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import numpy as np
 import optuna
 
 from tasks.errors import SearchError
@@ -29,6 +30,9 @@ __all__ = ["SearchLimits", "SearchOutcome", "Evaluator", "run_search"]
 log = logging.getLogger("automl")
 
 Record = Callable[[TrialResult], str | None]  # returns the tracking run id of the trial
+
+# Finished trials needed before any trial is pruned (Optuna's MedianPruner waits for 5 too).
+PRUNE_STARTUP = 5
 
 
 class Evaluator(Protocol):
@@ -49,6 +53,7 @@ class SearchLimits:
     batch_size: int = 1  # trials running at once
     exit_score: float | None = None
     patience: int | None = 20  # None: no early stopping
+    prune: bool = True  # a trial worse than the median after a fold stops there
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,20 @@ class _Progress:
     def typical_seconds(self) -> float:
         return statistics.median(self.durations[-5:]) if self.durations else 0.0
 
+    def prune_bars(self) -> tuple[float, ...]:
+        """Cheap fidelity first (successive halving over the folds, as Optuna's MedianPruner):
+        after fold i a new trial must do as well as the median of the finished trials' mean
+        score over their first i folds, or stop. A trial is scored on the same rows as every
+        other, fold by fold, so the comparison is paired. No bar at the last fold, nor before
+        PRUNE_STARTUP trials have finished."""
+        finished = [r.fold_scores for r in self.results if r.ok and len(r.fold_scores) > 1]
+        if len(finished) < PRUNE_STARTUP:
+            return ()
+        steps = min(len(scores) for scores in finished) - 1
+        with np.errstate(all="ignore"):
+            means = np.array([[np.nanmean(f[: i + 1]) for i in range(steps)] for f in finished])
+            return tuple(float(np.nanmedian(column)) for column in means.T)
+
 
 def run_search(
     study: optuna.Study,
@@ -110,6 +129,8 @@ def run_search(
         while reason is None and len(running) < limits.batch_size:
             queued = bool(queue)
             trial, candidate = ask_candidate(study, families, queue)
+            if limits.prune:
+                candidate = replace(candidate, prune_bars=progress.prune_bars())
             running[evaluator.submit(candidate)] = (trial, time.monotonic(), queued)
             reason = _stop_reason(limits, progress, len(running))
         if not running:
@@ -157,6 +178,9 @@ def _stop_reason(limits: SearchLimits, progress: _Progress, running: int) -> str
 
 def _log_progress(result: TrialResult, metric: Metric, best: TrialResult | None) -> None:
     name = result.candidate.label
+    if result.reason == "pruned":
+        log.info("trial %s %s", name, result.error)
+        return
     if not result.ok:
         log.warning("trial %s failed: %s", name, (result.error or "").splitlines()[-1][:200])
         return

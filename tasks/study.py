@@ -132,13 +132,29 @@ def tell_result(
     trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
     if result.refit_params:
         trial.set_user_attr("refit_params", result.refit_params)
+    if result.fold_scores:
+        trial.set_user_attr("fold_scores", [float(v) for v in result.fold_scores])
+        # The running mean after each fold: what pruning compared, and what TPE ranks a pruned
+        # trial by.
+        for step, mean in enumerate(_running_means(result.fold_scores)):
+            trial.report(mean, step)
     value = result.metrics.get(metric) if result.ok else None
     if value is not None:
         study.tell(trial, value)
+    elif result.reason == "pruned":
+        trial.set_user_attr("reason", "pruned")
+        trial.set_user_attr("error", result.error or "pruned")
+        study.tell(trial, state=TrialState.PRUNED)
     else:
         trial.set_user_attr("error", (result.error or f"{metric} is undefined")[:1000])
         trial.set_user_attr("reason", result.reason or "error")
         study.tell(trial, state=TrialState.FAIL)
+
+
+def _running_means(scores: tuple[float, ...]) -> list[float]:
+    values = np.asarray(scores, dtype=float)
+    with np.errstate(all="ignore"):
+        return [float(np.nanmean(values[: i + 1])) for i in range(len(values))]
 
 
 def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
@@ -191,7 +207,7 @@ def restore_trials(
             _interrupt(study, frozen)
             if frozen.state == TrialState.RUNNING and has_all_params(frozen):
                 interrupted.append(frozen)  # one stopped while being asked never ran: not retried
-        elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL):
+        elif frozen.state in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED):
             if frozen.user_attrs.get("reason") == "interrupted":
                 continue
             results.append(_result(frozen, predictions))
@@ -226,6 +242,7 @@ def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
         np.load(saved) if ok and saved.exists() else None,
         attrs.get("fit_seconds", 0.0), attrs.get("predict_seconds", 0.0),
         attrs.get("error"), attrs.get("reason"), refit_params=dict(attrs.get("refit_params", {})),
+        fold_scores=tuple(attrs.get("fold_scores", ())),
     )
 
 

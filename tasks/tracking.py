@@ -159,7 +159,7 @@ class Tracker:
         finished before this one, as trials running side by side finish out of number order)."""
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number),
-                "status": "ok" if result.ok else "failed"}
+                "status": _status(result)}
         if result.worker:
             tags["worker"] = result.worker
         if result.error:
@@ -182,7 +182,8 @@ class Tracker:
                 **{f"refit_{k}": v for k, v in result.refit_params.items()},
             }.items()],
         )
-        status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
+        # A pruned trial ran as it should and was stopped on purpose: finished, tagged "pruned".
+        status = RunStatus.FAILED if _status(result) == "failed" else RunStatus.FINISHED
         self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
         if best:
             self.client.log_batch(
@@ -376,3 +377,8 @@ def _quiet_mlflow() -> None:
 
 def _text(value: Any) -> str:
     return str(value)[:6000]
+
+
+def _status(result: TrialResult) -> str:
+    """ok, pruned (stopped after a fold, worse than the median: tasks.search) or failed."""
+    return "ok" if result.ok else "pruned" if result.reason == "pruned" else "failed"

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from tasks.estimators import early_stopping, rounds_used
 from tasks.families import FAMILIES, build_pipeline, openmp_threads
 from tasks.features import ColumnRoles
-from tasks.metrics import score_all
+from tasks.metrics import METRICS, Metric, score_all
 from tasks.split import SearchData
 
 __all__ = ["Candidate", "TrialResult", "TrialSettings", "evaluate_candidate", "predict_scores"]
@@ -27,6 +27,10 @@ class Candidate:
     number: int
     family: str
     params: dict[str, Any]
+    # Cheap fidelity first: after fold i the mean of its fold scores so far must not be worse
+    # than prune_bars[i] (the median of the finished trials there, tasks.search), or the trial
+    # stops, pruned. Empty: every fold runs.
+    prune_bars: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -44,6 +48,7 @@ class TrialSettings:
     # Boosting rounds stop on each fold's validation rows when this stops improving: "auc",
     # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
     early_stopping: str | None = None
+    metric: str | None = None  # the primary metric: each fold is scored with it, for pruning
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +66,7 @@ class TrialResult:
     # What the refit on all rows changes in the candidate's parameters: a boosting model stopped
     # early takes the rounds its folds kept on average.
     refit_params: dict[str, Any] = field(default_factory=dict)
+    fold_scores: tuple[float, ...] = ()  # the primary metric on each fold run (NaN: undefined)
 
     @property
     def final_params(self) -> dict[str, Any]:
@@ -118,6 +124,8 @@ def _thread_cap(n_jobs: int) -> threadpool_limits:
 def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
     """Never raises for a bad candidate: a failure is a result, so the search goes on."""
     fit_seconds = predict_seconds = 0.0
+    metric = METRICS.get(settings.metric or "")
+    scores: list[float] = []
     try:
         parts, rounds = [], []
         for fit_rows, valid_rows in data.folds:
@@ -140,6 +148,13 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
                 parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
             fit_seconds += fitted - started
             predict_seconds += time.perf_counter() - fitted
+            if metric is None:
+                continue
+            scores.append(_fold_score(metric, data, valid_rows, parts[-1]))
+            if (why := _pruned(metric, scores, candidate.prune_bars, len(data.folds))) is not None:
+                return TrialResult(candidate, False, fit_seconds=fit_seconds,
+                                   predict_seconds=predict_seconds, error=why, reason="pruned",
+                                   fold_scores=tuple(scores))
         predictions = np.concatenate(parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
@@ -152,7 +167,31 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000],
                            reason="error")
     return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
-                       model_bytes=model_bytes, refit_params=_refit_rounds(rounds))
+                       model_bytes=model_bytes, refit_params=_refit_rounds(rounds),
+                       fold_scores=tuple(scores))
+
+
+def _fold_score(metric: Metric, data: SearchData, rows: np.ndarray, pred: np.ndarray) -> float:
+    y = data.y[rows]
+    if data.classes is not None:
+        y = np.searchsorted(data.classes, y)
+    weights = None if data.weights is None else data.weights[rows]
+    try:
+        return metric(y, pred, weights, data.y_range, data.positive)
+    except ValueError:  # e.g. AUC on a fold that lacks a class
+        return float("nan")
+
+
+def _pruned(metric: Metric, scores: list[float], bars: tuple[float, ...], folds: int) -> str | None:
+    """Why the trial stops after this fold, or None: it goes on."""
+    step = len(scores) - 1
+    if step >= min(len(bars), folds - 1) or np.isnan(bars[step]):
+        return None
+    mean = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan")
+    if np.isnan(mean) or not metric.better(bars[step], mean):
+        return None
+    return (f"pruned after fold {step + 1} of {folds}: {metric.name} {mean:.4f} there, worse than "
+            f"{bars[step]:.4f}, the median of the finished trials")
 
 
 def _refit_rounds(rounds: list[int | None]) -> dict[str, Any]:

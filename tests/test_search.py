@@ -29,7 +29,8 @@ def study(tmp_path, maximize=True):
 def outcome_of(c: Candidate, score) -> TrialResult:
     if score is None:
         return TrialResult(c, False, error="ValueError: boom")
-    return TrialResult(c, True, {AUC.name: score, LOG_LOSS.name: 1 - score})
+    return TrialResult(c, True, {AUC.name: score, LOG_LOSS.name: 1 - score},
+                       fold_scores=(score, score, score))
 
 
 class scripted:
@@ -165,3 +166,35 @@ def test_no_trial_within_the_budget_says_what_to_do(tmp_path):
                                           r" unfinished\).*raise experiment_timeout_minutes"):
         run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=2), stopped([]),
                    lambda r: None)
+
+
+def test_pruning_bars_are_the_median_of_the_finished_trials_fold_by_fold(tmp_path):
+    scores = [0.6, 0.7, 0.8, None, 0.75, 0.65, 0.9, 0.5]
+    evaluator = scripted(scores)
+    bars = []
+    original = evaluator.submit
+    evaluator.submit = lambda c: (bars.append(c.prune_bars), original(c))[1]
+    run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=8), evaluator, lambda r: None)
+    # No bar before five trials have finished (the failed one does not count); then the median
+    # of the finished ones' running mean after each fold but the last.
+    assert bars[:6] == [()] * 6
+    assert bars[6] == pytest.approx((0.7, 0.7))  # median of 0.6, 0.7, 0.8, 0.75, 0.65
+    assert bars[7] == pytest.approx((0.725, 0.725))
+
+
+def test_pruned_trials_are_told_to_optuna_with_their_fold_means(tmp_path):
+    s = study(tmp_path)
+
+    class pruning(scripted):
+        def submit(self, candidate):
+            self.submitted.append(candidate.number)
+            result = TrialResult(candidate, False, error="pruned after fold 2 of 3", reason="pruned",
+                                 fold_scores=(0.5, 0.6))
+            return self.pool.submit(lambda: result)
+
+    with pytest.raises(SearchError):  # nothing but pruned trials: no model
+        run_search(s, FAMILIES, AUC, limits(iterations=2), pruning([]), lambda r: None)
+    frozen = s.trials[0]
+    assert frozen.state == optuna.trial.TrialState.PRUNED
+    assert frozen.intermediate_values == {0: 0.5, 1: pytest.approx(0.55)}
+    assert frozen.value == pytest.approx(0.55) and frozen.user_attrs["reason"] == "pruned"

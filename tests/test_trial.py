@@ -33,7 +33,8 @@ def _data(name: str, target: str, metric: str, folds: int = 3):
 def _settings(profile, data, stop: bool) -> TrialSettings:
     n_classes = None if data.classes is None else len(data.classes)
     watch = early_stopping_watch(profile.metric, n_classes) if stop else None
-    return TrialSettings(profile.roles, seed=0, n_jobs=1, early_stopping=watch)
+    return TrialSettings(profile.roles, seed=0, n_jobs=1, early_stopping=watch,
+                         metric=profile.metric.name)
 
 
 def _candidate(family: str, **params) -> Candidate:
@@ -110,3 +111,27 @@ def test_the_refit_takes_the_rounds_the_folds_kept(wine):
     assert booster.n_estimators == result.refit_params["n_estimators"]
     assert booster.booster_.num_trees() == booster.n_estimators * len(data.classes)
     assert np.allclose(model.predict_proba(data.X.iloc[:5]).sum(axis=1), 1.0)
+
+
+def test_a_trial_below_the_bar_after_its_first_fold_is_pruned(wine):
+    profile, data = wine
+    settings = _settings(profile, data, stop=True)
+    weak = _candidate("decision_tree")
+    full = evaluate_candidate(weak, data, settings)
+    assert full.ok and len(full.fold_scores) == len(data.folds) == 3
+    # Bars the weak tree cannot meet (a log loss of 0.1): it stops after its first fold.
+    pruned = evaluate_candidate(replace(weak, prune_bars=(0.1, 0.1)), data, settings)
+    assert not pruned.ok and pruned.reason == "pruned"
+    assert pruned.fold_scores == full.fold_scores[:1]
+    assert "pruned after fold 1 of 3: log_loss" in pruned.error
+    assert pruned.predictions is None and pruned.fit_seconds < full.fit_seconds
+    # Bars it meets: every fold runs, and the result is that of no bars at all.
+    passed = evaluate_candidate(replace(weak, prune_bars=(99.0, 99.0)), data, settings)
+    assert passed.ok and passed.metrics == full.metrics
+
+
+def test_no_bar_at_the_last_fold(wine):
+    profile, data = wine
+    settings = _settings(profile, data, stop=True)
+    weak = replace(_candidate("decision_tree"), prune_bars=(99.0, 99.0, 0.1))
+    assert evaluate_candidate(weak, data, settings).ok
