@@ -270,6 +270,15 @@ def _importance(held: HeldOutPredictions, model: Any, metric: Metric, seed: int,
     if per_pass * columns * repeats > aim:
         share = aim / (per_pass * columns * repeats)
         n_rows = max(min(IMPORTANCE_MIN_ROWS, n_rows), int(n_rows * share))
+        # A pass does not shrink with the rows below some size (an ensemble's members each
+        # featurize every column): timed again, and given up when it still cannot fit.
+        began = time.perf_counter()
+        rows = np.sort(order[:n_rows])
+        score(model, held.X.iloc[rows], held.y[rows])
+        needed = (time.perf_counter() - began) * columns * repeats
+        if needed > 1.5 * aim:
+            raise TimeoutError(f"shuffling {columns} columns would take about {needed:.0f} s, "
+                               f"more than the {aim:.1f} s the time budget leaves it")
     rows = np.sort(order[:n_rows])
     X = held.X.iloc[rows].reset_index(drop=True)
     y = held.y[rows]

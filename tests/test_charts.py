@@ -97,3 +97,27 @@ def test_a_lower_is_better_metric_draws_too(tmp_path):
     charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.7, 0.6, 0.8]))
     assert set(charts.drawn) == CLASSIFICATION | BOTH, charts.skipped
     assert min(charts.importance.values()) > -0.5  # drops in quality, sign-corrected
+
+
+class _SlowToPredict:
+    """A real model behind a fixed cost per call, as an ensemble of featurizing pipelines has."""
+
+    def __init__(self, model, seconds: float) -> None:
+        self.model, self.seconds, self.classes_ = model, seconds, model.classes_
+
+    def predict_proba(self, X):
+        import time
+
+        time.sleep(self.seconds)
+        return self.model.predict_proba(X)
+
+
+def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
+    held, model = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    slow = _SlowToPredict(model, 0.1)  # 20 columns x 0.1 s a pass: 2 s, even on a few rows
+    charts = draw_charts(tmp_path, held, slow, metric, trace(metric.name, [0.7, 0.8]),
+                         importance_seconds=0.5)
+    assert "would take about 2 s, more than the 0.5 s" in charts.skipped["permutation_importance.png"]
+    assert charts.timings["permutation_importance.png"] < 1.0
+    assert CLASSIFICATION <= set(charts.drawn)
