@@ -12,7 +12,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.publish import register
 from flows.result import TrainResult, build_result
-from flows.run import Budget, Phases, TrackedRun, Tables, read_tables, search
+from flows.run import Budget, Phases, TrackedRun, Tables, read_tables
+from flows.trials import TrialWorkers, search
 from flows.ui import reported_training, run_name
 from tasks.config import AutoMLConfig
 from tasks.data_report import build_report
@@ -66,22 +67,24 @@ def automl_flow(
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
     data, test = split(config, profile, tables.train, tables.validation, tables.test)
-    report = guardrails(config, profile, data, test)
     phases = Phases()
-    with TrackedRun(config, profile, data, report, tables.train) as run:
-        run.warm_start = list(warm_start or [])
-        with phases("search"):
-            outcome = search(config, profile, data, run, budget)
-        with phases("ensemble"):
-            choice = ensemble(outcome.ranked(profile.metric), data, profile.metric,
-                              rounds=config.ensemble_iterations, enabled=config.enable_ensembling,
-                              seed=config.random_state, affordable=budget.affords(len(data.folds)))
-        with phases("refit"):
-            model = refit(choice, data, run.refit_settings)
-        with phases("evaluate"):
-            evaluation = evaluate(model, choice, data, test)
-        with phases("register"):
-            registered = register(run, model, data, choice, evaluation, outcome, budget)
+    with TrialWorkers(config, profile, data) as workers:  # they load the data during the checks
+        report = guardrails(config, profile, data, test)
+        with TrackedRun(config, profile, data, report, workers.settings, tables.train) as run:
+            run.warm_start = list(warm_start or [])
+            with phases("search"):
+                outcome = search(config, profile, data, run, budget, workers)
+            with phases("ensemble"):
+                choice = ensemble(outcome.ranked(profile.metric), data, profile.metric,
+                                  rounds=config.ensemble_iterations,
+                                  enabled=config.enable_ensembling, seed=config.random_state,
+                                  affordable=budget.affords(len(data.folds)))
+            with phases("refit"):
+                model = refit(choice, data, run.refit_settings)
+            with phases("evaluate"):
+                evaluation = evaluate(model, choice, data, test)
+            with phases("register"):
+                registered = register(run, model, data, choice, evaluation, outcome, budget)
     log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(), minutes)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
                         budget, phases)

@@ -50,14 +50,17 @@ def register(
     held = evaluation.held_out
     with tempfile.TemporaryDirectory() as tmp:
         if held is not None:
-            # Permutation importance is the one slow chart: about a tenth of the run so far,
-            # at most a quarter of the budget left, at most IMPORTANCE_SECONDS.
-            aim = IMPORTANCE_SECONDS
+            # Permutation importance is the one slow chart: it aims at a tenth of the run so
+            # far, at most IMPORTANCE_SECONDS, and is skipped if it cannot fit in a quarter of
+            # the budget left.
+            aim, limit = IMPORTANCE_SECONDS, float("inf")
             if budget is not None:
-                aim = min(aim, 0.1 * budget.elapsed(), (budget.end - time.monotonic()) / 4)
+                limit = max(1.0, (budget.end - time.monotonic()) / 4)
+                aim = min(aim, 0.1 * budget.elapsed(), limit)
             aim = max(1.0, aim)
             charts = draw_charts(Path(tmp) / "charts", held, model, metric, run.trace,
-                                 seed=run.config.random_state, importance_seconds=aim)
+                                 seed=run.config.random_state, importance_seconds=aim,
+                                 importance_limit=limit)
             tracker.log_folder(run_id, charts.folder, "charts")
             if charts.importance:
                 tracker.log_text(run_id, pd.Series(charts.importance).to_json(indent=2),

@@ -1,4 +1,5 @@
-"""What the training flow wires together: its input tables, its clock, its MLflow run, its search."""
+"""What the training flow wires together: its input tables, its clock, its MLflow run (the search
+is flows/trials.py)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
-
 from tasks.charts import SearchTrace
-from flows.ui import TrialProgress
 from tasks.config import AutoMLConfig
 from tasks.credentials import storage_options
 from tasks.data_report import GuardrailReport
 from tasks.ensemble import Affordable
 from tasks.errors import AutoMLError, ConfigError, StorageError
-from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
 from tasks.ingest import public_url, read_table
-from tasks.metrics import Metric, early_stopping_watch
-from tasks.search import SearchLimits, SearchOutcome, run_search
+from tasks.metrics import Metric
+from tasks.search import SearchOutcome
 from tasks.split import SearchData
 from tasks.study import find_unfinished, open_storage, open_study, restore_trials
 from tasks.tracking import Tracker
-from tasks.trial import Candidate, TrialResult, TrialSettings
-from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
+from tasks.trial import TrialResult, TrialSettings
 
-__all__ = ["Tables", "read_tables", "Budget", "refit_seconds", "Phases", "TrackedRun", "search"]
+__all__ = ["Tables", "read_tables", "Budget", "refit_seconds", "Phases", "TrackedRun", "leaderboard"]
 
 log = logging.getLogger("automl")
 
@@ -145,19 +139,12 @@ class TrackedRun:
 
     def __init__(
         self, config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport,
-        training: pd.DataFrame | None = None,
+        settings: TrialSettings, training: pd.DataFrame | None = None,
     ) -> None:
         self.config, self.profile, self.data, self.report = config, profile, data, report
         self.training = training  # the table as read, logged as the run's input dataset
-        n_classes = None if data.classes is None else len(data.classes)
-        self.settings = TrialSettings(
-            profile.roles, config.random_state, config.threads_per_trial,
-            featurize=featurization_enabled(config),
-            early_stopping=early_stopping_watch(profile.metric, n_classes),
-            metric=profile.metric.name,
-        )
         # The refit runs alone, after the search: it may use every core.
-        self.refit_settings = replace(self.settings, n_jobs=os.cpu_count() or 1)
+        self.refit_settings = replace(settings, n_jobs=os.cpu_count() or 1)
         self.tracker: Tracker | None = None
         self.run_id = ""
         self.storage = open_storage(config.optuna_storage, config.workdir_path)
@@ -320,107 +307,3 @@ def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) 
         for rank, r in enumerate(ranked + failed, start=1)
     ]
     return rows[:top] if top else rows
-
-
-@task(name="trial", cache_policy=NO_CACHE)
-def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits) -> TrialResult:
-    # Runs where the task runner puts it (a thread of the flow, a Dask worker); the trial itself
-    # runs in that process's worker pool, where it can be stopped.
-    return pool_for(payload).run(candidate, limits)
-
-
-class _TaskEvaluator:
-    """Trials as Prefect tasks on the flow's task runner, each limited in time and memory."""
-
-    def __init__(self, config: AutoMLConfig, payload: Payload, stop_by: Any) -> None:
-        self.config, self.payload, self.stop_by = config, payload, stop_by
-
-    def limits(self) -> TrialLimits:
-        left = self.stop_by() - time.monotonic()
-        own = self.config.iteration_timeout_minutes
-        if own is not None and own * 60 <= left:
-            return TrialLimits(own * 60, self.config.max_memory_mb, "timeout")
-        return TrialLimits(max(left, 1.0), self.config.max_memory_mb, "budget")
-
-    def submit(self, candidate: Candidate) -> Any:
-        return _trial.with_options(task_run_name=candidate.label).submit(
-            candidate, self.payload, self.limits()
-        )
-
-    def first_done(self, handles: list[Any]) -> Any:
-        return next(as_completed(handles))
-
-    def result(self, handle: Any) -> TrialResult:
-        return handle.result()
-
-
-def search(
-    config: AutoMLConfig, profile: Profile, data: SearchData, run: TrackedRun, budget: Budget
-) -> SearchOutcome:
-    """Up to max_concurrent_iterations trials at once, as Prefect tasks on the flow's runner."""
-    study = run.study()
-    payload = Payload.write(data, run.settings, config.workdir_path / "cache", run.study_name)
-    if config.task_runner == "local":
-        # Start the workers now: importing the model libraries overlaps the first asks.
-        pool_for(payload).warm(config.concurrency)
-    progress = TrialProgress(config.experiment_name, config.iterations, budget.started,
-                             budget.search_deadline)
-
-    cut_off = [float("inf")]
-
-    def record(result: TrialResult) -> str:
-        run_id = run.record(result)
-        progress.update(result.candidate.label, run.best and run.best.candidate.label)
-        if run.best is not None and stop_by() < cut_off[0] - 1.0:
-            # Trials started before any model existed may run to the budget's end; now there is
-            # one to refit, the running trials stop at the search's deadline instead.
-            cut_off[0] = stop_by()
-            _cut_off_workers(config, payload, time.time() + cut_off[0] - time.monotonic())
-        return run_id
-
-    def deadline() -> float:
-        return budget.deadline_after(run.leaders, len(data.folds))
-
-    def stop_by() -> float:
-        # Until a trial succeeds there is no model to refit: the running ones may use the whole
-        # budget, or a small budget on big data would end with nothing to register.
-        return deadline() if run.best is not None else budget.end - REGISTER_SECONDS
-
-    limits = SearchLimits(
-        iterations=config.iterations,
-        deadline=deadline,
-        batch_size=config.concurrency,
-        exit_score=config.experiment_exit_score,
-        patience=config.early_stopping_patience if config.enable_early_stopping else None,
-    )
-    try:
-        return run_search(study, list(profile.families), profile.metric, limits,
-                          _TaskEvaluator(config, payload, stop_by), record, run.history,
-                          [*run.retry, *run.warm_start])
-    finally:
-        progress.finish()
-        _close_workers(config, payload)
-        os.unlink(payload.path)
-
-
-def _cut_off_workers(config: AutoMLConfig, payload: Payload, at: float) -> None:
-    cut_off_pools(payload, at)
-    if config.task_runner == "dask":
-        try:
-            from distributed import default_client
-
-            default_client().run(cut_off_pools, payload, at)
-        except Exception as exc:  # noqa: BLE001 - the trials' own limits still hold
-            log.debug("could not move the Dask workers' trial deadline: %s", exc)
-
-
-def _close_workers(config: AutoMLConfig, payload: Payload) -> None:
-    close_pools(payload)
-    if config.task_runner == "dask":
-        # Each Dask worker keeps a pool for this payload: stop them, or they outlive the run.
-        try:
-            from distributed import default_client
-
-            default_client().run(close_pools, payload)
-        except Exception as exc:  # noqa: BLE001 - a cluster gone already has no workers to stop
-            log.debug("could not stop the Dask workers' trial processes: %s", exc)

@@ -73,6 +73,7 @@ class ChartSet:
 def draw_charts(
     folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, trace: SearchTrace,
     seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
+    importance_limit: float = float("inf"),
 ) -> ChartSet:
     """Every chart for the task, each in its own file under folder."""
     started = time.perf_counter()
@@ -97,7 +98,8 @@ def draw_charts(
         }
     plots["permutation_importance.png"] = (
         f"Permutation importance, {where}",
-        lambda: _importance(held, model, metric, seed, charts, importance_seconds),
+        lambda: _importance(held, model, metric, seed, charts, importance_seconds,
+                            importance_limit),
     )
     plots["optimization_history.png"] = ("Optuna optimization history",
                                          lambda: _history(trace, metric))
@@ -246,7 +248,9 @@ def _residual_vs_pred(held: HeldOutPredictions) -> Any:
 
 
 def _importance(held: HeldOutPredictions, model: Any, metric: Metric, seed: int,
-                charts: ChartSet, aim: float) -> Any:
+                charts: ChartSet, aim: float, limit: float = float("inf")) -> Any:
+    """Rows and repeats shrink towards `aim` seconds; the chart is given up, with the reason,
+    when even the smallest pass would take longer than `limit` (the time budget's share)."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(held.X))
     n_rows = min(len(order), IMPORTANCE_ROWS)
@@ -271,14 +275,14 @@ def _importance(held: HeldOutPredictions, model: Any, metric: Metric, seed: int,
         share = aim / (per_pass * columns * repeats)
         n_rows = max(min(IMPORTANCE_MIN_ROWS, n_rows), int(n_rows * share))
         # A pass does not shrink with the rows below some size (an ensemble's members each
-        # featurize every column): timed again, and given up when it still cannot fit.
+        # featurize every column): timed again, and given up when it cannot fit the limit.
         began = time.perf_counter()
         rows = np.sort(order[:n_rows])
         score(model, held.X.iloc[rows], held.y[rows])
         needed = (time.perf_counter() - began) * columns * repeats
-        if needed > 1.5 * aim:
+        if needed > limit:
             raise TimeoutError(f"shuffling {columns} columns would take about {needed:.0f} s, "
-                               f"more than the {aim:.1f} s the time budget leaves it")
+                               f"more than the {limit:.1f} s the time budget leaves it")
     rows = np.sort(order[:n_rows])
     X = held.X.iloc[rows].reset_index(drop=True)
     y = held.y[rows]

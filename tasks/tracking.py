@@ -23,6 +23,7 @@ from typing import Any
 import mlflow
 import mlflow.data
 from mlflow.data.dataset_source import DatasetSource
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities import DatasetInput, InputTag, Param, RunStatus, RunTag
@@ -174,9 +175,12 @@ class Tracker:
         }
         if result.model_bytes:
             values["model_size_bytes"] = result.model_bytes
+        # The primary metric on each fold it ran, step = fold: a pruned trial has only these.
+        folds = [MlflowMetric("fold_score", float(v), now, step)
+                 for step, v in enumerate(result.fold_scores) if np.isfinite(v)]
         self.client.log_batch(
             run.info.run_id,
-            metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()],
+            metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()] + folds,
             params=[Param(k, _text(v)) for k, v in {
                 "family": c.family, **c.params,
                 **{f"refit_{k}": v for k, v in result.refit_params.items()},

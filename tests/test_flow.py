@@ -49,7 +49,16 @@ def test_every_trial_is_a_child_run(credit):
         filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'",
     )
     assert len(children) == result.trials == 8
-    assert all("AUC_weighted" in c.data.metrics and "fit_seconds" in c.data.metrics for c in children)
+    assert all("fit_seconds" in c.data.metrics and "fold_score" in c.data.metrics for c in children)
+    # A trial that ran every fold has every metric; a pruned one only its folds' scores.
+    status = {c.data.tags["status"] for c in children}
+    assert status <= {"ok", "pruned"} and "ok" in status
+    for child in children:
+        full = child.data.tags["status"] == "ok"
+        assert ("AUC_weighted" in child.data.metrics) == full
+        history = client.get_metric_history(child.info.run_id, "fold_score")
+        assert (len(history) == 5) == full and [m.step for m in history] == list(range(len(history)))
+    assert result.pruned_trials == sum(c.data.tags["status"] == "pruned" for c in children)
     assert {c.data.params["family"] for c in children} >= {"lightgbm", "xgboost"}
     parent = client.get_run(result.run_id)
     assert parent.data.params["iterations"] == "8"
