@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import time
 import traceback
@@ -158,7 +159,7 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
         predictions = np.concatenate(parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
-        model_bytes = len(pickle.dumps(pipeline, protocol=pickle.HIGHEST_PROTOCOL))
+        model_bytes = _pickled_size(pipeline)
         metrics = score_all(
             data.task, data.y_valid, predictions, data.weights_valid, data.y_range, data.positive
         )
@@ -169,6 +170,26 @@ def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSe
     return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
                        model_bytes=model_bytes, refit_params=_refit_rounds(rounds),
                        fold_scores=tuple(scores))
+
+
+class _ByteCounter(io.RawIOBase):
+    def __init__(self) -> None:
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: Any) -> int:
+        self.size += len(chunk)
+        return len(chunk)
+
+
+def _pickled_size(model: Any) -> int:
+    """Bytes of the pickled model, counted as they stream out: a forest of deep trees pickles
+    to hundreds of MB, which pickle.dumps would hold in memory a second time."""
+    counter = _ByteCounter()
+    pickle.dump(model, counter, protocol=pickle.HIGHEST_PROTOCOL)
+    return counter.size
 
 
 def _fold_score(metric: Metric, data: SearchData, rows: np.ndarray, pred: np.ndarray) -> float:
