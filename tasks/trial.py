@@ -180,8 +180,9 @@ class _ByteCounter(io.RawIOBase):
         return True
 
     def write(self, chunk: Any) -> int:
-        self.size += len(chunk)
-        return len(chunk)
+        size = memoryview(chunk).nbytes  # bytes, or a PickleBuffer of an array's data
+        self.size += size
+        return size
 
 
 def _pickled_size(model: Any) -> int:

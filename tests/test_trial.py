@@ -3,6 +3,7 @@ rows, and the refit takes the rounds the folds kept."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +12,7 @@ from conftest import load
 
 from tasks.config import parse_config
 from tasks.ensemble import Choice
+from tasks.families import build_pipeline
 from tasks.guardrails import inspect_data
 from tasks.metrics import METRICS, early_stopping_watch
 from tasks.refit import refit_model
@@ -135,3 +137,15 @@ def test_no_bar_at_the_last_fold(wine):
     settings = _settings(profile, data, stop=True)
     weak = replace(_candidate("decision_tree"), prune_bars=(99.0, 99.0, 0.1))
     assert evaluate_candidate(weak, data, settings).ok
+
+
+def test_model_size_is_the_pickled_size_of_a_fold_model(wine):
+    # A forest pickles its node arrays out of band (protocol 5): counted without a second copy.
+    profile, data = wine
+    result = evaluate_candidate(_candidate("random_forest"), data, _settings(profile, data, True))
+    assert result.ok, result.error
+    model = build_pipeline("random_forest", result.candidate.params, task=data.task,
+                           roles=profile.roles, seed=0, n_jobs=1)
+    fit_rows = data.folds[-1][0]
+    model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
+    assert result.model_bytes == len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
