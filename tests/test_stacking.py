@@ -87,7 +87,11 @@ def test_stack_score_is_cross_validated_not_in_sample(request, fixture, metric):
     assert reported != pytest.approx(optimistic, rel=1e-9)
     assert not METRICS[metric].better(reported, optimistic)  # out of fold is no better
     # The meta-learner kept for refitting is the one fitted on all rows.
-    np.testing.assert_allclose(choice.meta.coef_, in_sample.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(_coef(choice.meta), _coef(in_sample), rtol=1e-4, atol=1e-6)
+
+
+def _coef(meta) -> np.ndarray:
+    return (meta[-1] if hasattr(meta, "steps") else meta).coef_
 
 
 @pytest.mark.parametrize("fixture, metric", [
@@ -131,7 +135,7 @@ def test_refit_stack_predicts_pickles_and_keeps_its_meta_learner(request, fixtur
     stacked = model.named_steps["model"]
     assert len(stacked.estimators_) == len(choice.members)
     # Frozen: refitting the members did not refit the meta-learner on their in-sample outputs.
-    np.testing.assert_array_equal(stacked.final_estimator.coef_, choice.meta.coef_)
+    np.testing.assert_array_equal(_coef(stacked.final_estimator.estimator), _coef(choice.meta))
     X_new = data.X.iloc[:40]
     pred = predict_scores(model, X_new, data.classes)
     if data.task == "classification":
@@ -147,7 +151,7 @@ def test_refit_stack_predicts_pickles_and_keeps_its_meta_learner(request, fixtur
     else:
         members = [est.predict(X_new) for est in stacked.estimators_]
         np.testing.assert_allclose(pred, choice.meta.predict(stack_features(members, "regression")))
-        assert (choice.meta.coef_ >= 0).all()  # non-negative weights
+        assert (_coef(choice.meta) >= 0).all()  # non-negative weights
     clone_ = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(predict_scores(clone_, X_new, data.classes), pred)
 
