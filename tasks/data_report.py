@@ -88,6 +88,8 @@ def _validation(config: AutoMLConfig, data: SearchData) -> Check:
     n = len(data.refit_rows)
     if config.validation_data or config.n_cross_validations or config.validation_size:
         why = "as configured"
+    elif data.why:
+        why = data.why
     elif n <= CV_ROW_LIMIT:
         why = f"because the training data has {n:,} rows (<= {CV_ROW_LIMIT:,})"
     else:

@@ -43,6 +43,7 @@ class Profile:
     n_rows: int
     class_counts: dict[str, int]
     skipped: dict[str, str] = field(default_factory=dict)  # family key -> why it is not searched
+    n_features: int = 0  # about how many columns the models see once encoded
 
 
 def infer_task(y: pd.Series) -> str:
@@ -116,7 +117,8 @@ def inspect_data(
         raise DataError(f"no usable feature column is left in '{source}': {dropped or 'none given'}")
     families, skipped = _screen(config, task, families, features, roles)
     return Profile(
-        task, config.task is None, metric, tuple(families), roles, len(frame), counts, skipped
+        task, config.task is None, metric, tuple(families), roles, len(frame), counts, skipped,
+        _encoded_width(features, roles),
     )
 
 

@@ -12,7 +12,7 @@ from conftest import load
 from tasks.config import CV_ROW_LIMIT, DEFAULT_FOLDS, DEFAULT_HOLDOUT, parse_config
 from tasks.errors import DataError
 from tasks.guardrails import inspect_data
-from tasks.split import split_data
+from tasks.split import budget_folds, split_data
 
 
 def _split(frame, target, validation=None, test=None, **knobs):
@@ -240,6 +240,38 @@ def test_default_scheme_counts_rows_after_test_split(abalone):
     data, held_out = _split(frame, "Rings", task="regression", test_size=0.1)
     assert len(data.X) <= CV_ROW_LIMIT < len(frame)
     assert len(data.folds) == DEFAULT_FOLDS
+
+
+# ---------------------------------------------------------------- the budget's folds
+
+
+def test_a_budget_too_short_for_the_folds_takes_a_holdout():
+    # letter: 20,000 rows, 26 classes. A 5-fold trial costs seconds; a 1-minute budget would
+    # buy a handful of them. A holdout, said so in the guardrail report.
+    frame = load("letter")
+    data, _ = _split(frame, "lettr", experiment_timeout_minutes=1)
+    assert len(data.folds) == 1 and data.scheme == "10% holdout"
+    assert data.why.startswith("because a 5-fold trial would take about")
+    assert "the 1-minute budget should buy at least 20 trials" in data.why
+    # The budget of a working day: the default folds.
+    data, _ = _split(frame, "lettr", experiment_timeout_minutes=480)
+    assert len(data.folds) == DEFAULT_FOLDS and data.why == ""
+    # Folds the user chose are kept, whatever the budget.
+    data, _ = _split(frame, "lettr", experiment_timeout_minutes=1, n_cross_validations=5)
+    assert len(data.folds) == 5
+
+
+def test_budget_folds_step_down_from_the_default_to_three_to_a_holdout():
+    def folds(minutes: float, rows: int, work_per_row: int) -> int:
+        config = parse_config(training_data="x.csv", target="y", experiment_timeout_minutes=minutes,
+                              max_concurrent_iterations=2)
+        return budget_folds(5, rows, work_per_row, config)[0]
+
+    # wine_quality's size (5,197 rows, 13 columns, 7 classes): 5 folds at a minute, 3 at half.
+    assert folds(1, 5_197, 13 * 7) == 5
+    assert folds(0.5, 5_197, 13 * 7) == 3
+    assert folds(0.25, 5_197, 13 * 7) == 1
+    assert folds(0.5, 500, 10) == 5  # small data: the folds are cheap
 
 
 # ---------------------------------------------------------------- regressions (bugs once found)
