@@ -36,7 +36,8 @@ def sample(folder: Path) -> Path:
 
 def run_cli(data: Path, workdir: Path, *extra: str) -> tuple[float, dict]:
     args = [sys.executable, "-m", "flows.cli", "train", "--data", str(data), "--target", TARGET,
-            "--no-early-stopping", "--workdir", str(workdir / "runs"), "--json", *extra]
+            "--no-early-stopping", "--no-pruning", "--workdir", str(workdir / "runs"), "--json",
+            *extra]
     started = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
@@ -94,13 +95,13 @@ def _bare(data: Path, n_trials: int) -> dict:
     from tasks.ensemble import choose_model
     from tasks.split import split_data
     from tasks.study import ask_candidate, first_points, open_study
-    from tasks.trial import TrialSettings, evaluate_candidate
+    from tasks.trial import evaluate_candidate, trial_settings
 
     config = parse_config(training_data=str(data), target=TARGET, max_concurrent_iterations=1)
     frame = read_table(config.training_data, what="training data")
     profile = inspect_data(config, frame)
     split, _ = split_data(config, profile, frame)
-    settings = TrialSettings(profile.roles, config.random_state, config.threads_per_trial)
+    settings = trial_settings(config, profile, split)  # what the flow's trials get
     study = open_study(name="bare", workdir=Path("."), storage=InMemoryStorage(),
                        maximize=profile.metric.greater_is_better, seed=config.random_state)
     families = list(profile.families)

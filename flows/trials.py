@@ -15,28 +15,15 @@ from prefect.futures import as_completed
 from flows.run import REGISTER_SECONDS, Budget, TrackedRun
 from flows.ui import TrialProgress
 from tasks.config import AutoMLConfig
-from tasks.features import featurization_enabled
 from tasks.guardrails import Profile
-from tasks.metrics import early_stopping_watch
 from tasks.search import SearchLimits, SearchOutcome, run_search
 from tasks.split import SearchData
-from tasks.trial import Candidate, TrialResult, TrialSettings
+from tasks.trial import Candidate, TrialResult, trial_settings
 from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
-__all__ = ["TrialWorkers", "trial_settings", "search"]
+__all__ = ["TrialWorkers", "search"]
 
 log = logging.getLogger("automl")
-
-
-def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> TrialSettings:
-    """What every trial of the run shares besides the data."""
-    n_classes = None if data.classes is None else len(data.classes)
-    return TrialSettings(
-        profile.roles, config.random_state, config.threads_per_trial,
-        featurize=featurization_enabled(config),
-        early_stopping=early_stopping_watch(profile.metric, n_classes),
-        metric=profile.metric.name,
-    )
 
 
 class TrialWorkers:
@@ -155,6 +142,7 @@ def search(
         batch_size=config.concurrency,
         exit_score=config.experiment_exit_score,
         patience=config.early_stopping_patience if config.enable_early_stopping else None,
+        prune=config.enable_pruning,
     )
     try:
         return run_search(study, list(profile.families), profile.metric, limits,

@@ -169,7 +169,13 @@ class AutoMLConfig(BaseModel):
     enable_early_stopping: bool = Field(
         True, description="Stop after early_stopping_patience trials without improvement."
     )
-    early_stopping_patience: int = Field(20, ge=1, description="Trials without improvement.")
+    early_stopping_patience: int = Field(
+        20, ge=1, description="Sampler trials without improvement (the first points not counted)."
+    )
+    enable_pruning: bool = Field(
+        True, description="Stop a trial after a fold where it is worse than the median of the "
+                          "finished trials there (cheap fidelity first)."
+    )
     allowed_models: list[str] | None = Field(None, description="Only these model families.")
     blocked_models: list[str] | None = Field(None, description="Never these model families.")
     featurization: Literal["auto", "off"] | FeaturizationSettings = Field(

@@ -16,11 +16,14 @@ from threadpoolctl import threadpool_limits
 
 from tasks.estimators import early_stopping, rounds_used
 from tasks.families import FAMILIES, build_pipeline, openmp_threads
-from tasks.features import ColumnRoles
-from tasks.metrics import METRICS, Metric, score_all
+from tasks.config import AutoMLConfig
+from tasks.features import ColumnRoles, featurization_enabled
+from tasks.guardrails import Profile
+from tasks.metrics import METRICS, Metric, early_stopping_watch, score_all
 from tasks.split import SearchData
 
-__all__ = ["Candidate", "TrialResult", "TrialSettings", "evaluate_candidate", "predict_scores"]
+__all__ = ["Candidate", "TrialResult", "TrialSettings", "trial_settings", "evaluate_candidate",
+           "predict_scores"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,17 @@ class TrialResult:
     def final_params(self) -> dict[str, Any]:
         """The parameters the final model is refit with."""
         return {**self.candidate.params, **self.refit_params}
+
+
+def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> TrialSettings:
+    """What every trial of a run shares besides the data."""
+    n_classes = None if data.classes is None else len(data.classes)
+    return TrialSettings(
+        profile.roles, config.random_state, config.threads_per_trial,
+        featurize=featurization_enabled(config),
+        early_stopping=early_stopping_watch(profile.metric, n_classes),
+        metric=profile.metric.name,
+    )
 
 
 def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:

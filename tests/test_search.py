@@ -180,6 +180,13 @@ def test_pruning_bars_are_the_median_of_the_finished_trials_fold_by_fold(tmp_pat
     assert bars[:6] == [()] * 6
     assert bars[6] == pytest.approx((0.7, 0.7))  # median of 0.6, 0.7, 0.8, 0.75, 0.65
     assert bars[7] == pytest.approx((0.725, 0.725))
+    # enable_pruning=False: no bar, ever.
+    evaluator, bars = scripted(scores), []
+    original = evaluator.submit
+    evaluator.submit = lambda c: (bars.append(c.prune_bars), original(c))[1]
+    run_search(study(tmp_path / "off"), FAMILIES, AUC, limits(iterations=8, prune=False),
+               evaluator, lambda r: None)
+    assert bars == [()] * 8
 
 
 def test_pruned_trials_are_told_to_optuna_with_their_fold_means(tmp_path):
