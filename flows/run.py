@@ -262,7 +262,7 @@ class TrackedRun:
         improved = score is not None and (self._best is None or metric.better(score, self._best))
         if improved:
             self._best, self.best = score, result
-        if score is not None:
+        if score is not None and result.duplicate_of is None:
             ranked = sorted([*self.leaders, result], key=lambda r: r.metrics[metric.name],
                             reverse=metric.greater_is_better)
             self.leaders = ranked[:LEADERS]
@@ -302,7 +302,7 @@ def leaderboard(outcome: SearchOutcome, metric: Metric, top: int | None = None) 
             "model": r.candidate.label,
             metric.name: r.metrics.get(metric.name),
             "fit_seconds": round(r.fit_seconds, 2),
-            "status": "ok" if r.ok else "pruned" if r.reason == "pruned" else "failed",
+            "status": r.status,
         }
         for rank, r in enumerate(ranked + failed, start=1)
     ]

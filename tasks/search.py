@@ -63,7 +63,8 @@ class SearchOutcome:
     stop_reason: str
 
     def ranked(self, metric: Metric) -> list[TrialResult]:
-        ok = [r for r in self.results if r.ok and metric.name in r.metrics]
+        ok = [r for r in self.results
+              if r.ok and metric.name in r.metrics and r.duplicate_of is None]
         return sorted(ok, key=lambda r: r.metrics[metric.name], reverse=metric.greater_is_better)
 
 
@@ -76,11 +77,14 @@ class _Progress:
         self.best: TrialResult | None = None
         self.since_best = 0
         self.durations: list[float] = []
+        self._tried: dict[tuple[str, tuple[tuple[str, Any], ...]], TrialResult] = {}
 
     def add(self, result: TrialResult, counted: bool = True) -> None:
         """counted=False: a queued first point (the portfolio, the defaults), which early stopping
         does not count: patience is for the sampler's trials."""
         self.results.append(result)
+        if result.ok or result.reason == "pruned":  # a run out of time may finish another time
+            self._tried.setdefault(_key(result.candidate), result)
         score = result.metrics.get(self.metric.name) if result.ok else None
         if score is not None and (
             self.best is None or self.metric.better(score, self.best.metrics[self.metric.name])
@@ -88,6 +92,15 @@ class _Progress:
             self.best, self.since_best = result, 0
         elif counted:
             self.since_best += 1
+
+    def repeat_of(self, candidate: Candidate) -> TrialResult | None:
+        """The finished trial of this very configuration, if the sampler proposes it again
+        (TPE does, once a small space has converged): its result stands, nothing runs."""
+        tried = self._tried.get(_key(candidate))
+        if tried is None:
+            return None
+        return replace(tried, candidate=candidate, predictions=None, fit_seconds=0.0,
+                       predict_seconds=0.0, worker="", duplicate_of=tried.candidate.number)
 
     def typical_seconds(self) -> float:
         return statistics.median(self.durations[-5:]) if self.durations else 0.0
@@ -105,6 +118,10 @@ class _Progress:
         with np.errstate(all="ignore"):
             means = np.array([[np.nanmean(f[: i + 1]) for i in range(steps)] for f in finished])
             return tuple(float(np.nanmedian(column)) for column in means.T)
+
+
+def _key(candidate: Candidate) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    return candidate.family, tuple(sorted(candidate.params.items()))
 
 
 def run_search(
@@ -129,6 +146,13 @@ def run_search(
         while reason is None and len(running) < limits.batch_size:
             queued = bool(queue)
             trial, candidate = ask_candidate(study, families, queue)
+            if (repeat := progress.repeat_of(candidate)) is not None:
+                tell_result(study, trial, repeat, metric.name, record(repeat))
+                progress.add(repeat, counted=not queued)
+                log.info("trial %s repeats trial %d: its result stands", candidate.label,
+                         repeat.duplicate_of)
+                reason = _stop_reason(limits, progress, len(running))
+                continue
             if limits.prune:
                 candidate = replace(candidate, prune_bars=progress.prune_bars())
             running[evaluator.submit(candidate)] = (trial, time.monotonic(), queued)

@@ -132,6 +132,8 @@ def tell_result(
     trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
     if result.refit_params:
         trial.set_user_attr("refit_params", result.refit_params)
+    if result.duplicate_of is not None:
+        trial.set_user_attr("duplicate_of", result.duplicate_of)
     if result.fold_scores:
         trial.set_user_attr("fold_scores", [float(v) for v in result.fold_scores])
         # The running mean after each fold: what pruning compared, and what TPE ranks a pruned
@@ -242,7 +244,7 @@ def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
         np.load(saved) if ok and saved.exists() else None,
         attrs.get("fit_seconds", 0.0), attrs.get("predict_seconds", 0.0),
         attrs.get("error"), attrs.get("reason"), refit_params=dict(attrs.get("refit_params", {})),
-        fold_scores=tuple(attrs.get("fold_scores", ())),
+        fold_scores=tuple(attrs.get("fold_scores", ())), duplicate_of=attrs.get("duplicate_of"),
     )
 
 

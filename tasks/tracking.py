@@ -160,9 +160,11 @@ class Tracker:
         finished before this one, as trials running side by side finish out of number order)."""
         c = result.candidate
         tags = {"mlflow.parentRunId": parent_id, "family": c.family, "trial_number": str(c.number),
-                "status": _status(result)}
+                "status": result.status}
         if result.worker:
             tags["worker"] = result.worker
+        if result.duplicate_of is not None:
+            tags["duplicate_of"] = str(result.duplicate_of)
         if result.error:
             tags["error"] = result.error[:5000]
             tags["failure_reason"] = result.reason or "error"
@@ -187,7 +189,7 @@ class Tracker:
             }.items()],
         )
         # A pruned trial ran as it should and was stopped on purpose: finished, tagged "pruned".
-        status = RunStatus.FAILED if _status(result) == "failed" else RunStatus.FINISHED
+        status = RunStatus.FAILED if result.status == "failed" else RunStatus.FINISHED
         self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
         if best:
             self.client.log_batch(
@@ -382,7 +384,3 @@ def _quiet_mlflow() -> None:
 def _text(value: Any) -> str:
     return str(value)[:6000]
 
-
-def _status(result: TrialResult) -> str:
-    """ok, pruned (stopped after a fold, worse than the median: tasks.search) or failed."""
-    return "ok" if result.ok else "pruned" if result.reason == "pruned" else "failed"

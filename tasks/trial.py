@@ -71,6 +71,17 @@ class TrialResult:
     # early takes the rounds its folds kept on average.
     refit_params: dict[str, Any] = field(default_factory=dict)
     fold_scores: tuple[float, ...] = ()  # the primary metric on each fold run (NaN: undefined)
+    # The sampler proposed a configuration already tried: that trial's number, whose result
+    # stands for this one (not run again, not an ensemble member).
+    duplicate_of: int | None = None
+
+    @property
+    def status(self) -> str:
+        """As the leaderboard and MLflow show it: ok, duplicate (a configuration tried before,
+        not run again), pruned (stopped after a fold, worse than the median there) or failed."""
+        if self.duplicate_of is not None:
+            return "duplicate"
+        return "ok" if self.ok else "pruned" if self.reason == "pruned" else "failed"
 
     @property
     def final_params(self) -> dict[str, Any]:

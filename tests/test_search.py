@@ -205,3 +205,23 @@ def test_pruned_trials_are_told_to_optuna_with_their_fold_means(tmp_path):
     assert frozen.state == optuna.trial.TrialState.PRUNED
     assert frozen.intermediate_values == {0: 0.5, 1: pytest.approx(0.55)}
     assert frozen.value == pytest.approx(0.55) and frozen.user_attrs["reason"] == "pruned"
+
+
+def test_a_configuration_proposed_again_is_not_run_again(tmp_path):
+    s = study(tmp_path)
+    first = initial_points(["random_forest"])[0]
+    point = {"family": "random_forest", **{f"random_forest__{k}": v for k, v in first[1].items()}}
+    for _ in range(3):  # the sampler proposing the same point, as TPE does on a converged space
+        s.enqueue_trial(point)
+    evaluator = scripted(itertools.count(0.6, 0.01))
+    recorded = []
+    outcome = run_search(s, ["random_forest"], AUC, limits(iterations=4), evaluator,
+                         lambda r: recorded.append(r) or "run")
+    # The portfolio's random forest is that same point: it ran once, the repeats did not.
+    repeats = [r for r in outcome.results if r.duplicate_of is not None]
+    assert len(outcome.results) == 4 and len(evaluator.submitted) == 4 - len(repeats) >= 1
+    assert repeats and all(r.duplicate_of == 0 and r.status == "duplicate" for r in repeats)
+    assert all(r.metrics == outcome.results[0].metrics and r.predictions is None for r in repeats)
+    assert len(recorded) == 4  # every trial is recorded, repeats included
+    assert all(r.duplicate_of is None for r in outcome.ranked(AUC))  # never an ensemble member
+    assert [t.user_attrs.get("duplicate_of") for t in s.trials][1:len(repeats) + 1] == [0] * len(repeats)
