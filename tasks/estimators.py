@@ -12,6 +12,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
+from threadpoolctl import threadpool_info, threadpool_limits
 
 __all__ = [
     "CalibratedClassifier", "EncodedLabelClassifier", "EnsembleClassifier", "EnsembleRegressor",
@@ -125,12 +126,23 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
 def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
     """The members side by side in threads, one per core: the model libraries fit outside the
-    GIL, and a boosting member fits on one thread (families.openmp_threads)."""
+    GIL, and a boosting member fits on one thread (families.openmp_threads).
+
+    OpenMP's thread count is a per-thread setting: a new thread starts from the library's
+    default (every core), not from the caller's cap. Each fitting thread takes the caller's caps
+    again; without them letter's three-member refit took 42.6 s instead of 11 s alone (a
+    HistGradientBoosting with two passive OpenMP threads beside the other members)."""
     routed = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     members = [est for _, est in ensemble.estimators]
     threads = min(len(members), os.cpu_count() or 1)
+    caps = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+
+    def fit(estimator: Any) -> Any:
+        with threadpool_limits(limits=caps):
+            return estimator.fit(X, y, **routed)
+
     ensemble.estimators_ = Parallel(n_jobs=threads, prefer="threads")(
-        delayed(clone(est).fit)(X, y, **routed) for est in members
+        delayed(fit)(clone(est)) for est in members
     )
     names = getattr(ensemble.estimators_[0], "feature_names_in_", None)
     if names is not None:

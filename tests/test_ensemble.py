@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from conftest import load
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -302,3 +303,37 @@ def test_ensemble_regressor_fit_predict_pickle():
     clone = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(clone.predict(X_new), pred)
     assert list(model.feature_names_in_) == list(X.columns)
+
+
+class _ThreadsSeen(LogisticRegression):
+    """A real classifier that notes the OpenMP thread count its fitting thread would use."""
+
+    def fit(self, X, y, sample_weight=None):
+        from threadpoolctl import threadpool_info
+
+        self.openmp_threads_ = [p["num_threads"] for p in threadpool_info()
+                                if p["user_api"] == "openmp"]
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_members_fit_in_threads_under_the_callers_thread_caps(credit_rows):
+    import os
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    X, y, _, _ = credit_rows
+    numeric = X.select_dtypes("number")
+    fresh: list[list[int]] = []
+    probe = threading.Thread(target=lambda: fresh.append(
+        [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]))
+    probe.start()
+    probe.join()
+    if not fresh[0] or max(fresh[0]) < 2 or (os.cpu_count() or 1) < 2:
+        pytest.skip("a new thread's OpenMP default is already one thread here")
+    # A new thread starts from OpenMP's default (every core), not from the caller's cap.
+    model = EnsembleClassifier([(f"m{i}", _ThreadsSeen(max_iter=200)) for i in range(3)],
+                               [1.0, 1.0, 1.0])
+    with threadpool_limits(limits={"openmp": 1}):
+        model.fit(numeric, y)
+    assert all(est.openmp_threads_ and max(est.openmp_threads_) == 1 for est in model.estimators_)
