@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prefect import task
@@ -21,7 +22,7 @@ from tasks.split import SearchData
 from tasks.trial import Candidate, TrialResult, trial_settings
 from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
-__all__ = ["TrialWorkers", "search"]
+__all__ = ["TrialWorkers", "CutOff", "search"]
 
 log = logging.getLogger("automl")
 
@@ -112,6 +113,21 @@ class _TaskEvaluator:
         return handle.result()
 
 
+class CutOff:
+    """When running trials are stopped: the search's deadline, passed on to the workers as it
+    moves with the best trials' refit, later as well as earlier. Moved only earlier, trials
+    started in the time a cheaper best trial gained were stopped at once (diamonds: 19 trials
+    stopped after 0 s)."""
+
+    def __init__(self, tell: Callable[[float], None]) -> None:
+        self.tell, self.at = tell, float("inf")  # time.monotonic()
+
+    def follow(self, deadline: float) -> None:
+        if abs(deadline - self.at) > 1.0:
+            self.at = deadline
+            self.tell(time.time() + deadline - time.monotonic())  # an epoch time crosses processes
+
+
 def search(
     config: AutoMLConfig, profile: Profile, data: SearchData, run: TrackedRun, budget: Budget,
     workers: TrialWorkers,
@@ -121,16 +137,15 @@ def search(
     study = run.study()
     progress = TrialProgress(config.experiment_name, config.iterations, budget.started,
                              budget.search_deadline)
-    cut_off = [float("inf")]
+    cut_off = CutOff(workers.cut_off)
 
     def record(result: TrialResult) -> str:
         run_id = run.record(result)
         progress.update(result.candidate.label, run.best and run.best.candidate.label)
-        if run.best is not None and stop_by() < cut_off[0] - 1.0:
+        if run.best is not None:
             # Trials started before any model existed may run to the budget's end; now there is
             # one to refit, the running trials stop at the search's deadline instead.
-            cut_off[0] = stop_by()
-            workers.cut_off(time.time() + cut_off[0] - time.monotonic())
+            cut_off.follow(stop_by())
         return run_id
 
     def deadline() -> float:

@@ -52,3 +52,16 @@ def test_affords_an_ensemble_only_while_its_refit_fits(monkeypatch):
     affords = budget.affords(n_folds=5)
     assert affords([best(8, 0), best(8, 1)])  # 4 s of refit: 1.5 x 4 + 3 < 20
     assert not affords([best(40, 0), best(8, 1)])  # 12 s: 1.5 x 12 + 3 > 20
+
+
+def test_the_workers_cut_off_follows_the_deadline_both_ways():
+    from flows.trials import CutOff
+
+    told: list[float] = []
+    cut_off = CutOff(told.append)
+    now = time.monotonic()
+    cut_off.follow(now + 30)
+    cut_off.follow(now + 30.5)  # a jitter under a second is not passed on
+    cut_off.follow(now + 20)  # a costlier best trial: earlier
+    cut_off.follow(now + 28)  # a cheaper one: later again, or new trials would stop at once
+    assert [round(t - time.time()) for t in told] == [30, 20, 28]
