@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
@@ -57,6 +57,8 @@ def _onehot(y: np.ndarray, k: int) -> np.ndarray:
 
 def _auc(average: str) -> Scorer:
     def fn(y, proba, w, *_):
+        if w is None:
+            return _ranked_auc(y, proba, average)
         if proba.shape[1] == 2:
             return skm.roc_auc_score(y, proba[:, 1], sample_weight=w)
         return skm.roc_auc_score(
@@ -65,6 +67,28 @@ def _auc(average: str) -> Scorer:
         )
 
     return fn
+
+
+def _ranked_auc(y: np.ndarray, proba: np.ndarray, average: str) -> float:
+    """roc_auc_score's value (one-vs-rest for classes, averaged by support or plainly), as the
+    Mann-Whitney statistic of average ranks, which ties score as the ROC's trapezoids do. The
+    ensemble selection scores hundreds of blends: on letter's 26 classes sklearn's took 44 ms
+    a call, mostly input checks; this takes a few."""
+    k = proba.shape[1]
+    if k > 2 and not np.allclose(1, proba.sum(axis=1)):
+        raise ValueError("Target scores need to be probabilities for multiclass roc_auc")
+    columns = [1] if k == 2 else range(k)
+    scores, support = [], []
+    for c in columns:
+        truth = y == c
+        n_pos = int(truth.sum())
+        n_neg = len(y) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            raise ValueError("Only one class present in y_true. ROC AUC score is not defined.")
+        ranks = rankdata(proba[:, c])
+        scores.append((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+        support.append(n_pos)
+    return float(np.average(scores, weights=support if average == "weighted" else None))
 
 
 def _average_precision_weighted(y, proba, w, *_):

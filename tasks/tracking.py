@@ -221,12 +221,8 @@ class Tracker:
                               tags=[RunTag(k, v) for k, v in tags.items()])
 
     def register(self, run_id: str, model: Any, example: pd.DataFrame, name: str) -> RegisteredModel:
-        """Log model.pkl and an MLflow sklearn model, then register a version: last, so a
+        """Log an MLflow sklearn model and model.pkl, then register a version: last, so a
         failure before it leaves nothing in the registry."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / PKL_NAME
-            path.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-            self.client.log_artifact(run_id, str(path))
         # The signature names only the columns the model reads (dropped ones are not required);
         # integer columns are declared as floats, so rows with missing values pass the schema.
         example = example[required_columns(model)]
@@ -245,6 +241,9 @@ class Tracker:
                 code_paths=[str(Path(tasks.__file__).parent)],
             )
             self.client.log_artifacts(run_id, f"{tmp}/model", "model")
+            # The run's model.pkl is the MLflow model's own pickle, logged again: one
+            # serialization for both (a 500 MB ensemble took seconds to pickle).
+            self.client.log_artifact(run_id, f"{tmp}/model/{PKL_NAME}")
         artifact_uri = self.client.get_run(run_id).info.artifact_uri
         try:
             self.client.create_registered_model(name)

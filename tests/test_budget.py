@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from flows.run import REGISTER_SECONDS, Budget, refit_seconds
+from flows.run import REGISTER_SECONDS, SAVE_SECONDS_PER_MB, Budget, refit_seconds
 from tasks.trial import Candidate, TrialResult
 
 
@@ -65,3 +65,13 @@ def test_the_workers_cut_off_follows_the_deadline_both_ways():
     cut_off.follow(now + 20)  # a costlier best trial: earlier
     cut_off.follow(now + 28)  # a cheaper one: later again, or new trials would stop at once
     assert [round(t - time.time()) for t in told] == [30, 20, 28]
+
+
+def test_a_large_model_leaves_time_to_write_it():
+    budget = Budget(minutes=1, started=time.monotonic())
+    small = TrialResult(Candidate(0, "extra_trees", {}), True, {"AUC_weighted": 0.8},
+                        fit_seconds=40.0, model_bytes=1_000_000)
+    large = TrialResult(Candidate(0, "extra_trees", {}), True, {"AUC_weighted": 0.8},
+                        fit_seconds=40.0, model_bytes=500_000_000)  # 500 MB: about 5 s to write
+    assert budget.deadline_after([small], 5) - budget.deadline_after([large], 5) == pytest.approx(
+        SAVE_SECONDS_PER_MB * 499)

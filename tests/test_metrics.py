@@ -315,3 +315,28 @@ def test_binary_metrics_score_the_positive_label(binary):
     auc_0 = METRICS["AUC_binary"](binary.y, binary.pred, None, 1.0, 0)
     auc_1 = METRICS["AUC_binary"](binary.y, binary.pred, None, 1.0, 1)
     assert auc_0 == pytest.approx(auc_1)  # AUC does not depend on which class is positive
+
+
+@pytest.mark.parametrize("k", [2, 3, 26])
+@pytest.mark.parametrize("average", ["weighted", "macro"])
+def test_ranked_auc_is_scikit_learns_with_ties(k, average):
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 600)
+    y[:k] = np.arange(k)  # every class present
+    raw = np.round(rng.random((600, k)) + 0.3 * np.eye(k)[y], 1)  # coarse: many ties
+    proba = raw / raw.sum(axis=1, keepdims=True)
+    name = "AUC_weighted" if average == "weighted" else "AUC_macro"
+    if k == 2:
+        expected = skm.roc_auc_score(y, proba[:, 1])
+    else:
+        expected = skm.roc_auc_score(y, proba, average=average, multi_class="ovr",
+                                     labels=np.arange(k))
+    assert METRICS[name](y, proba) == pytest.approx(expected, rel=1e-12)
+
+
+def test_ranked_auc_is_undefined_where_scikit_learns_is():
+    proba = np.full((4, 3), 1 / 3)
+    with pytest.raises(ValueError):
+        METRICS["AUC_weighted"](np.array([0, 1, 0, 1]), proba)  # class 2 never occurs
+    with pytest.raises(ValueError):
+        METRICS["AUC_weighted"](np.array([0, 1, 2, 1]), np.ones((4, 3)))  # not probabilities
