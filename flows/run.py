@@ -40,7 +40,11 @@ REGISTER_SECONDS = 3.0  # saving, logging and registering the model (measured ~1
 SAVE_SECONDS_PER_MB = 0.01  # and per MB of the pickled model (finish_seconds)
 # The search stops in time to refit this many of its best trials side by side: the final model is
 # often an ensemble of them, and one too slow to refit is cut down to what fits (choose_model).
-LEADERS = 3
+# Three left diamonds 14 s of search for a 60 s budget (two slow forests among them); two keep the
+# best pair's ensemble without starving the search.
+LEADERS = 2
+# Refit estimates are multiplied by this: measured refits ran 0.9-1.1x the estimate.
+REFIT_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,12 @@ class Budget:
 
 
 def finish_seconds(members: Sequence[TrialResult], n_folds: int) -> float:
-    """What the final model of these members costs after the search: its refit (with a 1.5x
-    margin) and its registration, which writes the model twice (model.pkl and the MLflow
-    model): about 10 ms a MB (a 517 MB ensemble of letter: 0.8 s to pickle, 1.3 s a copy)."""
+    """What the final model of these members costs after the search: its refit (with a margin)
+    and its registration, which writes the model twice (model.pkl and the MLflow model): about
+    10 ms a MB (a 517 MB ensemble of letter: 0.8 s to pickle, 1.3 s a copy)."""
     megabytes = sum(m.model_bytes for m in members) / 1e6
-    return 1.5 * refit_seconds(members, n_folds) + REGISTER_SECONDS + SAVE_SECONDS_PER_MB * megabytes
+    return (REFIT_MARGIN * refit_seconds(members, n_folds) + REGISTER_SECONDS
+            + SAVE_SECONDS_PER_MB * megabytes)
 
 
 def refit_seconds(members: Sequence[TrialResult], n_folds: int) -> float:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from flows.run import REGISTER_SECONDS, SAVE_SECONDS_PER_MB, Budget, refit_seconds
+from flows.run import REFIT_MARGIN, REGISTER_SECONDS, SAVE_SECONDS_PER_MB, Budget, refit_seconds
 from tasks.trial import Candidate, TrialResult
 
 
@@ -28,10 +28,10 @@ def test_without_a_model_the_fixed_reserve_holds(budget):
 def test_a_slow_best_model_moves_the_deadline_earlier(budget):
     # 40 s over 5 folds of 80% of the rows: about 10 s to refit on all of them.
     assert budget.deadline_after([best(40)], n_folds=5) == pytest.approx(
-        budget.end - 1.5 * 10 - REGISTER_SECONDS)
+        budget.end - REFIT_MARGIN * 10 - REGISTER_SECONDS)
     # A holdout trial fitted once on 90% of the rows.
     assert budget.deadline_after([best(9)], n_folds=1) == pytest.approx(
-        budget.end - 1.5 * 10 - REGISTER_SECONDS)
+        budget.end - REFIT_MARGIN * 10 - REGISTER_SECONDS)
 
 
 def test_a_fast_best_model_keeps_the_fixed_reserve(budget):
@@ -42,7 +42,7 @@ def test_the_leaders_refit_side_by_side_on_the_cores(budget, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     leaders = [best(40, 0), best(20, 1), best(20, 2)]  # 10 + 5 + 5 s to refit, on 2 cores
     assert budget.deadline_after(leaders, n_folds=5) == pytest.approx(
-        budget.end - 1.5 * 10 - REGISTER_SECONDS)
+        budget.end - REFIT_MARGIN * 10 - REGISTER_SECONDS)
     assert refit_seconds([best(8, 0), best(8, 1), best(8, 2)], n_folds=5) == pytest.approx(3.0)
 
 
@@ -50,8 +50,8 @@ def test_affords_an_ensemble_only_while_its_refit_fits(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     budget = Budget(minutes=1, started=time.monotonic() - 40)  # 20 s left
     affords = budget.affords(n_folds=5)
-    assert affords([best(8, 0), best(8, 1)])  # 4 s of refit: 1.5 x 4 + 3 < 20
-    assert not affords([best(40, 0), best(8, 1)])  # 12 s: 1.5 x 12 + 3 > 20
+    assert affords([best(8, 0), best(8, 1)])  # 4 s of refit: 1.25 x 4 + 3 < 20
+    assert not affords([best(60, 0), best(8, 1)])  # 17 s: 1.25 x 17 + 3 > 20
 
 
 def test_the_workers_cut_off_follows_the_deadline_both_ways():
