@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                        default=None)
     train.add_argument("--no-pruning", dest="enable_pruning", action="store_false", default=None,
                        help="run every fold of every trial")
+    train.add_argument("--sampler", choices=["tpe", "random"],
+                       help="tpe (default) or random: the same trials whatever --max-concurrent")
     train.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",
                        help="auto, off, or a JSON file of column overrides, e.g. "
                        '{"column_overrides": {"zip": {"role": "categorical"}}}')

@@ -176,6 +176,11 @@ class AutoMLConfig(BaseModel):
         True, description="Stop a trial after a fold where it is worse than the median of the "
                           "finished trials there (cheap fidelity first)."
     )
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe", description="tpe: Bayesian optimisation (multivariate TPE, constant liar for "
+        "parallel trials); random: independent random draws, the same sequence of trials whatever "
+        "the concurrency (for comparisons)."
+    )
     allowed_models: list[str] | None = Field(None, description="Only these model families.")
     blocked_models: list[str] | None = Field(None, description="Never these model families.")
     featurization: Literal["auto", "off"] | FeaturizationSettings = Field(

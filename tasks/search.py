@@ -84,7 +84,7 @@ class _Progress:
         does not count: patience is for the sampler's trials."""
         self.results.append(result)
         if result.ok or result.reason == "pruned":  # a run out of time may finish another time
-            self._tried.setdefault(_key(result.candidate), result)
+            self._tried.setdefault(configuration_key(result.candidate), result)
         score = result.metrics.get(self.metric.name) if result.ok else None
         if score is not None and (
             self.best is None or self.metric.better(score, self.best.metrics[self.metric.name])
@@ -96,7 +96,7 @@ class _Progress:
     def repeat_of(self, candidate: Candidate) -> TrialResult | None:
         """The finished trial of this very configuration, if the sampler proposes it again
         (TPE does, once a small space has converged): its result stands, nothing runs."""
-        tried = self._tried.get(_key(candidate))
+        tried = self._tried.get(configuration_key(candidate))
         if tried is None:
             return None
         return replace(tried, candidate=candidate, predictions=None, fit_seconds=0.0,
@@ -120,7 +120,7 @@ class _Progress:
             return tuple(float(np.nanmedian(column)) for column in means.T)
 
 
-def _key(candidate: Candidate) -> tuple[str, tuple[tuple[str, Any], ...]]:
+def configuration_key(candidate: Candidate) -> tuple[str, tuple[tuple[str, Any], ...]]:
     return candidate.family, tuple(sorted(candidate.params.items()))
 
 

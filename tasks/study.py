@@ -56,7 +56,7 @@ def open_storage(url: str | None, workdir: Path) -> BaseStorage:
 
 def open_study(
     *, name: str, workdir: Path, maximize: bool, seed: int,
-    storage: BaseStorage | None = None, attrs: dict[str, Any] | None = None,
+    storage: BaseStorage | None = None, attrs: dict[str, Any] | None = None, sampler: str = "tpe",
 ) -> optuna.Study:
     """Create the study, or open it again to resume it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -65,20 +65,24 @@ def open_study(
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=_sampler(seed),
+        sampler=_sampler(seed, sampler),
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
     if study.trials:
         # Resumed: a sampler seeded as before would draw the first run's random points again.
-        study.sampler = _sampler(seed + len(study.trials))
+        study.sampler = _sampler(seed + len(study.trials), sampler)
     if not study.user_attrs:
         for key, value in {"started": time.time(), **(attrs or {})}.items():
             study.set_user_attr(key, value)
     return study
 
 
-def _sampler(seed: int) -> optuna.samplers.BaseSampler:
+def _sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
+    if kind == "random":
+        # Draws depend only on the order of asks, never on results: a run with two trials at
+        # once tries the same configurations as a run with one.
+        return optuna.samplers.RandomSampler(seed=seed)
     # group=True models each family's branch of the conditional space on its own; the constant
     # liar keeps trials running side by side from being sampled at the same point.
     with warnings.catch_warnings():

@@ -225,3 +225,23 @@ def test_a_configuration_proposed_again_is_not_run_again(tmp_path):
     assert len(recorded) == 4  # every trial is recorded, repeats included
     assert all(r.duplicate_of is None for r in outcome.ranked(AUC))  # never an ensemble member
     assert [t.user_attrs.get("duplicate_of") for t in s.trials][1:len(repeats) + 1] == [0] * len(repeats)
+
+
+def test_the_random_sampler_tries_the_same_trials_whatever_the_concurrency(tmp_path):
+    # benchmarks/parallel.py compares 1 and 2 workers on the same configurations: with
+    # sampler="random", which trials finish first must not change what is asked next.
+    def run(folder, workers, kind):
+        s = open_study(name="s", workdir=folder, maximize=True, seed=3, sampler=kind)
+        scores = [0.5 + 0.01 * (n % 7) for n in range(30)]
+        ev = scripted(scores, seconds=lambda n: 0.02 * (n % 3), workers=workers)
+        outcome = run_search(s, FAMILIES, AUC, limits(iterations=30, batch_size=workers), ev,
+                             lambda r: None)
+        return [(t.params["family"], t.params) for t in sorted(s.trials, key=lambda t: t.number)], \
+            outcome
+
+    one, _ = run(tmp_path / "one", 1, "random")
+    three, outcome = run(tmp_path / "three", 3, "random")
+    assert len(one) == 30 and one == three
+    # The three-worker run did finish out of order, so the sequence had a chance to differ.
+    assert [r.candidate.number for r in outcome.results] != sorted(r.candidate.number
+                                                                 for r in outcome.results)
