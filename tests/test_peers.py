@@ -23,6 +23,7 @@ def _dataset(name: str) -> Dataset:
 
 
 def test_manifest_names_and_unknown_name():
+    dataset_path("concrete")  # skips when the shared datasets are not beside the checkout
     every = load_manifest()
     assert {d.task for d in every} == {"binary", "multiclass", "regression"}
     assert all(d.path.exists() for d in every)
