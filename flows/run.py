@@ -245,7 +245,8 @@ class TrackedRun:
         return open_study(
             name=name, workdir=self.config.workdir_path, storage=self.storage,
             maximize=self.profile.metric.greater_is_better, seed=self.config.random_state,
-            sampler=self.config.sampler, attrs={"experiment": self.config.experiment_name, "mlflow_run_id": self.run_id,
+            sampler=self.config.sampler,
+            attrs={"experiment": self.config.experiment_name, "mlflow_run_id": self.run_id,
                    "data_digest": self.data.digest()},
         )
 
