@@ -84,10 +84,10 @@ bench-foundation: $(STAMP)
 PREFECT_PORT ?= 4200
 MLFLOW_PORT ?= 5000
 deploy: $(STAMP)
-	$(BIN)/python -m flows.stack up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
+	$(BIN)/python -m flows.deploy up --prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
 
 stop:
-	$(BIN)/python -m flows.stack down
+	$(BIN)/python -m flows.deploy down
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .azurite automl-runs examples .pytest_cache .prefect-stack

@@ -22,12 +22,13 @@ from sklearn.model_selection import train_test_split
 
 from tasks.config import parse_config
 from tasks.errors import AutoMLError
-from tasks.families import FAMILIES, resolve_families, screen_families
-from tasks.features import build_preprocessor
-from tasks.guardrails import inspect_data
-from tasks.spaces import load_space
-from tasks.split import split_data
-from tasks.trial import Candidate, TrialSettings, evaluate_candidate
+from tasks.models.families import FAMILIES, resolve_families, screen_families
+from tasks.features.preprocess import build_preprocessor
+from tasks.data.inspect import inspect_data
+from tasks.search.spaces import load_space
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialSettings
+from tasks.search.evaluate import evaluate_candidate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 TASKS = {"binary": "classification", "multiclass": "classification", "regression": "regression"}
@@ -70,7 +71,7 @@ def run_dataset(entry: dict, max_rows: int, n_jobs: int) -> Row:
     except AutoMLError as exc:
         refused = dict.fromkeys(keys, "refused (see below)")
         return Row(entry["name"], entry["task"], f"{len(frame):,} x ?", refused, 0.0, str(exc))
-    data, _ = split_data(config, profile, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
     # The width the scaled families (KNN) see: one-hot levels, dates and text expanded.
     width = build_preprocessor(profile.roles, scaling="standard", task=task).fit_transform(
         data.X, data.y

@@ -20,10 +20,10 @@ from mlflow.tracking import MlflowClient
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from tasks.config import parse_config
-from tasks.guardrails import inspect_data
-from tasks.ingest import read_table
+from tasks.data.inspect import inspect_data
+from tasks.data.storage import read_table
 from tasks.metrics import get_metric
-from tasks.split import split_data
+from tasks.data.split import SplitPlan, split_data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -32,7 +32,7 @@ def baseline_score(data_path: str, target: str, seed: int) -> float:
     """HGB defaults on exactly the folds automl-flow uses, out-of-fold AUC_weighted."""
     config = parse_config(training_data=data_path, target=target, random_state=seed)
     frame = read_table(data_path)
-    data, _ = split_data(config, inspect_data(config, frame), frame)
+    data, _ = split_data(SplitPlan.of(config), inspect_data(config, frame), frame)
     X = data.X.copy()
     for column in X.columns:  # HGB's native categorical support needs the category dtype
         if not pd.api.types.is_numeric_dtype(X[column]):

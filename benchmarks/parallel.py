@@ -49,7 +49,7 @@ def run_cli(data: Path, workdir: Path, *extra: str) -> tuple[float, dict]:
 
 def search_span(workdir: Path) -> tuple[list[optuna.trial.FrozenTrial], float]:
     """The search's trials and the seconds from the first start to the last finish."""
-    from tasks.study import open_storage
+    from tasks.search.study import open_storage
 
     storage = open_storage(None, workdir / "runs")
     (name,) = optuna.get_all_study_names(storage)
@@ -89,19 +89,20 @@ def _bare(data: Path, n_trials: int) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from tasks.config import parse_config
-    from tasks.guardrails import inspect_data
-    from tasks.ingest import read_table
-    from tasks.refit import refit_model
-    from tasks.ensemble import choose_model
-    from tasks.search import configuration_key
-    from tasks.split import split_data
-    from tasks.study import ask_candidate, first_points, open_study
-    from tasks.trial import evaluate_candidate, trial_settings
+    from tasks.data.inspect import inspect_data
+    from tasks.data.storage import read_table
+    from tasks.final.refit import refit_model
+    from tasks.final.ensemble import choose_model
+    from tasks.search.loop import configuration_key
+    from tasks.data.split import SplitPlan, split_data
+    from tasks.search.study import ask_candidate, first_points, open_study
+    from tasks.search.evaluate import evaluate_candidate
+    from flows.steps import trial_settings
 
     config = parse_config(training_data=str(data), target=TARGET, max_concurrent_iterations=1)
     frame = read_table(config.training_data, what="training data")
     profile = inspect_data(config, frame)
-    split, _ = split_data(config, profile, frame)
+    split, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = trial_settings(config, profile, split)  # what the flow's trials get
     study = open_study(name="bare", workdir=Path("."), storage=InMemoryStorage(),
                        maximize=profile.metric.greater_is_better, seed=config.random_state)

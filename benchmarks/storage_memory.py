@@ -1,6 +1,6 @@
 """Peak memory of reading the largest shared dataset from S3 against reading it from disk.
 
-Each read runs in a fresh subprocess through tasks.ingest.read_table. The child imports
+Each read runs in a fresh subprocess through tasks.data.storage.read_table. The child imports
 everything, reads, and reports its ru_maxrss right after the read (measuring the DataFrame's deep
 size afterwards allocates more than the read did), its RSS just before the read and the
 DataFrame's size. The interpreter and imports peak near 280 MB, above what reading the shipped
@@ -36,7 +36,7 @@ def _child(url: str, endpoint: str) -> None:
     import adlfs  # noqa: F401 - same imports for every source
     import s3fs  # noqa: F401
 
-    from tasks.ingest import read_table
+    from tasks.data.storage import read_table
 
     before = _rss()
     options = {"client_kwargs": {"endpoint_url": endpoint}} if url.startswith("s3://") else None

@@ -16,12 +16,13 @@ from flows.run import Budget, Phases, TrackedRun, Tables, read_tables
 from flows.trials import TrialWorkers, search
 from flows.ui import reported_training, run_name
 from tasks.config import AutoMLConfig
-from tasks.data_report import build_report
-from tasks.ensemble import choose_model
-from tasks.guardrails import inspect_data
-from tasks.plugins import load_plugins
-from tasks.refit import evaluate_model, refit_model
-from tasks.split import split_data
+from tasks.data.guardrails import build_report
+from tasks.final.ensemble import choose_model
+from tasks.data.inspect import inspect_data
+from tasks.models.plugins import load_plugins
+from tasks.final.evaluation import evaluate_model
+from tasks.final.refit import refit_model
+from tasks.data.split import SplitPlan, split_data
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
@@ -66,10 +67,10 @@ def automl_flow(
     load_plugins()
     tables = ingest(config)
     profile = inspect(config, tables.train, tables.validation, tables.test)
-    data, test = split(config, profile, tables.train, tables.validation, tables.test)
+    data, test = split(SplitPlan.of(config), profile, tables.train, tables.validation, tables.test)
     phases = Phases()
     with TrialWorkers(config, profile, data) as workers:  # they load the data during the checks
-        report = guardrails(config, profile, data, test)
+        report = guardrails(profile, data, test)
         with TrackedRun(config, profile, data, report, workers.settings, tables.train) as run:
             run.warm_start = list(warm_start or [])
             with phases("search"):

@@ -257,11 +257,11 @@ def _report(result: Any, console: Any) -> None:
 
 
 def _predict(args: argparse.Namespace, console: Any) -> int:
-    from tasks.ingest import public_url, read_table, write_table
-    from tasks.predict import load_model, predict_frame
+    from tasks.data.storage import public_url, read_table, write_table
+    from tasks.registry.scoring import load_model, predict_frame
 
     from tasks.config import default_tracking_uri
-    from tasks.credentials import storage_options
+    from tasks.data.credentials import storage_options
 
     options = storage_options(args.storage_options, args.storage_secret)
     model = load_model(args.model, args.tracking_uri or default_tracking_uri())

@@ -17,14 +17,15 @@ from typing import Any
 import pandas as pd
 
 from flows.run import Budget, TrackedRun, leaderboard
-from tasks.charts import IMPORTANCE_SECONDS, ChartSet, draw_charts
-from tasks.ensemble import Choice
-from tasks.model_card import CardFacts, model_card
-from tasks.promotion import Decision, promote
-from tasks.refit import Evaluation
-from tasks.search import SearchOutcome
-from tasks.split import SearchData
-from tasks.tracking import RegisteredModel
+from tasks.budget import IMPORTANCE_SECONDS
+from tasks.registry.charts import ChartSet, draw_charts
+from tasks.final.choice import Choice
+from tasks.registry.model_card import CardFacts, model_card
+from tasks.registry.promotion import Decision, promote
+from tasks.final.evaluation import Evaluation
+from tasks.search.loop import SearchOutcome
+from tasks.data.sets import SearchData
+from tasks.registry.tracking import RegisteredModel
 
 __all__ = ["register"]
 

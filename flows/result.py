@@ -7,13 +7,13 @@ from typing import Any
 
 from flows.run import Budget, Phases, TrackedRun, leaderboard
 from tasks.config import AutoMLConfig
-from tasks.data_report import GuardrailReport
-from tasks.ensemble import Choice
-from tasks.guardrails import Profile
-from tasks.refit import Evaluation
-from tasks.search import SearchOutcome
-from tasks.split import SearchData
-from tasks.tracking import RegisteredModel
+from tasks.data.guardrails import GuardrailReport
+from tasks.final.choice import Choice
+from tasks.data.profile import Profile
+from tasks.final.evaluation import Evaluation
+from tasks.search.loop import SearchOutcome
+from tasks.data.sets import SearchData
+from tasks.registry.tracking import RegisteredModel
 
 __all__ = ["TrainResult", "build_result"]
 

@@ -15,13 +15,13 @@ from flows.automl import automl_flow, task_runner
 from flows.result import TrainResult
 from flows.ui import fails_as_sentence, label_run, run_name
 from tasks.config import AutoMLConfig
-from tasks.study import open_storage, warm_start_points
+from tasks.search.study import open_storage, warm_start_points
 
 __all__ = ["retrain_flow", "previous_points"]
 
 
 def previous_points(config: AutoMLConfig, top: int) -> list[dict[str, Any]]:
-    """The previous registered study's best configurations (see tasks.study.warm_start_points)."""
+    """The previous registered study's best configurations (see tasks.search.study.warm_start_points)."""
     return warm_start_points(open_storage(config.optuna_storage, config.workdir_path),
                              config.experiment_name, top)
 

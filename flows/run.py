@@ -13,20 +13,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tasks.charts import SearchTrace
+from tasks.registry.search_charts import SearchTrace
 from tasks.config import AutoMLConfig
-from tasks.credentials import storage_options
-from tasks.data_report import GuardrailReport
-from tasks.ensemble import Affordable
+from tasks.data.credentials import storage_options
+from tasks.data.guardrails import GuardrailReport
+from tasks.budget import Affordable
 from tasks.errors import AutoMLError, ConfigError, StorageError
-from tasks.guardrails import Profile
-from tasks.ingest import public_url, read_table
+from tasks.data.profile import Profile
+from tasks.data.storage import public_url, read_table
 from tasks.metrics import Metric
-from tasks.search import SearchOutcome
-from tasks.split import SearchData
-from tasks.study import find_unfinished, open_storage, open_study, restore_trials
-from tasks.tracking import Tracker
-from tasks.trial import TrialResult, TrialSettings
+from tasks.search.loop import SearchOutcome
+from tasks.data.sets import SearchData
+from tasks.search.study import find_unfinished, open_storage, open_study, restore_trials
+from tasks.registry.tracking import Tracker
+from tasks.search.candidates import TrialResult, TrialSettings
 
 __all__ = ["Tables", "read_tables", "Budget", "finish_seconds", "refit_seconds", "Phases",
            "TrackedRun", "leaderboard"]
@@ -221,7 +221,7 @@ class TrackedRun:
     def _reopen(self, study_name: str) -> None:
         assert self.tracker is not None
         study = self._open_study(study_name)
-        if study.user_attrs.get("data_digest") != self.data.digest():
+        if study.user_attrs.get("data_digest") != self.data.split_digest():
             raise ConfigError(
                 f"--resume found experiment {self.config.experiment_name!r}'s interrupted run, "
                 "but this run's data or split differ from it; use the same data and validation "
@@ -247,7 +247,7 @@ class TrackedRun:
             maximize=self.profile.metric.greater_is_better, seed=self.config.random_state,
             sampler=self.config.sampler,
             attrs={"experiment": self.config.experiment_name, "mlflow_run_id": self.run_id,
-                   "data_digest": self.data.digest()},
+                   "data_digest": self.data.split_digest()},
         )
 
     def study(self) -> Any:

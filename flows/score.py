@@ -12,9 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from flows.run import Tables
 from flows.ui import data_name, fails_as_sentence, label_run, publish_markdown, score_run_name
 from tasks.config import default_tracking_uri
-from tasks.credentials import storage_options as resolve_options
-from tasks.ingest import public_url, read_table, write_table
-from tasks.predict import load_model, predict_frame
+from tasks.data.credentials import storage_options as resolve_options
+from tasks.data.storage import public_url, read_table, write_table
+from tasks.registry.scoring import load_model, predict_frame
 
 __all__ = ["score_flow", "ScoreResult", "model_reference"]
 
@@ -44,7 +44,7 @@ def model_reference(
     if model.startswith(_URIS) or model.endswith(".pkl"):
         number = model.startswith("models:/") and model.removeprefix("models:/").partition("/")[2]
         return model, number or None, "as given"
-    from tasks.tracking import resolve_registered
+    from tasks.registry.tracking import resolve_registered
 
     return resolve_registered(model, version, tracking_uri)
 

@@ -16,11 +16,12 @@ from prefect.futures import as_completed
 from flows.run import REGISTER_SECONDS, Budget, TrackedRun
 from flows.ui import TrialProgress
 from tasks.config import AutoMLConfig
-from tasks.guardrails import Profile
-from tasks.search import SearchLimits, SearchOutcome, run_search
-from tasks.split import SearchData
-from tasks.trial import Candidate, TrialResult, trial_settings
-from tasks.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
+from tasks.data.profile import Profile
+from tasks.search.loop import SearchLimits, SearchOutcome, run_search
+from tasks.data.sets import SearchData
+from tasks.search.candidates import Candidate, TrialResult
+from flows.steps import trial_settings
+from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
 __all__ = ["TrialWorkers", "CutOff", "search"]
 

@@ -20,7 +20,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from tasks.errors import AutoMLError
-from tasks.redact import public_url
+from tasks.data.redact import public_url
 
 __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
            "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",

@@ -1,1 +1,1 @@
-"""One YAML file per model family, in Optuna's distribution vocabulary (see tasks/spaces.py)."""
+"""One YAML file per model family, in Optuna's distribution vocabulary (see tasks/search/spaces.py)."""

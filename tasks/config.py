@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,90 +16,13 @@ from pydantic import (
     model_validator,
 )
 
+from tasks.data.redact import mask_secrets
 from tasks.errors import ConfigError
-from tasks.redact import mask_secrets
+from tasks.features.settings import ColumnOverride, FeaturizationSettings, parse_featurization
 
-__all__ = [
-    "AutoMLConfig",
-    "ColumnOverride",
-    "FeaturizationSettings",
-    "parse_config",
-    "parse_featurization",
-    "default_tracking_uri",
-    "TaskType",
-]
+__all__ = ["AutoMLConfig", "parse_config", "default_tracking_uri", "TaskType"]
 
 TaskType = Literal["classification", "regression"]
-
-# Azure: cross-validation when the training data has at most this many rows, else a holdout.
-CV_ROW_LIMIT = 20_000
-DEFAULT_FOLDS = 5
-DEFAULT_HOLDOUT = 0.10
-
-ColumnRole = Literal["numeric", "categorical", "text", "datetime", "drop"]
-Imputer = Literal["mean", "median", "most_frequent", "constant"]
-
-
-class ColumnOverride(BaseModel):
-    """What the user says about one column, instead of what featurization would detect."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    role: ColumnRole | None = Field(None, description="Force the column's role.")
-    imputer: Imputer | None = Field(None, description="How the column's missing values are filled.")
-
-
-class FeaturizationSettings(BaseModel):
-    """Automatic featurization with per-column overrides (Azure's FeaturizationConfig)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    column_overrides: dict[str, ColumnOverride] = Field(
-        default_factory=dict, description="Column name -> {role: ..., imputer: ...}."
-    )
-
-
-def parse_featurization(value: Any) -> str | FeaturizationSettings:
-    """'auto', 'off' or the overrides mapping; anything else is one sentence naming the fix."""
-    if isinstance(value, FeaturizationSettings) or value in ("auto", "off"):
-        return value
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"featurization must be 'auto', 'off' or a mapping like "
-            f"{{'column_overrides': {{'zip': {{'role': 'categorical'}}}}}}, got {value!r}"
-        )
-    try:
-        return FeaturizationSettings.model_validate(value)
-    except ValidationError as exc:
-        raise ConfigError(_override_sentence(exc.errors()[0])) from None
-
-
-def _override_sentence(err: Any) -> str:
-    loc = [str(part) for part in err["loc"]]
-    if len(loc) == 3 and loc[0] == "column_overrides":
-        column, knob = loc[1], loc[2]
-        valid = {
-            "role": ", ".join(get_args(ColumnRole)),
-            "imputer": ", ".join(get_args(Imputer)),
-        }.get(knob)
-        if valid is not None:
-            return (
-                f"featurization override of column '{column}' has {knob} {err['input']!r}; "
-                f"valid {knob}s are: {valid}"
-            )
-        return (
-            f"featurization override of column '{column}' has unknown setting '{knob}'; "
-            "valid settings are: role, imputer"
-        )
-    if len(loc) == 2 and loc[0] == "column_overrides":
-        return (
-            f"featurization override of column '{loc[1]}' must be a mapping like "
-            f"{{'role': 'categorical'}}, got {err['input']!r}"
-        )
-    if len(loc) == 1 and err["type"] == "extra_forbidden":
-        return f"featurization has unknown setting '{loc[0]}'; the only setting is column_overrides"
-    where = ".".join(loc)
-    return f"featurization {where} is invalid: {err['msg']} (got {err['input']!r})"
 
 
 class AutoMLConfig(BaseModel):
@@ -268,6 +190,16 @@ class AutoMLConfig(BaseModel):
         return max(1, (os.cpu_count() or 1) // self.concurrency)
 
     @property
+    def featurize(self) -> bool:
+        """Featurization builds the preprocessing: "auto" and a mapping of overrides, not "off"."""
+        return self.featurization != "off"
+
+    @property
+    def column_overrides(self) -> dict[str, ColumnOverride]:
+        settings = self.featurization
+        return dict(settings.column_overrides) if isinstance(settings, FeaturizationSettings) else {}
+
+    @property
     def registered_model_name(self) -> str:
         return self.model_name or self.experiment_name
 
@@ -285,18 +217,6 @@ class AutoMLConfig(BaseModel):
     @property
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or default_tracking_uri(self.workdir)
-
-    def validation_scheme(self, n_rows: int) -> tuple[str, float | int | None]:
-        """Which split to use, with Azure's rule when the user chose none."""
-        if self.validation_data is not None:
-            return "given", None
-        if self.n_cross_validations is not None:
-            return "cv", self.n_cross_validations
-        if self.validation_size is not None:
-            return "holdout", self.validation_size
-        if n_rows <= CV_ROW_LIMIT:
-            return "cv", DEFAULT_FOLDS
-        return "holdout", DEFAULT_HOLDOUT
 
 
 def default_tracking_uri(workdir: str = "automl-runs") -> str:

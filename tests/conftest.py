@@ -49,7 +49,7 @@ def plugin():
     every trial worker it starts (through AUTOML_PLUGINS); gone again after the module."""
     import importlib
 
-    from tasks import families
+    from tasks.models import families
 
     here = str(Path(__file__).parent)
     mp = pytest.MonkeyPatch()

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 
-from tasks.families import Family, register_family
+from tasks.models.families import Family, register_family
 
 
 class _Misbehaving(ClassifierMixin, BaseEstimator):

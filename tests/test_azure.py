@@ -1,4 +1,4 @@
-"""Training data in Azure Blob: tasks.ingest and the CLI against Azurite, the Azure Storage
+"""Training data in Azure Blob: tasks.data.storage and the CLI against Azurite, the Azure Storage
 emulator, on loopback, with the account key kept out of every record and message."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from conftest import dataset_path, load
 
 from tasks.errors import DataError
-from tasks.ingest import read_table, write_table
+from tasks.data.storage import read_table, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINER = "automl-data"
@@ -191,7 +191,7 @@ def test_malformed_connection_string_names_neither_it_nor_the_key():
 
 
 def test_azure_urls_and_messages_are_shown_without_credentials():
-    from tasks.redact import public_url, scrub
+    from tasks.data.redact import public_url, scrub
 
     account_url = f"abfs://{CONTAINER}@{ACCOUNT}.dfs.core.windows.net/x.csv"
     assert public_url(account_url) == account_url  # container@account is an address

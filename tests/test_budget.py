@@ -7,7 +7,7 @@ import time
 import pytest
 
 from flows.run import REFIT_MARGIN, REGISTER_SECONDS, SAVE_SECONDS_PER_MB, Budget, refit_seconds
-from tasks.trial import Candidate, TrialResult
+from tasks.search.candidates import Candidate, TrialResult
 
 
 def best(fit_seconds: float, number: int = 0) -> TrialResult:

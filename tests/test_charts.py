@@ -10,10 +10,12 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from tasks.charts import SearchTrace, draw_charts
+from tasks.registry.search_charts import SearchTrace
+from tasks.registry.charts import draw_charts
 from tasks.metrics import get_metric
-from tasks.refit import HeldOutPredictions
-from tasks.trial import Candidate, TrialResult, predict_scores
+from tasks.final.evaluation import HeldOutPredictions
+from tasks.search.candidates import Candidate, TrialResult
+from tasks.models.predict import predict_scores
 
 PNG = b"\x89PNG\r\n\x1a\n"
 CLASSIFICATION = {"confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png",

@@ -9,9 +9,10 @@ import pytest
 from conftest import load
 from threadpoolctl import threadpool_limits
 
-from tasks.families import FAMILIES, build_pipeline
-from tasks.features import detect_roles
-from tasks.spaces import load_space
+from tasks.models.families import FAMILIES
+from tasks.models.pipeline import build_pipeline
+from tasks.features.roles import detect_roles
+from tasks.search.spaces import load_space
 
 WEIGHTED = [k for k in FAMILIES if "class_weight" in load_space(k).params]
 UNWRAPPED = [k for k in WEIGHTED if not FAMILIES[k].calibrate]  # the estimator is the model step

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.config import CV_ROW_LIMIT, AutoMLConfig, parse_config
+from tasks.data.split import CV_ROW_LIMIT, SplitPlan
+from tasks.config import AutoMLConfig, parse_config
 from tasks.errors import ConfigError
 
 
 def test_defaults_follow_azure():
     config = parse_config(training_data="t.csv", target="y")
-    assert config.validation_scheme(CV_ROW_LIMIT) == ("cv", 5)
-    assert config.validation_scheme(CV_ROW_LIMIT + 1) == ("holdout", 0.10)
+    assert SplitPlan.of(config).scheme(CV_ROW_LIMIT) == ("cv", 5)
+    assert SplitPlan.of(config).scheme(CV_ROW_LIMIT + 1) == ("holdout", 0.10)
     assert config.registered_model_name == config.experiment_name
 
 
@@ -18,12 +19,12 @@ def test_defaults_follow_azure():
     [
         ({"n_cross_validations": 3}, ("cv", 3)),
         ({"validation_size": 0.25}, ("holdout", 0.25)),
-        ({"validation_data": "v.csv"}, ("given", None)),
+        ({"validation_data": "v.csv"}, ("given", 0.0)),
     ],
 )
 def test_chosen_scheme_wins_over_the_default(knobs, scheme):
     config = parse_config(training_data="t.csv", target="y", **knobs)
-    assert config.validation_scheme(100_000) == scheme
+    assert SplitPlan.of(config).scheme(100_000) == scheme
 
 
 def test_two_validation_schemes_are_refused_in_one_sentence():

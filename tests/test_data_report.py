@@ -7,17 +7,17 @@ import pytest
 from conftest import load
 
 from tasks.config import parse_config
-from tasks.data_report import build_report
-from tasks.guardrails import inspect_data
-from tasks.split import split_data
+from tasks.data.guardrails import build_report
+from tasks.data.inspect import inspect_data
+from tasks.data.split import SplitPlan, split_data
 
 
 def report_for(frame, target, validation=None, **knobs):
     config = parse_config(training_data="train.parquet", target=target,
                           validation_data="valid.parquet" if validation is not None else None, **knobs)
     profile = inspect_data(config, frame, validation)
-    data, test = split_data(config, profile, frame, validation)
-    return {c.name: c for c in build_report(config, profile, data, test).checks}
+    data, test = split_data(SplitPlan.of(config), profile, frame, validation)
+    return {c.name: c for c in build_report(profile, data, test).checks}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_no_drift_on_a_random_holdout():
 
 
 def test_text_and_dicts_agree(titanic):
-    from tasks.data_report import GuardrailReport
+    from tasks.data.guardrails import GuardrailReport
 
     report = GuardrailReport(tuple(titanic.values()))
     lines = report.to_text().splitlines()

@@ -15,7 +15,7 @@ import pytest
 from conftest import dataset_path, load
 from mlflow.tracking import MlflowClient
 
-from flows.stack import BIN, Stack, free_port
+from flows.deploy import BIN, Stack, free_port
 
 pytestmark = pytest.mark.slow
 

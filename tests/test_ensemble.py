@@ -1,5 +1,5 @@
-"""tasks.ensemble (greedy VotingEnsemble selection, the choice among single, voting and stack) and
-the ensemble estimators of tasks.estimators. The StackEnsemble has its own tests/test_stacking.py."""
+"""tasks.final.ensemble (greedy VotingEnsemble selection, the choice among single, voting and stack) and
+the ensemble estimators of tasks.models.estimators. The StackEnsemble has its own tests/test_stacking.py."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from tasks.config import parse_config
-from tasks.ensemble import _greedy_selection, choose_model
-from tasks.estimators import EnsembleClassifier, EnsembleRegressor
-from tasks.families import build_pipeline
-from tasks.features import detect_roles
-from tasks.guardrails import inspect_data
+from tasks.final.ensemble import _greedy_selection, choose_model
+from tasks.models.ensembles import EnsembleClassifier, EnsembleRegressor
+from tasks.models.pipeline import build_pipeline
+from tasks.features.roles import detect_roles
+from tasks.data.inspect import inspect_data
 from tasks.metrics import METRICS, score_all
-from tasks.spaces import load_space
-from tasks.split import SearchData, split_data
-from tasks.trial import Candidate, TrialResult, TrialSettings, evaluate_candidate
+from tasks.search.spaces import load_space
+from tasks.data.sets import SearchData
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+from tasks.search.evaluate import evaluate_candidate
 
 ROUNDS = 15
 
@@ -41,7 +43,7 @@ def _run(name: str, target: str, task: str, candidates: list[Candidate], folds: 
     frame = load(name)
     config = parse_config(training_data=name, target=target, task=task, n_cross_validations=folds)
     profile = inspect_data(config, frame)
-    data, _ = split_data(config, profile, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
     results = [evaluate_candidate(c, data, settings) for c in candidates]
     for r in results:

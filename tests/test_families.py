@@ -1,4 +1,4 @@
-"""tasks.families: Azure model names resolved to registry keys, with messages a user can act on;
+"""tasks.models.families: Azure model names resolved to registry keys, with messages a user can act on;
 the wrappers a family needs (calibration, label encoding, target scaling); the size caps."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from sklearn.utils.validation import has_fit_parameter
 from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigError
-from tasks.estimators import CalibratedClassifier, EncodedLabelClassifier
-from tasks.families import (
-    FAMILIES, build_pipeline, openmp_threads, resolve_families, screen_families,
-)
-from tasks.features import build_preprocessor, detect_roles
-from tasks.spaces import load_space
+from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
+from tasks.models.families import FAMILIES, resolve_families, screen_families
+from tasks.models.pipeline import build_pipeline, openmp_threads
+from tasks.features.preprocess import build_preprocessor
+from tasks.features.roles import detect_roles
+from tasks.search.spaces import load_space
 
 # Azure automated ML's supported models (its SupportedModels constants), less the TensorFlow
 # ones; XGBoost goes by XGBoostClassifier / XGBoostRegressor there.
@@ -262,7 +262,7 @@ def _rare_classes(rarest: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def test_plain_calibration_refuses_a_class_rarer_than_its_folds():
-    # Why tasks.estimators.CalibratedClassifier exists at all.
+    # Why tasks.models.wrappers.CalibratedClassifier exists at all.
     X, y = _rare_classes(2)
     with pytest.raises(ValueError, match="Requesting 3-fold cross-validation"):
         CalibratedClassifierCV(LinearSVC(), cv=3).fit(X.drop(columns="color"), y)

@@ -1,4 +1,4 @@
-"""tasks.features: column roles from the training rows, and preprocessing that takes raw rows."""
+"""tasks.features.preprocess: column roles from the training rows, and preprocessing that takes raw rows."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ from conftest import load
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from tasks.columns import DatetimeFeatures, looks_like_dates
-from tasks.config import ColumnOverride, parse_config
+from tasks.features.encoders import DatetimeFeatures
+from tasks.features.columns import looks_like_dates
+from tasks.features.settings import ColumnOverride
+from tasks.config import parse_config
 from tasks.errors import ConfigError, DataError
-from tasks.estimators import EnsembleClassifier
-from tasks.features import (
-    MAX_ONEHOT_LEVELS,
-    TEXT_MAX_FEATURES,
-    ColumnRoles,
-    build_preprocessor,
-    detect_roles,
-    featurization_enabled,
-    featurization_overrides,
-    required_columns,
-)
+from tasks.models.ensembles import EnsembleClassifier
+from tasks.features.preprocess import TEXT_MAX_FEATURES, build_preprocessor, required_columns
+from tasks.features.roles import MAX_ONEHOT_LEVELS
+from tasks.features.roles import ColumnRoles, detect_roles
 
 SCALINGS = [None, "standard", "minmax"]
 WORDS = ("the quick brown fox jumps over lazy dog engine wheel battery rusty new old fast slow "
@@ -465,13 +460,13 @@ def test_config_featurization_stays_compatible_and_takes_overrides():
     def config(value):
         return parse_config(training_data="t.csv", target="y", featurization=value)
 
-    assert config("auto").featurization == "auto" and featurization_enabled(config("auto"))
-    assert not featurization_enabled(config("off"))
-    assert featurization_overrides(config("auto")) is None
+    assert config("auto").featurization == "auto" and config("auto").featurize
+    assert not config("off").featurize
+    assert config("auto").column_overrides == {}
     given = config(
         {"column_overrides": {"zip": {"role": "categorical"}, "age": {"imputer": "mean"}}})
-    assert featurization_enabled(given)
-    assert featurization_overrides(given) == {
+    assert given.featurize
+    assert given.column_overrides == {
         "zip": ColumnOverride(role="categorical"), "age": ColumnOverride(imputer="mean")}
     with pytest.raises(ConfigError, match="featurization='bogus' is invalid: .*'auto', 'off' or"):
         config("bogus")

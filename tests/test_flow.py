@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from flows.automl import automl_flow
 from tasks.config import parse_config
 from tasks.errors import DataError
-from tasks.predict import load_model
+from tasks.registry.scoring import load_model
 
 pytestmark = pytest.mark.slow
 

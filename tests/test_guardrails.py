@@ -9,7 +9,7 @@ from conftest import load
 
 from tasks.config import parse_config
 from tasks.errors import ConfigError, DataError
-from tasks.guardrails import infer_task, inspect_data
+from tasks.data.inspect import infer_task, inspect_data
 
 
 def config(**knobs):
@@ -73,11 +73,11 @@ def test_too_few_rows_of_a_class_for_the_folds_asked_for(credit):
 
 def test_default_folds_bend_for_a_rare_class():
     """hypothyroid has a class of 2 rows: the default 5-fold CV still runs, every row once."""
-    from tasks.split import split_data
+    from tasks.data.split import SplitPlan, split_data
 
     frame = load("hypothyroid")
     cfg = config(target="Class")
-    data, _ = split_data(cfg, inspect_data(cfg, frame), frame)
+    data, _ = split_data(SplitPlan.of(cfg), inspect_data(cfg, frame), frame)
     assert len(data.folds) == 5
     assert sorted(data.valid_rows.tolist()) == list(range(len(frame)))
 

@@ -1,4 +1,4 @@
-"""tasks.ingest: reading and writing tables by file name, with errors a user can act on."""
+"""tasks.data.storage: reading and writing tables by file name, with errors a user can act on."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import load
 
 from tasks.errors import DataError
-from tasks.ingest import FORMATS, detect_format, read_table, write_table
+from tasks.data.storage import FORMATS, detect_format, read_table, write_table
 
 
 @pytest.fixture(scope="module")

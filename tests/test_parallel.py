@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from flows.automl import train
 from tasks.config import parse_config
-from tasks.study import has_all_params, open_storage
+from tasks.search.study import has_all_params, open_storage
 
 pytestmark = pytest.mark.slow
 

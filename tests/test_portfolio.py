@@ -1,4 +1,4 @@
-"""tasks.portfolio: search_spaces/portfolio.yaml, checked against the spaces, and what a new study
+"""tasks.search.portfolio: search_spaces/portfolio.yaml, checked against the spaces, and what a new study
 tries first."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from conftest import load
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from tasks.errors import ConfigError
-from tasks.families import FAMILIES, resolve_families
-from tasks.portfolio import WHERE, initial_points, load_portfolio, parse_portfolio
-from tasks.spaces import load_space
-from tasks.study import FAMILY, ask_candidate, first_points, open_study
+from tasks.models.families import FAMILIES, resolve_families
+from tasks.search.portfolio import WHERE, initial_points, load_portfolio, parse_portfolio
+from tasks.search.spaces import load_space
+from tasks.search.study import FAMILY, ask_candidate, first_points, open_study
 
 
 def test_every_entry_is_a_complete_point_inside_its_family_space():
@@ -108,14 +108,15 @@ def test_first_portfolio_trials_match_the_baseline_on_real_folds():
     # On real data, the best of the first two initial points scores at least as well as
     # HistGradientBoosting defaults on the same folds (the baseline is one of them).
     from tasks.config import parse_config
-    from tasks.guardrails import inspect_data
-    from tasks.split import split_data
-    from tasks.trial import Candidate, TrialSettings, evaluate_candidate
+    from tasks.data.inspect import inspect_data
+    from tasks.data.split import SplitPlan, split_data
+    from tasks.search.candidates import Candidate, TrialSettings
+    from tasks.search.evaluate import evaluate_candidate
 
     frame = load("blood_transfusion")
     config = parse_config(training_data="b", target="donated_march_2007", n_cross_validations=3)
     profile = inspect_data(config, frame)
-    data, _ = split_data(config, profile, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = TrialSettings(profile.roles, 0, 1)
     first = initial_points(list(profile.families))[:2]
     scores = [evaluate_candidate(Candidate(i, f, p), data, settings) for i, (f, p) in enumerate(first)]

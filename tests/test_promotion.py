@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tasks.metrics import get_metric
-from tasks.model_card import CardFacts, model_card
-from tasks.promotion import CHALLENGER, CHAMPION, ChampionScore, decide, registry_lock
+from tasks.registry.model_card import CardFacts, model_card
+from tasks.registry.promotion import CHALLENGER, CHAMPION, ChampionScore, decide, registry_lock
 
 AUC = get_metric("AUC_weighted", "classification")
 NRMSE = get_metric("normalized_root_mean_squared_error", "regression")

@@ -22,10 +22,10 @@ from sklearn.model_selection import train_test_split
 from flows.automl import automl_flow
 from tasks.config import parse_config
 from tasks.metrics import get_metric
-from tasks.promotion import promote
-from tasks.refit import HeldOutPredictions
-from tasks.tracking import Tracker
-from tasks.trial import predict_scores
+from tasks.registry.promotion import promote
+from tasks.final.evaluation import HeldOutPredictions
+from tasks.registry.tracking import Tracker
+from tasks.models.predict import predict_scores
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Retraining: where the search starts (tasks.study.warm_start_points on a real journal file) and
+"""Retraining: where the search starts (tasks.search.study.warm_start_points on a real journal file) and
 the automl-retrain flow end to end under the Prefect test API."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from conftest import dataset_path
 from optuna.trial import TrialState
 
 from tasks.metrics import METRICS
-from tasks.study import (
+from tasks.search.study import (
     ask_candidate,
     first_points,
     open_storage,
@@ -17,7 +17,7 @@ from tasks.study import (
     tell_result,
     warm_start_points,
 )
-from tasks.trial import TrialResult
+from tasks.search.candidates import TrialResult
 
 AUC = METRICS["AUC_weighted"]
 FAMILIES = ["lightgbm", "logistic_regression", "random_forest"]

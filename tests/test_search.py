@@ -12,10 +12,10 @@ import pytest
 
 from tasks.errors import SearchError
 from tasks.metrics import METRICS
-from tasks.portfolio import initial_points
-from tasks.search import SearchLimits, run_search
-from tasks.study import open_study
-from tasks.trial import Candidate, TrialResult
+from tasks.search.portfolio import initial_points
+from tasks.search.loop import SearchLimits, run_search
+from tasks.search.study import open_study
+from tasks.search.candidates import Candidate, TrialResult
 
 AUC = METRICS["AUC_weighted"]
 LOG_LOSS = METRICS["log_loss"]

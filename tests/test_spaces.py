@@ -1,4 +1,4 @@
-"""tasks.spaces + the family registry: the contract every search space must honour.
+"""tasks.search.spaces + the family registry: the contract every search space must honour.
 
 For every family and every kind of data it supports (binary, multiclass, regression): the YAML
 loads, every default point and points drawn from every distribution build a pipeline that fits on
@@ -23,9 +23,10 @@ from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 from tasks.errors import ConfigError
-from tasks.families import FAMILIES, build_pipeline
-from tasks.features import detect_roles
-from tasks.spaces import SearchSpace, load_space, parse_space
+from tasks.models.families import FAMILIES
+from tasks.models.pipeline import build_pipeline
+from tasks.features.roles import detect_roles
+from tasks.search.spaces import SearchSpace, load_space, parse_space
 
 N_ROWS = 300
 DATA = {  # kind of data -> (dataset, target, task)
@@ -112,7 +113,7 @@ def _cheap(space: SearchSpace, point: dict) -> dict:
 
 
 def _check_contract(key: str, kind: str, params: dict, datasets) -> None:
-    # As tasks.trial.fit_pipeline does: OpenMP models (histogram boosting) ignore n_jobs. Their
+    # As tasks.models.pipeline.fit_pipeline does: OpenMP models (histogram boosting) ignore n_jobs. Their
     # predictions too: on a busy machine, idle OpenMP threads spinning cost seconds per call.
     with threadpool_limits(limits=1):
         _contract(key, kind, params, datasets)
@@ -191,7 +192,7 @@ def test_every_yaml_has_a_family_and_every_family_a_yaml():
         for entry in resources.files("search_spaces").iterdir()
         if entry.name.endswith(".yaml")
     }
-    assert stems - {"portfolio"} == set(FAMILIES)  # portfolio.yaml: tasks.portfolio's, not a family
+    assert stems - {"portfolio"} == set(FAMILIES)  # portfolio.yaml: tasks.search.portfolio's, not a family
 
 
 def test_load_space_unknown_stem():

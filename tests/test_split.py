@@ -1,4 +1,4 @@
-"""tasks.split: test set, then cross-validation, holdout or given validation rows."""
+"""tasks.data.split: test set, then cross-validation, holdout or given validation rows."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 from conftest import load
 
-from tasks.config import CV_ROW_LIMIT, DEFAULT_FOLDS, DEFAULT_HOLDOUT, parse_config
+from tasks.data.split import CV_ROW_LIMIT, DEFAULT_FOLDS, DEFAULT_HOLDOUT
+from tasks.config import parse_config
 from tasks.errors import DataError
-from tasks.guardrails import inspect_data
-from tasks.split import budget_folds, split_data
+from tasks.data.inspect import inspect_data
+from tasks.budget import budget_folds
+from tasks.data.split import SplitPlan, split_data
 
 
 def _split(frame, target, validation=None, test=None, **knobs):
     config = parse_config(training_data="x", target=target, **knobs)
     profile = inspect_data(config, frame, validation, test)
-    return split_data(config, profile, frame, validation, test)
+    return split_data(SplitPlan.of(config), profile, frame, validation, test)
 
 
 def _ratio(y: np.ndarray, label) -> float:
@@ -205,19 +207,19 @@ def test_weight_column_is_not_a_feature(abalone):
 
 def test_default_scheme_boundary():
     config = parse_config(training_data="x", target="y")
-    assert config.validation_scheme(CV_ROW_LIMIT) == ("cv", DEFAULT_FOLDS)
-    assert config.validation_scheme(CV_ROW_LIMIT + 1) == ("holdout", DEFAULT_HOLDOUT)
+    assert SplitPlan.of(config).scheme(CV_ROW_LIMIT) == ("cv", DEFAULT_FOLDS)
+    assert SplitPlan.of(config).scheme(CV_ROW_LIMIT + 1) == ("holdout", DEFAULT_HOLDOUT)
     assert DEFAULT_FOLDS == 5 and DEFAULT_HOLDOUT == pytest.approx(0.10) and CV_ROW_LIMIT == 20_000
 
 
 def test_explicit_knobs_override_default_scheme():
     big = CV_ROW_LIMIT * 3
     def scheme(n_rows, **knobs):
-        return parse_config(training_data="x", target="y", **knobs).validation_scheme(n_rows)
+        return SplitPlan.of(parse_config(training_data="x", target="y", **knobs)).scheme(n_rows)
 
     assert scheme(big, n_cross_validations=3) == ("cv", 3)
     assert scheme(10, validation_size=0.3) == ("holdout", 0.3)
-    assert scheme(10, validation_data="v") == ("given", None)
+    assert scheme(10, validation_data="v") == ("given", 0.0)
 
 
 def test_default_is_cv_for_small_and_holdout_for_large_real_data(abalone):
@@ -255,7 +257,8 @@ def test_a_budget_too_short_for_the_folds_takes_a_holdout():
     assert "the 1-minute budget should buy at least 20 trials" in data.why
     # The budget of a working day: the default folds.
     data, _ = _split(frame, "lettr", experiment_timeout_minutes=480)
-    assert len(data.folds) == DEFAULT_FOLDS and data.why == ""
+    assert len(data.folds) == DEFAULT_FOLDS
+    assert data.why == "because the training data has 20,000 rows (<= 20,000)"
     # Folds the user chose are kept, whatever the budget.
     data, _ = _split(frame, "lettr", experiment_timeout_minutes=1, n_cross_validations=5)
     assert len(data.folds) == 5
@@ -263,9 +266,7 @@ def test_a_budget_too_short_for_the_folds_takes_a_holdout():
 
 def test_budget_folds_step_down_from_the_default_to_three_to_a_holdout():
     def folds(minutes: float, rows: int, work_per_row: int) -> int:
-        config = parse_config(training_data="x.csv", target="y", experiment_timeout_minutes=minutes,
-                              max_concurrent_iterations=2)
-        return budget_folds(5, rows, work_per_row, config)[0]
+        return budget_folds(5, rows, work_per_row, minutes, concurrency=2)[0]
 
     # wine_quality's size (5,197 rows, 13 columns, 7 classes): 5 folds at a minute, 3 at half.
     assert folds(1, 5_197, 13 * 7) == 5

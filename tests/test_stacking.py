@@ -1,4 +1,4 @@
-"""The StackEnsemble (tasks.stacking, its estimators) and the choice among single, voting, stack."""
+"""The StackEnsemble (tasks.final.stacking, its estimators) and the choice among single, voting, stack."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import pytest
 from sklearn.base import clone
 from test_ensemble import _candidate, _ranked, _run
 
-from tasks.ensemble import STACK, VOTING, choose_model, stack_ensemble, voting_ensemble
-from tasks.estimators import stack_features
+from tasks.final.choice import STACK, VOTING
+from tasks.final.ensemble import choose_model, stack_ensemble, voting_ensemble
+from tasks.models.ensembles import stack_features
 from tasks.metrics import METRICS, score_all
-from tasks.refit import refit_model
-from tasks.stacking import MAX_MEMBERS, meta_learner, pick_members
-from tasks.trial import TrialSettings, predict_scores
+from tasks.final.refit import refit_model
+from tasks.final.stacking import MAX_MEMBERS, meta_learner, pick_members
+from tasks.search.candidates import TrialSettings
+from tasks.models.predict import predict_scores
 
 ROUNDS = 15
 
@@ -45,7 +47,7 @@ def thyroid():
 
 
 def _settings(run):
-    from tasks.features import detect_roles
+    from tasks.features.roles import detect_roles
 
     return TrialSettings(roles=detect_roles(run.data.X), seed=0, n_jobs=1)
 
@@ -168,13 +170,13 @@ def test_stack_features_are_log_odds_and_log_probabilities():
 
 
 def test_no_stack_where_the_meta_learner_would_cost_too_much(credit, monkeypatch):
-    import tasks.stacking
+    import tasks.final.stacking
 
     ranked = _ranked(credit, "log_loss")
     assert stack_ensemble(ranked, credit.data, seed=0) is not None
     rows, members = len(credit.data.y_valid), len(pick_members(ranked))
     # Just under the work the credit data needs (rows x log-odds columns x classes): no stack.
-    monkeypatch.setattr(tasks.stacking, "MAX_META_WORK", rows * members * 2 - 1)
+    monkeypatch.setattr(tasks.final.stacking, "MAX_META_WORK", rows * members * 2 - 1)
     assert stack_ensemble(ranked, credit.data, seed=0) is None
     chosen = choose_model(ranked, credit.data, METRICS["log_loss"], rounds=ROUNDS, enabled=True)
     assert chosen.kind != STACK

@@ -1,4 +1,4 @@
-"""Training data in S3: tasks.ingest and the CLI against a real S3-compatible server (moto) on
+"""Training data in S3: tasks.data.storage and the CLI against a real S3-compatible server (moto) on
 loopback, with the credentials kept out of every record and message."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from conftest import dataset_path, load
 
 from tasks.errors import DataError, StorageError
-from tasks.ingest import mask_secrets, public_url, read_table
+from tasks.data.storage import mask_secrets, public_url, read_table
 
 BUCKET = "automl-data"
 REGION = "us-east-1"
@@ -207,7 +207,7 @@ def test_compressed_tables_on_disk_and_in_s3_read_back_equal(s3, tmp_path, name,
 
     from flows.run import read_tables
     from tasks.config import AutoMLConfig
-    from tasks.ingest import write_table
+    from tasks.data.storage import write_table
 
     credit = load("credit_g")
     for url, options in [(str(tmp_path / f"{name}{suffix}"), None),
@@ -249,7 +249,7 @@ def test_secret_block_alone_supplies_endpoint_and_credentials(s3_endpoint, prefe
 def test_explicit_storage_options_win_over_the_secret_block(s3_endpoint, prefect_api, no_aws_env):
     from prefect.blocks.system import Secret
 
-    from tasks.credentials import storage_options
+    from tasks.data.credentials import storage_options
 
     Secret(value={"key": "testing", "secret": "testing",
                   "client_kwargs": {"endpoint_url": "http://127.0.0.1:1", "region_name": REGION}}
@@ -264,7 +264,7 @@ def test_explicit_storage_options_win_over_the_secret_block(s3_endpoint, prefect
 def test_unknown_or_malformed_secret_block_is_a_sentence(prefect_api):
     from prefect.blocks.system import Secret
 
-    from tasks.credentials import storage_options
+    from tasks.data.credentials import storage_options
     from tasks.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^storage_secret 'no-such-block' is not a Secret block"):

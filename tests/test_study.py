@@ -1,4 +1,4 @@
-"""tasks.study: the search's state in Optuna storage (journal file and RDB), and resuming it."""
+"""tasks.search.study: the search's state in Optuna storage (journal file and RDB), and resuming it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tasks.metrics import METRICS
-from tasks.study import (
+from tasks.search.study import (
     INTERRUPTED,
     ask_candidate,
     find_unfinished,
@@ -17,7 +17,7 @@ from tasks.study import (
     restore_trials,
     tell_result,
 )
-from tasks.trial import TrialResult
+from tasks.search.candidates import TrialResult
 
 AUC = METRICS["AUC_weighted"]
 FAMILIES = ["lightgbm", "logistic_regression", "random_forest"]

@@ -1,4 +1,4 @@
-"""tasks.trial: one candidate on every fold; boosting rounds stop early on each fold's validation
+"""tasks.search.trial: one candidate on every fold; boosting rounds stop early on each fold's validation
 rows, and the refit takes the rounds the folds kept."""
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import pytest
 from conftest import load
 
 from tasks.config import parse_config
-from tasks.ensemble import Choice
-from tasks.families import build_pipeline
-from tasks.guardrails import inspect_data
+from tasks.final.choice import Choice
+from tasks.models.pipeline import build_pipeline
+from tasks.data.inspect import inspect_data
 from tasks.metrics import METRICS, early_stopping_watch
-from tasks.refit import refit_model
-from tasks.spaces import load_space
-from tasks.split import split_data
-from tasks.trial import Candidate, TrialSettings, evaluate_candidate
+from tasks.final.refit import refit_model
+from tasks.search.spaces import load_space
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialSettings
+from tasks.search.evaluate import evaluate_candidate
 
 BOOSTING = ["lightgbm", "xgboost"]
 
@@ -28,7 +29,7 @@ def _data(name: str, target: str, metric: str, folds: int = 3):
     config = parse_config(training_data=name, target=target, primary_metric=metric,
                           n_cross_validations=folds)
     profile = inspect_data(config, frame)
-    data, _ = split_data(config, profile, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
     return profile, data
 
 

@@ -1,4 +1,4 @@
-"""tasks.workers: trials in real worker processes, stopped at their time and memory limits."""
+"""tasks.search.workers: trials in real worker processes, stopped at their time and memory limits."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ import pytest
 from conftest import load
 
 from tasks.config import parse_config
-from tasks.guardrails import inspect_data
-from tasks.spaces import load_space
-from tasks.split import split_data
-from tasks.trial import Candidate, TrialSettings
-from tasks.workers import Payload, TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
+from tasks.data.inspect import inspect_data
+from tasks.search.spaces import load_space
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialSettings
+from tasks.search.workers import Payload, TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
 
 @pytest.fixture(scope="module")
 def pool(plugin, tmp_path_factory):
     frame = load("blood_transfusion")
     config = parse_config(training_data="blood", target="donated_march_2007", n_cross_validations=3)
     profile = inspect_data(config, frame)
-    data, _ = split_data(config, profile, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
     payload = Payload.write(data, settings, tmp_path_factory.mktemp("payload"), "blood")
     pool = WorkerPool(payload)

@@ -1,0 +1,113 @@
+"""Choose the final model: the best single trial, Azure's VotingEnsemble (greedy selection with
+replacement, Caruana et al. 2004) or Azure's StackEnsemble (tasks.final.stacking), by the primary metric
+on the same validation (or out-of-fold) rows.
+
+Both ensembles work on the predictions the trials already made: no refitting, so choosing costs
+milliseconds to a few seconds. An ensemble is chosen only if it beats the best single model.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from tasks.budget import Affordable
+from tasks.data.sets import SearchData
+from tasks.final.choice import STACK, VOTING, Choice
+from tasks.final.stacking import pick_members, stack_metrics, stack_predictions
+from tasks.metrics import Metric, score_all
+from tasks.search.candidates import TrialResult
+
+__all__ = ["choose_model", "voting_ensemble", "stack_ensemble"]
+
+
+def choose_model(
+    ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
+    stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
+) -> Choice:
+    """The best of the single best trial and the ensembles whose refit fits in the time left:
+    an ensemble too slow to refit gives up its costliest member and is chosen again."""
+    best = ranked[0]
+    single = Choice((best,), (1.0,), best.metrics)
+    pool = [r for r in ranked[:rounds] if r.predictions is not None and affordable((r,))]
+    if not enabled or len(pool) < 2:
+        return single
+    chosen = single
+    voting = _within(lambda p: _greedy_members(p, data, metric, rounds), pool, affordable)
+    options = [voting_ensemble(voting, data, metric, rounds)] if voting else []
+    if stack:
+        members = _within(pick_members, pool, affordable)
+        options.append(stack_ensemble(members, data, seed) if members else None)
+    for option in options:
+        if option is not None and metric.name in option.metrics and metric.better(
+            option.metrics[metric.name], chosen.metrics[metric.name]
+        ):
+            chosen = option
+    return chosen
+
+
+def _within(
+    members_of: Callable[[list[TrialResult]], list[TrialResult]], pool: list[TrialResult],
+    affordable: Affordable,
+) -> list[TrialResult]:
+    """The members an ensemble takes from the pool, chosen again without the costliest one while
+    refitting them would not fit in the time left; [] when no two do."""
+    while len(pool) >= 2:
+        members = members_of(pool)
+        if len(members) < 2 or affordable(members):
+            return members if len(members) >= 2 else []
+        costliest = max(members, key=lambda m: m.fit_seconds)
+        pool = [r for r in pool if r is not costliest]
+    return []
+
+
+def _greedy_members(
+    pool: list[TrialResult], data: SearchData, metric: Metric, rounds: int
+) -> list[TrialResult]:
+    return [pool[i] for i in sorted(_greedy_selection(pool, data, metric, rounds))]
+
+
+def voting_ensemble(
+    pool: list[TrialResult], data: SearchData, metric: Metric, rounds: int
+) -> Choice | None:
+    """Caruana's greedy blend of the pool, or None when it picks a single member."""
+    counts = _greedy_selection(pool, data, metric, rounds)
+    if len(counts) < 2:
+        return None
+    members = tuple(pool[i] for i in sorted(counts))
+    weights = tuple(float(counts[i]) for i in sorted(counts))
+    blended = np.average(np.stack([m.predictions for m in members]), axis=0, weights=weights)
+    metrics = score_all(
+        data.task, data.y_valid, blended, data.weights_valid, data.y_range, data.positive
+    )
+    return Choice(members, weights, metrics, VOTING)
+
+
+def stack_ensemble(pool: list[TrialResult], data: SearchData, seed: int) -> Choice | None:
+    """A meta-learner over the pool's most diverse top members, scored out of fold."""
+    members = pick_members(pool)
+    if len(members) < 2:
+        return None
+    stacked = stack_predictions(members, data, seed)
+    if stacked is None:
+        return None
+    pred, meta = stacked
+    return Choice(tuple(members), tuple(1.0 for _ in members), stack_metrics(pred, data), STACK, meta)
+
+
+def _greedy_selection(
+    pool: list[TrialResult], data: SearchData, metric: Metric, rounds: int
+) -> Counter[int]:
+    y, w = data.y_valid, data.weights_valid
+    counts: Counter[int] = Counter()
+    total = np.zeros_like(pool[0].predictions)
+    for size in range(1, rounds + 1):
+        scores = [
+            metric(y, (total + r.predictions) / size, w, data.y_range, data.positive) for r in pool
+        ]
+        pick = int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
+        counts[pick] += 1
+        total += pool[pick].predictions
+    return counts

@@ -1,0 +1,68 @@
+"""Score the final model on rows it never saw.
+
+The held-out predictions feed the charts and the champion/challenger comparison: the refit
+model's predictions of the test set when there is one, else the chosen candidate's validation (or
+out-of-fold) predictions, made by models that did not see those rows. The refit model itself has
+seen the validation rows, so it is never scored on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.data.sets import HeldOut, SearchData
+from tasks.final.choice import Choice
+from tasks.metrics import score_all
+from tasks.models.predict import predict_scores
+
+__all__ = ["Evaluation", "HeldOutPredictions", "evaluate_model"]
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOutPredictions:
+    """Rows the predicting model never saw, with their truth and its predictions."""
+
+    basis: str  # "test" or "validation"
+    X: pd.DataFrame  # raw input rows
+    y: np.ndarray  # class codes (index into classes) or values
+    pred: np.ndarray  # class probabilities in classes order, or values
+    weights: np.ndarray | None
+    classes: np.ndarray | None
+    y_range: float
+    positive: int
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return None if self.classes is None else self.classes[self.y]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    validation: dict[str, float]  # of the chosen candidate, on validation or out-of-fold rows
+    test: dict[str, float] | None  # of the refit model, on the test set when there is one
+    held_out: HeldOutPredictions | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The metrics of the held-out predictions: test when there is a test set."""
+        return self.test if self.test is not None else self.validation
+
+
+def evaluate_model(
+    model: Pipeline, choice: Choice, data: SearchData, test: HeldOut | None
+) -> Evaluation:
+    shared = {"classes": data.classes, "y_range": data.y_range, "positive": data.positive}
+    if test is None:
+        rows = data.valid_rows
+        held = HeldOutPredictions("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
+                                  data.weights_valid, **shared)
+        return Evaluation(choice.metrics, None, held)
+    pred = predict_scores(model, test.X, data.classes)
+    y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
+    test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive)
+    held = HeldOutPredictions("test", test.X, y, pred, test.weights, **shared)
+    return Evaluation(choice.metrics, test_metrics, held)

@@ -1,0 +1,45 @@
+"""Boosting rounds decided by early stopping on the fold's validation rows (LightGBM, XGBoost)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.models.wrappers import EncodedLabelClassifier
+
+__all__ = ["EARLY_STOPPING_ROUNDS", "early_stopping", "rounds_used"]
+
+# A boosting model stops adding rounds once its loss on the validation rows has not improved for
+# this many (LightGBM's and XGBoost's own mechanism; AutoGluon stops on its holdout the same way).
+EARLY_STOPPING_ROUNDS = 50
+
+
+def early_stopping(model: Any, X_eval: Any, y_eval: Any, watch: str | None = None
+                   ) -> dict[str, Any] | None:
+    """The fit arguments that stop a LightGBM or XGBoost model early on (X_eval, y_eval), or
+    None for a model without boosting rounds. `watch` is what is watched: "auc" (both libraries
+    call it so), else the model's own objective (log loss, squared error)."""
+    inner = model.estimator if isinstance(model, EncodedLabelClassifier) else model
+    library = type(inner).__module__.partition(".")[0]
+    if library == "lightgbm":
+        import lightgbm
+
+        stop = lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+        metric = {"eval_metric": watch} if watch else {}
+        # eval_set, deprecated in LightGBM 4.7 for eval_X/eval_y; but LGBMClassifier 4.7 does not
+        # encode eval_y's labels (string labels fail), so the old argument stays for now.
+        return {"eval_set": [(X_eval, y_eval)], "callbacks": [stop], **metric}
+    if library == "xgboost":
+        inner.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+                         **({"eval_metric": watch} if watch else {}))
+        return {"eval_set": [(X_eval, y_eval)], "verbose": False}
+    return None
+
+
+def rounds_used(model: Any) -> int | None:
+    """How many boosting rounds a model fitted with early_stopping kept, or None."""
+    inner = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
+    best = getattr(inner, "best_iteration_", None)  # LightGBM: a count
+    if best is None and type(inner).__module__.startswith("xgboost"):
+        best = getattr(inner, "best_iteration", None)  # XGBoost: an index
+        best = None if best is None else best + 1
+    return int(best) if best else None

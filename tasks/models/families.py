@@ -1,0 +1,185 @@
+"""The registry of model families: Azure's name, the estimator per task, what it needs.
+
+Adding a family = one YAML file under search_spaces/ + one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.errors import ConfigError
+
+__all__ = ["Family", "FAMILIES", "resolve_families", "screen_families", "register_family"]
+
+log = logging.getLogger("automl")
+
+
+@dataclass(frozen=True)
+class Family:
+    key: str  # the search_spaces/<key>.yaml stem
+    name: str  # Azure's spelling, shown to users
+    estimators: dict[str, str]  # task -> "module:Class"
+    scaling: str | None = None  # "standard" for linear, kernel and distance models; "minmax" for
+                                # models that need non-negative inputs (multinomial naive Bayes)
+    encode_labels: bool = False  # the estimator only accepts labels 0..K-1
+    calibrate: bool = False  # the classifier has no predict_proba: CalibratedClassifier adds it
+    scale_target: bool = False  # regression target standardised, so one alpha range fits all data
+    threads: bool = True  # takes n_jobs (LogisticRegression's n_jobs is deprecated and inert)
+    openmp: bool = False  # its threads are an OpenMP team (see openmp_threads)
+    max_rows: int | None = None  # skipped above this many training rows (too slow)
+    max_features: int | None = None  # skipped above this many encoded feature columns
+    onehot_discrete: bool | None = None  # one-hot small integer sets too (default: if scaled)
+    aliases: tuple[str, ...] = ()
+
+    def estimator_class(self, task: str) -> type:
+        module, _, cls = self.estimators[task].partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+# Order matters: it is the order of the default configurations tried first (the portfolio):
+# strong, cheap families first, then linear models, then the rest.
+FAMILIES: dict[str, Family] = {
+    f.key: f
+    for f in (
+        Family("lightgbm", "LightGBM", {
+            "classification": "lightgbm:LGBMClassifier", "regression": "lightgbm:LGBMRegressor"},
+            openmp=True),
+        Family("gradient_boosting", "GradientBoosting", {
+            "classification": "sklearn.ensemble:HistGradientBoostingClassifier",
+            "regression": "sklearn.ensemble:HistGradientBoostingRegressor"}, openmp=True),
+        Family("xgboost", "XGBoost", {
+            "classification": "xgboost:XGBClassifier", "regression": "xgboost:XGBRegressor"},
+            encode_labels=True, openmp=True, aliases=("XGBoostClassifier", "XGBoostRegressor")),
+        Family("random_forest", "RandomForest", {
+            "classification": "sklearn.ensemble:RandomForestClassifier",
+            "regression": "sklearn.ensemble:RandomForestRegressor"}),
+        Family("extra_trees", "ExtremeRandomTrees", {
+            "classification": "sklearn.ensemble:ExtraTreesClassifier",
+            "regression": "sklearn.ensemble:ExtraTreesRegressor"}),
+        Family("logistic_regression", "LogisticRegression", {
+            "classification": "sklearn.linear_model:LogisticRegression"},
+            scaling="standard", threads=False),
+        Family("elastic_net", "ElasticNet", {
+            "regression": "sklearn.linear_model:ElasticNet"}, scaling="standard"),
+        Family("lasso_lars", "LassoLars", {
+            "regression": "sklearn.linear_model:LassoLars"}, scaling="standard", scale_target=True),
+        # Calibrated rather than restricted to log_loss / modified_huber: the one YAML also
+        # serves SGDRegressor, whose losses share no name with the classifier's.
+        Family("sgd", "SGD", {
+            "classification": "sklearn.linear_model:SGDClassifier",
+            "regression": "sklearn.linear_model:SGDRegressor"},
+            scaling="standard", calibrate=True, scale_target=True),
+        # LinearSVC has no predict_proba at all: calibrated.
+        Family("linear_svm", "LinearSVM", {
+            "classification": "sklearn.svm:LinearSVC"}, scaling="standard", calibrate=True),
+        # Calibrated on 3 folds: cheaper than probability=True's internal 5-fold Platt scaling.
+        # Fit time grows with the square of the rows, hence the cap.
+        Family("svm", "SVM", {
+            "classification": "sklearn.svm:SVC"},
+            scaling="standard", calibrate=True, max_rows=10_000),
+        # Prediction compares every row with every training row, in every dimension.
+        Family("knn", "KNN", {
+            "classification": "sklearn.neighbors:KNeighborsClassifier",
+            "regression": "sklearn.neighbors:KNeighborsRegressor"},
+            # Duplicated one-hot copies of small integer sets distort distances (measured: up to
+            # -0.04 R2 on 3 of 5 datasets), so KNN sees each discrete number once.
+            scaling="standard", max_rows=100_000, max_features=100, onehot_discrete=False),
+        Family("decision_tree", "DecisionTree", {
+            "classification": "sklearn.tree:DecisionTreeClassifier",
+            "regression": "sklearn.tree:DecisionTreeRegressor"}),
+        Family("bernoulli_naive_bayes", "BernoulliNaiveBayes", {
+            "classification": "sklearn.naive_bayes:BernoulliNB"}, scaling="standard"),
+        # Counts-style model: its inputs must be non-negative, hence min-max scaling.
+        Family("multinomial_naive_bayes", "MultinomialNaiveBayes", {
+            "classification": "sklearn.naive_bayes:MultinomialNB"}, scaling="minmax"),
+    )
+}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+_LOOKUP = {
+    _normalise(alias): f.key
+    for f in FAMILIES.values()
+    for alias in (f.key, f.name, *f.aliases)
+}
+
+
+def register_family(family: Family, space: dict[str, Any]) -> None:
+    """Add a family from a plugin (see tasks.models.plugins): its registry entry and its search space."""
+    from tasks.search.spaces import register_space
+
+    register_space(family.key, space)
+    FAMILIES[family.key] = family
+    for alias in (family.key, family.name, *family.aliases):
+        _LOOKUP[_normalise(alias)] = family.key
+
+
+def resolve_families(
+    task: str, allowed: Iterable[str] | None = None, blocked: Iterable[str] | None = None
+) -> list[str]:
+    """The family keys to search, in registry order; unknown names list the valid ones."""
+    valid = [f.name for f in FAMILIES.values() if task in f.estimators]
+
+    def keys(names: Iterable[str] | None, knob: str) -> set[str]:
+        out = set()
+        for name in names or ():
+            key = _LOOKUP.get(_normalise(name))
+            if key is None or task not in FAMILIES[key].estimators:
+                raise ConfigError(
+                    f"{knob} names '{name}', which is not a {task} model; "
+                    f"valid names are: {', '.join(valid)}"
+                )
+            out.add(key)
+        return out
+
+    allow, block = keys(allowed, "allowed_models"), keys(blocked, "blocked_models")
+    chosen = [
+        k for k, f in FAMILIES.items()
+        if task in f.estimators and (not allow or k in allow) and k not in block
+    ]
+    if not chosen:
+        raise ConfigError(
+            "allowed_models and blocked_models leave no model to try; "
+            f"allow at least one of: {', '.join(valid)}"
+        )
+    return chosen
+
+
+def screen_families(
+    keys: list[str], *, n_rows: int, n_features: int
+) -> tuple[list[str], dict[str, str]]:
+    """Leave out the families too slow for data this size: (kept keys in registry order,
+    {skipped key: the reason, one sentence}). Never leaves nothing: when every family would be
+    skipped, the first one is kept anyway.
+
+    n_features counts encoded columns (a categorical column counts its one-hot levels).
+    """
+    unknown = [k for k in keys if k not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"unknown family keys {unknown}; the keys are: {', '.join(FAMILIES)}")
+    ordered = [k for k in FAMILIES if k in keys]
+    skipped: dict[str, str] = {}
+    for key in ordered:
+        f = FAMILIES[key]
+        if f.max_rows is not None and n_rows > f.max_rows:
+            skipped[key] = (
+                f"{f.name} skipped: it is capped at {f.max_rows:,} rows, the data has {n_rows:,}"
+            )
+        elif f.max_features is not None and n_features > f.max_features:
+            skipped[key] = (
+                f"{f.name} skipped: it is capped at {f.max_features:,} encoded features, "
+                f"the data has {n_features:,}"
+            )
+    kept = [k for k in ordered if k not in skipped]
+    if ordered and not kept:
+        first = ordered[0]
+        log.warning("%s; kept anyway, as every allowed model is over its cap", skipped.pop(first))
+        kept = [first]
+    return kept, skipped

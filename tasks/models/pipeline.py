@@ -1,0 +1,108 @@
+"""Pipelines of a family's estimator behind the preprocessing, fitted with the trial's threads."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from tasks.data.sets import SearchData
+from tasks.features.preprocess import build_preprocessor
+from tasks.features.roles import ColumnRoles
+from tasks.models.boosting import early_stopping
+from tasks.models.families import FAMILIES
+from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
+from tasks.search.spaces import load_space
+
+__all__ = ["build_pipeline", "fit_pipeline", "openmp_threads", "thread_cap"]
+
+
+def openmp_threads(n_jobs: int) -> int:
+    """The OpenMP team size for a fit given n_jobs threads.
+
+    The command line and the workers let idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE):
+    spinning threads fight for shared cores (a 2-thread HistGradientBoosting fit on letter did not
+    finish in 60 s beside two busy processes, 9-12 s passive). But waking a sleeping team costs
+    more than a second thread gains in the boosting libraries' many small parallel loops: on 2
+    quiet cores, letter took LightGBM 10.6 s with 2 passive threads and 3.1 s with 1,
+    HistGradientBoosting 25.0 vs 3.6 s, XGBoost 1.4 vs 1.0 s. So under that policy they get one.
+    """
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        return 1
+    return n_jobs
+
+
+def build_pipeline(
+    key: str,
+    params: dict[str, Any],
+    *,
+    task: str,
+    roles: ColumnRoles,
+    seed: int,
+    n_jobs: int,
+    featurize: bool = True,
+) -> Pipeline:
+    """An unfitted pipeline of preprocessing + the family's estimator with these parameters."""
+    family = FAMILIES[key]
+    cls = family.estimator_class(task)
+    settings = {**load_space(key).fixed, **params}
+    accepted = cls().get_params()
+    if task != "classification" or "class_weight" not in accepted:
+        # Searched for the classifiers of a family whose YAML also serves its regressor; never
+        # passed to a regressor (LGBMRegressor would weight each distinct target value).
+        settings.pop("class_weight", None)
+    if family.openmp:
+        n_jobs = openmp_threads(n_jobs)
+    for knob, value in (("random_state", seed), ("n_jobs", n_jobs)):
+        if knob in accepted and (knob != "n_jobs" or family.threads):
+            settings.setdefault(knob, value)
+    model = cls(**settings)
+    if task == "classification" and family.calibrate:
+        model = CalibratedClassifier(model, random_state=seed)
+    if task == "classification" and family.encode_labels:
+        model = EncodedLabelClassifier(model)
+    if task == "regression" and family.scale_target:
+        model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+    preprocess = build_preprocessor(
+        roles, scaling=family.scaling, task=task, featurize=featurize,
+        onehot_discrete=family.onehot_discrete,
+    )
+    return Pipeline([("features", preprocess), ("model", model)])
+
+
+def fit_pipeline(
+    pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs: int,
+    stop_on: np.ndarray | None = None, watch: str | None = None,
+) -> Pipeline:
+    """Fit on `rows`. With `stop_on` (the fold's validation rows), a boosting model stops adding
+    rounds when its `watch` ("auc", or "loss": its own) on them stops improving; other models
+    ignore it."""
+    X, y = data.X.iloc[rows], data.y[rows]
+    weights = {} if data.weights is None else {"sample_weight": data.weights[rows]}
+    with thread_cap(n_jobs):
+        if stop_on is None or len(pipeline) < 2:
+            return pipeline.fit(X, y, **{f"model__{k}": v for k, v in weights.items()})
+        # The steps one by one, as Pipeline.fit does, so the watched rows can be featurized by
+        # the fitted features step. Rows of a class the fit rows lack are not watched.
+        features, model = pipeline[:-1], pipeline[-1]
+        Xt = features.fit_transform(X, y)
+        watched = stop_on if data.classes is None else stop_on[np.isin(data.y[stop_on], y)]
+        extra = early_stopping(model, features.transform(data.X.iloc[watched]), data.y[watched],
+                               None if watch == "loss" else watch)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+            model.fit(Xt, y, **weights, **(extra or {}))
+        return pipeline
+
+
+def thread_cap(n_jobs: int) -> threadpool_limits:
+    # OpenMP-based models (histogram boosting) ignore n_jobs; cap their threads here instead.
+    if n_jobs < 1:
+        return threadpool_limits(limits=None)
+    return threadpool_limits(limits={"openmp": openmp_threads(n_jobs), "blas": n_jobs})

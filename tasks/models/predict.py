@@ -1,0 +1,24 @@
+"""A fitted model's outputs as every stage scores them: numpy only, no modelling library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["predict_scores"]
+
+
+def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
+    """Class probabilities in the order of `classes` (zeros for a class the model never saw),
+    or regression values."""
+    if classes is None:
+        return np.asarray(model.predict(X), dtype=float)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 outputs (XGBoost) drift from 1
+    fitted = np.asarray(model.classes_)
+    if len(fitted) == len(classes) and np.array_equal(fitted, classes):
+        return proba
+    full = np.zeros((proba.shape[0], len(classes)))
+    full[:, np.searchsorted(classes, fitted)] = proba
+    return full

@@ -1,0 +1,108 @@
+"""The charts people look at after a run, as PNG files: the final model on held-out rows, and
+the search itself.
+
+Held-out rows are the test set when there is one, else the validation (out-of-fold) rows with
+the chosen candidate's predictions of them (tasks.final.evaluation.HeldOutPredictions). Permutation
+importance needs a fitted model: it permutes raw input columns through the whole refit
+pipeline, on the same rows. A chart that cannot be drawn is skipped with the reason, never
+failing the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tasks.budget import IMPORTANCE_SECONDS
+from tasks.final.evaluation import HeldOutPredictions
+from tasks.metrics import Metric
+from tasks.registry import model_charts as charts
+from tasks.registry.importance import permutation_chart
+from tasks.registry.model_charts import plt
+from tasks.registry.search_charts import SearchTrace, best_vs_time, history, param_importance
+
+__all__ = ["ChartSet", "draw_charts"]
+
+log = logging.getLogger("automl")
+
+_DPI = 110
+
+
+@dataclass
+class ChartSet:
+    folder: Path
+    drawn: dict[str, str] = field(default_factory=dict)  # file name -> title
+    skipped: dict[str, str] = field(default_factory=dict)  # chart -> why
+    importance: dict[str, float] = field(default_factory=dict)  # raw column -> mean drop
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # file name -> seconds
+
+
+def draw_charts(
+    folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, trace: SearchTrace,
+    seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
+    importance_limit: float = float("inf"),
+) -> ChartSet:
+    """Every chart for the task, each in its own file under folder."""
+    started = time.perf_counter()
+    found = ChartSet(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    where = "test data" if held.basis == "test" else "validation data (out-of-fold)"
+    if held.classes is not None:
+        plots: dict[str, tuple[str, Callable[[], Any]]] = {
+            "confusion_matrix.png": (f"Confusion matrix, {where}", lambda: charts.confusion(held)),
+            "roc.png": (f"ROC curve, {where}", lambda: charts.roc(held)),
+            "precision_recall.png": (f"Precision-recall, {where}",
+                                     lambda: charts.precision_recall(held)),
+            "calibration.png": (f"Calibration, {where}", lambda: charts.calibration(held)),
+            "lift_gains.png": (f"Cumulative gains and lift, {where}", lambda: charts.gains(held)),
+        }
+    else:
+        plots = {
+            "predicted_vs_true.png": (f"Predicted vs true, {where}",
+                                      lambda: charts.predicted_vs_true(held)),
+            "residuals_histogram.png": (f"Residuals, {where}",
+                                        lambda: charts.residual_histogram(held)),
+            "residuals_vs_predicted.png": (f"Residuals vs predicted, {where}",
+                                           lambda: charts.residuals_vs_predicted(held)),
+        }
+
+    def importance() -> Any:
+        figure, found.importance = permutation_chart(held, model, metric, seed,
+                                                     importance_seconds, importance_limit)
+        return figure
+
+    plots["permutation_importance.png"] = (f"Permutation importance, {where}", importance)
+    plots["optimization_history.png"] = ("Optuna optimization history",
+                                         lambda: history(trace, metric))
+    plots["best_so_far_time.png"] = (f"Best {metric.name} so far against elapsed time",
+                                     lambda: best_vs_time(trace, metric))
+    plots["param_importance.png"] = ("Hyperparameter importance",
+                                     lambda: param_importance(trace, metric))
+    for name, (title, draw) in plots.items():
+        began = time.perf_counter()
+        try:
+            # Optuna's plots switch the global style to ggplot; the context undoes that.
+            with warnings.catch_warnings(), plt.style.context("default"):
+                warnings.simplefilter("ignore")
+                figure = draw()
+                figure.suptitle(title, fontsize=11)
+                figure.tight_layout()
+                figure.savefig(folder / name, dpi=_DPI)
+            found.drawn[name] = title
+        except Exception as exc:  # noqa: BLE001 - a chart is never worth failing the run
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            found.skipped[name] = reason[:300]
+            log.warning("chart %s skipped: %s", name, reason[:200])
+        finally:
+            plt.close("all")
+            found.timings[name] = round(time.perf_counter() - began, 3)
+    found.seconds = time.perf_counter() - started
+    return found
+
+

@@ -1,0 +1,52 @@
+"""Load a trained model (registry URI, run URI or .pkl) and score raw rows with it."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+
+from tasks.errors import DataError
+from tasks.features.preprocess import required_columns
+
+__all__ = ["load_model", "predict_frame"]
+
+_URI_SCHEMES = ("models:/", "runs:/")
+
+
+def load_model(uri: str, tracking_uri: str | None = None) -> Any:
+    """A fitted pipeline from models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH or a .pkl."""
+    if uri.startswith(_URI_SCHEMES):
+        from tasks.registry.tracking import load_logged_model
+
+        return load_logged_model(uri, tracking_uri)
+    if not uri.endswith(".pkl"):
+        raise DataError(
+            f"model '{uri}' is neither a .pkl file nor a models:/ or runs:/ URI; "
+            "pass e.g. models:/NAME/1, models:/NAME@champion or path/to/model.pkl"
+        )
+    try:
+        with fsspec.open(uri, "rb") as handle:
+            return pickle.load(handle)  # noqa: S301 - the user names their own model file
+    except FileNotFoundError:
+        raise DataError(f"model file '{uri}' was not found") from None
+
+
+def predict_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The input rows with a `prediction` column and, for classifiers, `proba_<label>` columns."""
+    missing = [c for c in required_columns(model) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks column(s) the model needs: {', '.join(map(str, missing))}; "
+            "score a table with the training columns"
+        )
+    out = frame.copy()
+    out["prediction"] = model.predict(frame)
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(frame))
+        for i, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, i]
+    return out

@@ -1,0 +1,78 @@
+"""The search's core types: a candidate configuration, the settings every trial shares, a
+trial's result. Light on purpose: tracking, charts and promotion read them without importing the
+modelling stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tasks.features.roles import ColumnRoles
+from tasks.models.families import FAMILIES
+
+__all__ = ["Candidate", "TrialResult", "TrialSettings"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    number: int
+    family: str
+    params: dict[str, Any]
+    # Cheap fidelity first: after fold i the mean of its fold scores so far must not be worse
+    # than prune_bars[i] (the median of the finished trials there, tasks.search.loop), or the trial
+    # stops, pruned. Empty: every fold runs.
+    prune_bars: tuple[float, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{FAMILIES[self.family].name}-{self.number}"
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of a run shares besides the data."""
+
+    roles: ColumnRoles
+    seed: int
+    n_jobs: int
+    featurize: bool = True
+    # Boosting rounds stop on each fold's validation rows when this stops improving: "auc",
+    # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
+    early_stopping: str | None = None
+    metric: str | None = None  # the primary metric: each fold is scored with it, for pruning
+
+
+@dataclass(frozen=True, eq=False)
+class TrialResult:
+    candidate: Candidate
+    ok: bool
+    metrics: dict[str, float] = field(default_factory=dict)
+    predictions: np.ndarray | None = None  # validation predictions, in SearchData.valid_rows order
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    error: str | None = None
+    reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
+    worker: str = ""  # host:pid of the process that supervised the trial
+    model_bytes: int = 0  # pickled size of one fitted fold's pipeline
+    # What the refit on all rows changes in the candidate's parameters: a boosting model stopped
+    # early takes the rounds its folds kept on average.
+    refit_params: dict[str, Any] = field(default_factory=dict)
+    fold_scores: tuple[float, ...] = ()  # the primary metric on each fold run (NaN: undefined)
+    # The sampler proposed a configuration already tried: that trial's number, whose result
+    # stands for this one (not run again, not an ensemble member).
+    duplicate_of: int | None = None
+
+    @property
+    def status(self) -> str:
+        """As the leaderboard and MLflow show it: ok, duplicate (a configuration tried before,
+        not run again), pruned (stopped after a fold, worse than the median there) or failed."""
+        if self.duplicate_of is not None:
+            return "duplicate"
+        return "ok" if self.ok else "pruned" if self.reason == "pruned" else "failed"
+
+    @property
+    def final_params(self) -> dict[str, Any]:
+        """The parameters the final model is refit with."""
+        return {**self.candidate.params, **self.refit_params}

@@ -1,0 +1,283 @@
+"""Trial worker processes: each loads the search data once, runs one trial at a time, and can be
+stopped.
+
+A thread cannot be stopped and a process pool cannot lose a worker without breaking, so every
+trial runs in a worker process of its own that a supervisor watches: past the time limit or the
+memory cap the supervisor kills it and starts a fresh one for the next trial. The supervisor is
+whatever runs the trial task (a thread of the flow, or a Dask worker), so the same limits hold on
+every task runner.
+
+The worker is a plain `python` subprocess speaking pickled messages over its stdin and stdout
+(framed by multiprocessing's Connection): no fork of a threaded parent, and it works inside
+daemonic Dask workers, which may not have multiprocessing children.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from tasks.models.plugins import load_plugins
+from tasks.data.sets import SearchData
+from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+from tasks.search.evaluate import evaluate_candidate
+
+__all__ = [
+    "TrialLimits", "Payload", "WorkerPool", "pool_for", "cut_off_pools", "close_pools", "serve",
+]
+
+log = logging.getLogger("automl")
+
+POLL_SECONDS = 0.1
+START_TIMEOUT_SECONDS = 300.0  # importing the model libraries and unpickling a large table
+
+
+@dataclass(frozen=True)
+class TrialLimits:
+    """How long and how much memory one trial may take; None is no limit."""
+
+    seconds: float | None = None
+    memory_mb: float | None = None
+    # Why `seconds` is what it is: "timeout" (iteration_timeout_minutes) or "budget" (the search's
+    # share of experiment_timeout_minutes ends first).
+    seconds_reason: str = "timeout"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What every trial of a run shares, written once to a file each worker loads once."""
+
+    path: str
+    threads: int  # per trial: OMP_NUM_THREADS and friends in the worker's environment
+
+    @staticmethod
+    def write(data: SearchData, settings: TrialSettings, folder: Path, name: str) -> Payload:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.pkl"
+        with open(path, "wb") as out:
+            pickle.dump((data, settings), out, protocol=pickle.HIGHEST_PROTOCOL)
+        return Payload(str(path), max(1, settings.n_jobs))
+
+
+class _Worker:
+    """One supervised worker process."""
+
+    def __init__(self, payload: Payload) -> None:
+        threads = str(payload.threads)
+        env = {
+            **os.environ,
+            # OpenMP/BLAS read these at import: set before the worker imports anything. Passive
+            # waiting stops idle OpenMP threads spinning against the other trials' cores.
+            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE",
+        }
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from tasks.search.workers import serve; serve()", payload.path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._send = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self._recv = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self._ps = psutil.Process(self.process.pid)
+        self.ready = False
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _wait_ready(self) -> str | None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._recv.poll(POLL_SECONDS):
+                try:
+                    self._recv.recv()
+                except EOFError:
+                    return self._died("the trial worker failed to start")
+                self.ready = True
+                return None
+            if not self.alive:
+                return self._died("the trial worker failed to start")
+        self.stop()
+        return "the trial worker did not start within 300 s"
+
+    def run(self, candidate: Candidate, limits: TrialLimits,
+            cut_off: Callable[[], float | None] = lambda: None) -> TrialResult:
+        if not self.ready and (problem := self._wait_ready()) is not None:
+            return TrialResult(candidate, False, error=problem, reason="error")
+        started = time.monotonic()
+        self._send.send(candidate)
+        peak = 0.0
+        while True:
+            if self._recv.poll(POLL_SECONDS):
+                try:
+                    return self._recv.recv()
+                except EOFError:
+                    break
+            elapsed = time.monotonic() - started
+            if not self.alive:
+                break
+            if limits.seconds is not None and elapsed > limits.seconds:
+                self.stop()
+                return _stopped(candidate, elapsed, limits.seconds_reason, _timeout_text(limits))
+            if (at := cut_off()) is not None and time.time() > at:
+                self.stop()
+                return _stopped(candidate, elapsed, "budget", _budget_text(elapsed))
+            if limits.memory_mb is not None:
+                peak = max(peak, self._rss_mb())
+                if peak > limits.memory_mb:
+                    self.stop()
+                    return _stopped(
+                        candidate, elapsed, "memory",
+                        f"memory: used {peak:.0f} MB, more than max_memory_mb={limits.memory_mb:g}",
+                    )
+        error = self._died("the trial worker died")
+        return TrialResult(candidate, False, fit_seconds=time.monotonic() - started, error=error,
+                           reason="error")
+
+    def _rss_mb(self) -> float:
+        try:
+            procs = [self._ps, *self._ps.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs) / 2**20
+        except psutil.Error:
+            return 0.0
+
+    def _died(self, what: str) -> str:
+        if self.alive:
+            self.process.kill()
+        code = self.process.wait()
+        lines: list[str] = []
+        if not self._stderr.closed:
+            self._stderr.seek(0)
+            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        self.stop()
+        detail = f": {lines[-1][:500]}" if lines else ""
+        return f"{what} (exit code {code}){detail}"
+
+    def stop(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        for conn in (self._send, self._recv):
+            conn.close()
+        self._stderr.close()
+
+
+def _budget_text(seconds: float) -> str:
+    return f"budget: stopped after {seconds:.0f} s, when the search's time budget ran out"
+
+
+def _timeout_text(limits: TrialLimits) -> str:
+    if limits.seconds_reason == "budget":
+        return _budget_text(limits.seconds)
+    return (f"timeout: stopped after {limits.seconds:.0f} s, "
+            f"iteration_timeout_minutes={limits.seconds / 60:g}")
+
+
+def _stopped(candidate: Candidate, elapsed: float, reason: str, error: str) -> TrialResult:
+    return TrialResult(candidate, False, fit_seconds=elapsed, error=error, reason=reason)
+
+
+class WorkerPool:
+    """Worker processes for one payload: an idle one takes the next trial, a new one is started
+    when none is idle, a killed one is replaced by the next trial that needs a worker."""
+
+    def __init__(self, payload: Payload) -> None:
+        self.payload = payload
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self.cut_off_at: float | None = None  # epoch seconds: running trials stop then
+
+    def warm(self, n: int) -> None:
+        """Start n workers now, so their start-up overlaps the caller's own work."""
+        for _ in range(n):
+            self._idle.put(self._start())
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.payload)
+        with self._lock:
+            self._all = [w for w in self._all if w.alive] + [worker]
+        return worker
+
+    def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            worker = self._start()
+        result = worker.run(candidate, limits, lambda: self.cut_off_at)
+        if worker.alive:
+            self._idle.put(worker)
+        return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._all = self._all, []
+        for worker in workers:
+            worker.stop()
+
+
+_POOLS: dict[Payload, WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def pool_for(payload: Payload) -> WorkerPool:
+    """This process's pool for a payload: the flow's own process, or each Dask worker's."""
+    with _POOLS_LOCK:
+        if payload not in _POOLS:
+            _POOLS[payload] = WorkerPool(payload)
+        return _POOLS[payload]
+
+
+def cut_off_pools(payload: Payload, at: float) -> None:
+    """Stop this process's trials of a payload at epoch time `at`, sooner than the limits they
+    started with: the search's deadline moves earlier once a model exists that must be refit."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(payload)
+    if pool is not None:
+        pool.cut_off_at = at
+
+
+def close_pools(payload: Payload | None = None) -> None:
+    with _POOLS_LOCK:
+        keys = [p for p in _POOLS if payload is None or p == payload]
+        pools = [_POOLS.pop(p) for p in keys]
+    for pool in pools:
+        pool.close()
+
+
+def serve() -> None:
+    """The worker's side: load the payload, say ready, then evaluate candidates until EOF."""
+    inbox = Connection(os.dup(0), writable=False)
+    outbox = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # a library printing to stdout must not corrupt the message stream
+    warnings.simplefilter("ignore")  # a trial's warnings are noise; its failure is its result
+    load_plugins()
+    with open(sys.argv[1], "rb") as src:
+        data, settings = pickle.load(src)
+    outbox.send("ready")
+    while True:
+        try:
+            candidate: Any = inbox.recv()
+        except EOFError:  # the supervisor closed the pipe or died: nothing more to do
+            return
+        outbox.send(evaluate_candidate(candidate, data, settings))
