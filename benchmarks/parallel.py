@@ -95,7 +95,8 @@ def _bare(data: Path, n_trials: int) -> dict:
     from tasks.final.ensemble import choose_model
     from tasks.search.loop import configuration_key
     from tasks.data.split import SplitPlan, split_data
-    from tasks.search.study import ask_candidate, first_points, open_study
+    from tasks.search.sampling import ask_candidate, first_points
+    from tasks.search.study import open_study
     from tasks.search.evaluate import evaluate_candidate
     from flows.steps import trial_settings
 

@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 import logging
-import time
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import flow
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.publish import register
+from flows import steps
 from flows.result import TrainResult, build_result
-from flows.run import Budget, Phases, TrackedRun, Tables, read_tables
-from flows.trials import TrialWorkers, search
+from flows.search import SearchSettings
 from flows.ui import reported_training, run_name
+from flows.workers import TrialWorkers, WorkerSpec
+from tasks.budget import Budget
 from tasks.config import AutoMLConfig
-from tasks.data.guardrails import build_report
-from tasks.final.ensemble import choose_model
-from tasks.data.inspect import inspect_data
+from tasks.data.ingest import TableSources
+from tasks.data.sets import SearchData
+from tasks.data.split import SplitPlan
 from tasks.models.plugins import load_plugins
-from tasks.final.evaluation import evaluate_model
-from tasks.final.refit import refit_model
-from tasks.data.split import SplitPlan, split_data
+from tasks.registry.run import RunSpec, TrackedRun, close_run
+from tasks.search.candidates import TrialSettings
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
 log = logging.getLogger("automl")
-
-_STEP = {"cache_policy": NO_CACHE}  # the inputs are DataFrames: hashing them costs, caching is wrong
-
-ingest = task(read_tables, name="ingest", retries=2, retry_delay_seconds=[1, 5],
-              retry_condition_fn=Tables.transient, **_STEP)
-inspect = task(inspect_data, name="inspect", **_STEP)
-split = task(split_data, name="split", **_STEP)
-guardrails = task(build_report, name="guardrails", **_STEP)
-ensemble = task(choose_model, name="ensemble", **_STEP)
-refit = task(refit_model, name="refit", **_STEP)
-evaluate = task(evaluate_model, name="evaluate", **_STEP)
 
 
 @flow(
@@ -62,36 +53,61 @@ def automl_flow(
         shutdown_seconds: What the caller needs after the flow returns, inside the budget (the
             command line: Prefect's and MLflow's shutdown).
     """
-    minutes = config.experiment_timeout_minutes
-    budget = Budget(minutes, started=_clock_start(started_at, minutes), shutdown=shutdown_seconds)
+    budget = Budget.start(config.experiment_timeout_minutes, started_at, shutdown_seconds)
     load_plugins()
-    tables = ingest(config)
-    profile = inspect(config, tables.train, tables.validation, tables.test)
-    data, test = split(SplitPlan.of(config), profile, tables.train, tables.validation, tables.test)
-    phases = Phases()
-    with TrialWorkers(config, profile, data) as workers:  # they load the data during the checks
-        report = guardrails(profile, data, test)
-        with TrackedRun(config, profile, data, report, workers.settings, tables.train) as run:
-            run.warm_start = list(warm_start or [])
-            with phases("search"):
-                outcome = search(config, profile, data, run, budget, workers)
-            with phases("ensemble"):
-                choice = ensemble(outcome.ranked(profile.metric), data, profile.metric,
-                                  rounds=config.ensemble_iterations,
-                                  enabled=config.enable_ensembling, seed=config.random_state,
-                                  affordable=budget.affords(len(data.folds)))
-            with phases("refit"):
-                model = refit(choice, data, run.refit_settings)
-            with phases("evaluate"):
-                evaluation = evaluate(model, choice, data, test)
-            with phases("register"):
-                registered = register(run, model, data, choice, evaluation, outcome, budget)
-    log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(), minutes)
-    return build_result(config, profile, report, data, outcome, choice, evaluation, registered, run,
-                        budget, phases)
+    with steps.timed() as phases:
+        tables = steps.ingest(TableSources.of(config))
+        profile = steps.inspect(config, tables.train, tables.validation, tables.test)
+        data, test = steps.split(SplitPlan.of(config), profile, tables.train, tables.validation,
+                                 tables.test)
+        with _workers(config, data, steps.trial_settings(config, profile, data)) as workers:
+            report = steps.guardrails(profile, data, test)  # the workers load meanwhile
+            run = steps.track(RunSpec.of(config), profile, data, report, tables.train)
+            with _closing(run):
+                outcome = steps.search(SearchSettings.of(config), profile, data, run, budget,
+                                       workers, warm_start or [])
+                choice = steps.ensemble(outcome.ranked(profile.metric), data, profile.metric,
+                                        rounds=config.ensemble_iterations,
+                                        enabled=config.enable_ensembling,
+                                        seed=config.random_state,
+                                        affordable=budget.affords(len(data.folds)))
+                model = steps.refit(choice, data, _refit_settings(workers))
+                evaluation = steps.evaluate(model, choice, data, test)
+                charts = steps.report(run, model, choice, outcome, evaluation, profile.metric,
+                                      budget, config.random_state)
+                registered = steps.register(run, model, data, evaluation, profile.metric,
+                                            config.registered_model_name, allowed=config.promote)
+                steps.describe(run, registered, profile, data, choice, evaluation, outcome,
+                               charts, report.to_dicts(), config.target)
+    log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(),
+             config.experiment_timeout_minutes)
+    return build_result(config, profile, report, data, outcome, choice, evaluation, registered,
+                        run, budget, phases)
 
 
-def task_runner(config: AutoMLConfig) -> Any:
+def _workers(config: AutoMLConfig, data: SearchData, settings: TrialSettings) -> TrialWorkers:
+    spec = WorkerSpec(config.workdir_path / "cache", config.experiment_name, config.concurrency,
+                      dask=config.task_runner == "dask")
+    return TrialWorkers(spec, data, settings)
+
+
+def _refit_settings(workers: TrialWorkers) -> TrialSettings:
+    # The refit runs alone, after the search: it may use every core.
+    return replace(workers.settings, n_jobs=os.cpu_count() or 1)
+
+
+@contextmanager
+def _closing(run: TrackedRun) -> Iterator[TrackedRun]:
+    """The MLflow parent run ends FINISHED, or FAILED when a later step fails."""
+    ok = False
+    try:
+        yield run
+        ok = True
+    finally:
+        close_run(run, ok=ok)
+
+
+def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:
     """Where the trials run: threads of this process that each watch a local worker process, or a
     Dask cluster (an existing one at dask_address, else a local one of worker processes)."""
     if config.task_runner == "dask":
@@ -113,16 +129,3 @@ def train(
     return automl_flow.with_options(task_runner=task_runner(config))(
         config, started_at=started_at, shutdown_seconds=shutdown_seconds
     )
-
-
-# Start-up counted against the budget is capped at this fraction of it: a budget shorter than
-# Prefect's start-up still gets its first trials (and overruns) rather than no model at all.
-MAX_STARTUP_FRACTION = 0.5
-
-
-def _clock_start(started_at: float | None, minutes: float) -> float:
-    """The monotonic clock's reading at started_at (a wall-clock time, as it crosses processes)."""
-    now = time.monotonic()
-    if started_at is None:
-        return now
-    return now - min(max(0.0, time.time() - started_at), MAX_STARTUP_FRACTION * minutes * 60)

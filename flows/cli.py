@@ -19,9 +19,6 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
-# Prefect's and MLflow's shutdown after the flow returns is part of the command's run as well
-# (measured 6 s on 2 busy cores): the flow's budget ends that much before the command's.
-SHUTDOWN_SECONDS = 5.0
 
 
 def _csv(text: str) -> list[str]:
@@ -195,6 +192,7 @@ def _train(args: argparse.Namespace, out: Any, err: Any, started: float) -> int:
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
     from flows.automl import train
+    from tasks.budget import SHUTDOWN_SECONDS
 
     api_ready()
     result = train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
@@ -257,11 +255,10 @@ def _report(result: Any, console: Any) -> None:
 
 
 def _predict(args: argparse.Namespace, console: Any) -> int:
-    from tasks.data.storage import public_url, read_table, write_table
-    from tasks.registry.scoring import load_model, predict_frame
-
     from tasks.config import default_tracking_uri
     from tasks.data.credentials import storage_options
+    from tasks.data.storage import public_url, read_table, write_table
+    from tasks.registry.scoring import load_model, predict_frame
 
     options = storage_options(args.storage_options, args.storage_secret)
     model = load_model(args.model, args.tracking_uri or default_tracking_uri())

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flows.run import Budget, Phases, TrackedRun, leaderboard
+from flows.steps import Phases
+from tasks.budget import Budget
 from tasks.config import AutoMLConfig
 from tasks.data.guardrails import GuardrailReport
-from tasks.final.choice import Choice
 from tasks.data.profile import Profile
-from tasks.final.evaluation import Evaluation
-from tasks.search.loop import SearchOutcome
 from tasks.data.sets import SearchData
+from tasks.final.choice import Choice
+from tasks.final.evaluation import Evaluation
+from tasks.registry.run import TrackedRun
 from tasks.registry.tracking import RegisteredModel
+from tasks.search.outcome import LeaderboardRow, SearchOutcome
 
 __all__ = ["TrainResult", "build_result"]
 
@@ -46,7 +48,7 @@ class TrainResult:
     registry: dict[str, Any] | None = None  # the decision: reason, metric, basis, both scores
     roles: dict[str, list[str]] = field(default_factory=dict)
     guardrails: list[dict[str, str]] = field(default_factory=list)
-    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    leaderboard: list[LeaderboardRow] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # search, ensemble, refit...
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,8 +87,8 @@ def build_result(
         metrics=evaluation.validation,
         test_metrics=evaluation.test,
         trials=len(outcome.results),
-        failed_trials=sum(r.status == "failed" for r in outcome.results),
-        pruned_trials=sum(r.status == "pruned" for r in outcome.results),
+        failed_trials=outcome.failed,
+        pruned_trials=outcome.pruned,
         stop_reason=outcome.stop_reason,
         wall_seconds=round(budget.elapsed(), 2),
         tracking_uri=config.resolved_tracking_uri,
@@ -95,6 +97,6 @@ def build_result(
         registry=decision.to_dict() if decision else None,
         roles=profile.roles.summary(),
         guardrails=report.to_dicts(),
-        leaderboard=leaderboard(outcome, profile.metric, top=10),
+        leaderboard=outcome.leaderboard(profile.metric)[:10],
         phase_seconds=dict(phases.seconds) if phases else {},
     )

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.run import Tables
+from flows.steps import transient
 from flows.ui import data_name, fails_as_sentence, label_run, publish_markdown, score_run_name
 from tasks.config import default_tracking_uri
 from tasks.data.credentials import storage_options as resolve_options
@@ -19,7 +19,7 @@ from tasks.registry.scoring import load_model, predict_frame
 __all__ = ["score_flow", "ScoreResult", "model_reference"]
 
 _URIS = ("models:/", "runs:/")
-_IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": Tables.transient,
+_IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": transient,
        "cache_policy": NO_CACHE}
 
 

@@ -1,12 +1,99 @@
-"""What each step gets from the configuration."""
+"""The training flow's steps as Prefect tasks: each a plain function of tasks/ (or flows.search),
+given the data it needs. Retries only where there is I/O that can fail and succeed again
+(reading the tables, writing to MLflow and the registry); never for a user's own mistake.
+
+Each step's wall time is kept for the run's result (phase_seconds) and its log.
+"""
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from flows.search import search_trials
 from tasks.config import AutoMLConfig
+from tasks.data.guardrails import build_report
+from tasks.data.ingest import read_tables
+from tasks.data.inspect import inspect_data
 from tasks.data.profile import Profile
 from tasks.data.sets import SearchData
+from tasks.data.split import split_data
+from tasks.errors import AutoMLError, StorageError
+from tasks.final.ensemble import choose_model
+from tasks.final.evaluation import evaluate_model
+from tasks.final.refit import refit_model
 from tasks.metrics import early_stopping_watch
+from tasks.registry.publish import describe_model, register_model, report_run
+from tasks.registry.run import open_run
 from tasks.search.candidates import TrialSettings
+
+__all__ = ["Phases", "timed", "trial_settings", "ingest", "inspect", "split", "guardrails",
+           "track", "search", "ensemble", "refit", "evaluate", "report", "register", "describe"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Phases:
+    """Seconds spent in each step, for the log and the result."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 2)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
+
+
+class _Current:
+    # A class attribute, not a module global: a step's task is pickled by value when a Dask
+    # runner ships a trial started inside it, and a class is pickled by reference, its
+    # ContextVar (which cannot be pickled) with it.
+    phases: ContextVar[Phases | None] = ContextVar("automl_phases", default=None)
+
+
+@contextmanager
+def timed() -> Iterator[Phases]:
+    """The steps run inside it add their seconds to the Phases it yields."""
+    phases = Phases()
+    token = _Current.phases.set(phases)
+    try:
+        yield phases
+    finally:
+        _Current.phases.reset(token)
+
+
+def transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Retry storage hiccups and the services' own errors, never the user's own mistakes."""
+    error = state.data
+    return isinstance(error, StorageError) or not isinstance(error, AutoMLError)
+
+
+def _step(fn: Callable[P, R], name: str, io: bool = False) -> Task[P, R]:
+    @functools.wraps(fn)
+    def timed_fn(*args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if (phases := _Current.phases.get()) is not None:
+                phases.add(name, time.monotonic() - started)
+
+    # The inputs are DataFrames and models: hashing them costs, caching them would be wrong.
+    retries: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [1, 5],
+                               "retry_condition_fn": transient} if io else {}
+    return task(timed_fn, name=name, cache_policy=NO_CACHE, **retries)
 
 
 def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> TrialSettings:
@@ -18,3 +105,17 @@ def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> 
         early_stopping=early_stopping_watch(profile.metric, n_classes),
         metric=profile.metric.name,
     )
+
+
+ingest = _step(read_tables, "ingest", io=True)
+inspect = _step(inspect_data, "inspect")
+split = _step(split_data, "split")
+guardrails = _step(build_report, "guardrails")
+track = _step(open_run, "track", io=True)
+search = _step(search_trials, "search")
+ensemble = _step(choose_model, "ensemble")
+refit = _step(refit_model, "refit")
+evaluate = _step(evaluate_model, "evaluate")
+report = _step(report_run, "report", io=True)
+register = _step(register_model, "register", io=True)
+describe = _step(describe_model, "describe", io=True)

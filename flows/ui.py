@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
-from tasks.errors import AutoMLError
 from tasks.data.redact import public_url
+from tasks.errors import AutoMLError
 
 __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
            "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",

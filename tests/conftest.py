@@ -1,19 +1,15 @@
-"""Shared fixtures: the real datasets beside the checkout, a Prefect test API, a scratch workdir."""
+"""Shared fixtures: a Prefect test API, a real MLflow server, a scratch workdir, the misbehaving
+families plugin; and, under CI, a run that stops at once when the shared datasets are missing."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import pandas as pd
 import pytest
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+from support import DATASETS, IN_CI, MISSING_DATASETS, free_port, stop, wait_for_http
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # As the CLI does: idle OpenMP threads sleep, so tests on a busy machine do not spin-fight.
@@ -22,15 +18,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
-def dataset_path(name: str) -> Path:
-    path = DATASETS / f"{name}.parquet"
-    if not path.exists():
-        pytest.skip(f"shared dataset {path} is not beside the checkout")
-    return path
-
-
-def load(name: str) -> pd.DataFrame:
-    return pd.read_parquet(dataset_path(name))
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and not (DATASETS / "manifest.json").exists():
+        pytest.exit(MISSING_DATASETS, returncode=3)
 
 
 @pytest.fixture(scope="session")
@@ -76,38 +66,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _no_tracking_uri_leaks(monkeypatch: pytest.MonkeyPatch):
     """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI; one test must not steer the next."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    """Poll url until it answers 200; fail early if the process died."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server we started, and its workers (it leads its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
 
 
 @pytest.fixture(scope="session")

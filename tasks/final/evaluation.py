@@ -9,7 +9,6 @@ seen the validation rows, so it is never scored on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -14,7 +14,7 @@ from tasks.models.ensembles import (
     StackEnsembleRegressor,
 )
 from tasks.models.pipeline import build_pipeline, fit_pipeline
-from tasks.search.candidates import TrialResult, TrialSettings
+from tasks.search.candidates import TrialSettings
 
 __all__ = ["refit_model"]
 

@@ -18,9 +18,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tasks.models.ensembles import stack_features
-from tasks.metrics import score_all
 from tasks.data.sets import SearchData
+from tasks.metrics import score_all
+from tasks.models.ensembles import stack_features
 from tasks.search.candidates import TrialResult
 
 __all__ = ["MAX_MEMBERS", "MAX_META_WORK", "meta_learner", "pick_members", "stack_predictions",

@@ -24,7 +24,8 @@ from tasks.metrics import Metric
 from tasks.registry import model_charts as charts
 from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
-from tasks.registry.search_charts import SearchTrace, best_vs_time, history, param_importance
+from tasks.registry.search_charts import best_vs_time, history, param_importance
+from tasks.search.outcome import SearchOutcome
 
 __all__ = ["ChartSet", "draw_charts"]
 
@@ -44,7 +45,7 @@ class ChartSet:
 
 
 def draw_charts(
-    folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, trace: SearchTrace,
+    folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, search: SearchOutcome,
     seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
     importance_limit: float = float("inf"),
 ) -> ChartSet:
@@ -79,11 +80,11 @@ def draw_charts(
 
     plots["permutation_importance.png"] = (f"Permutation importance, {where}", importance)
     plots["optimization_history.png"] = ("Optuna optimization history",
-                                         lambda: history(trace, metric))
+                                         lambda: history(search, metric))
     plots["best_so_far_time.png"] = (f"Best {metric.name} so far against elapsed time",
-                                     lambda: best_vs_time(trace, metric))
+                                     lambda: best_vs_time(search, metric))
     plots["param_importance.png"] = ("Hyperparameter importance",
-                                     lambda: param_importance(trace, metric))
+                                     lambda: param_importance(search, metric))
     for name, (title, draw) in plots.items():
         began = time.perf_counter()
         try:

@@ -12,17 +12,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, safe in worker threads
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.calibration import CalibrationDisplay  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     PredictionErrorDisplay,
     RocCurveDisplay,
 )
 
-from tasks.final.evaluation import HeldOutPredictions  # noqa: E402
+from tasks.final.evaluation import HeldOutPredictions
 
 __all__ = ["new_figure", "confusion", "roc", "precision_recall", "calibration", "gains",
            "predicted_vs_true", "residual_histogram", "residuals_vs_predicted", "MAX_CLASSES"]

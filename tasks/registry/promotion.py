@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tasks.features.preprocess import required_columns
-from tasks.metrics import Metric
 from tasks.final.evaluation import HeldOutPredictions
+from tasks.metrics import Metric
 from tasks.models.predict import predict_scores
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions,
             if (str(current.version) if current else None) != decision.champion_version:
                 log.warning("champion of %s moved while deciding; deciding again", name)
                 continue
+            # The alias moves last: a failure before it leaves the registry's aliases as they were.
+            tracker.set_version_tags(name, version, _tags(decision, digest))
             tracker.set_alias(name, decision.alias, version)
             held_alias = tracker.version_by_alias(name, decision.alias)
             if held_alias is not None and str(held_alias.version) == version:
@@ -180,11 +182,15 @@ def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions,
         else:
             decision = replace(decision, alias=None, promoted=False,
                                reason=decision.reason + "; no alias set: the registry kept changing")
-        tags = decision.tags()
-        if digest:
-            tags["automl.data_digest"] = digest
-        tracker.set_version_tags(name, version, tags)
+        tracker.set_version_tags(name, version, _tags(decision, digest))
     return decision
+
+
+def _tags(decision: Decision, digest: str | None) -> dict[str, str]:
+    tags = decision.tags()
+    if digest:
+        tags["automl.data_digest"] = digest
+    return tags
 
 
 @contextmanager

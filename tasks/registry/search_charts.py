@@ -3,30 +3,20 @@ the best score against elapsed time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tasks.metrics import Metric
 from tasks.registry.model_charts import new_figure
-from tasks.search.candidates import TrialResult
+from tasks.search.outcome import SearchOutcome
 
-__all__ = ["SearchTrace", "history", "best_vs_time", "param_importance"]
+__all__ = ["history", "best_vs_time", "param_importance"]
 
 MAX_PARAMS_SHOWN = 20
 
 
-@dataclass(frozen=True)
-class SearchTrace:
-    """The search as the charts need it: trials in order, and when each was recorded."""
-
-    results: tuple[TrialResult, ...]
-    elapsed: tuple[float, ...]  # seconds since the run started, per result
-    families: tuple[str, ...]
-
-
-def _study(trace: SearchTrace, metric: Metric) -> Any:
+def _study(search: SearchOutcome, metric: Metric) -> Any:
     """An in-memory Optuna study rebuilt from the results, independent of the search storage."""
     import optuna
     from optuna.distributions import CategoricalDistribution
@@ -36,8 +26,8 @@ def _study(trace: SearchTrace, metric: Metric) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if metric.greater_is_better else "minimize")
-    families = CategoricalDistribution(list(trace.families))
-    for result in trace.results:
+    families = CategoricalDistribution(list(search.families))
+    for result in search.results:
         c = result.candidate
         space = load_space(c.family).params
         params = {"family": c.family, **{f"{c.family}__{k}": v for k, v in c.params.items()
@@ -54,10 +44,10 @@ def _study(trace: SearchTrace, metric: Metric) -> Any:
     return study
 
 
-def history(trace: SearchTrace, metric: Metric) -> Any:
+def history(search: SearchOutcome, metric: Metric) -> Any:
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    ax = plot_optimization_history(_study(trace, metric), target_name=metric.name)
+    ax = plot_optimization_history(_study(search, metric), target_name=metric.name)
     ax.set_title("")
     ax.set_title("", loc="left")
     ax.set(xlabel="Trial number", ylabel=metric.name)
@@ -66,8 +56,8 @@ def history(trace: SearchTrace, metric: Metric) -> Any:
     return ax.figure
 
 
-def best_vs_time(trace: SearchTrace, metric: Metric) -> Any:
-    points = [(t, r.metrics[metric.name]) for t, r in zip(trace.elapsed, trace.results, strict=True)
+def best_vs_time(search: SearchOutcome, metric: Metric) -> Any:
+    points = [(t, r.metrics[metric.name]) for t, r in zip(search.elapsed, search.results, strict=True)
               if r.ok and metric.name in r.metrics]
     if not points:
         raise ValueError("no completed trial")
@@ -77,17 +67,17 @@ def best_vs_time(trace: SearchTrace, metric: Metric) -> Any:
     ax = axes[0, 0]
     ax.scatter(times, scores, s=14, alpha=0.6, label="trial")
     ax.step(times, best, where="post", color="tab:red", label="best so far")
-    ax.set(xlabel="Elapsed seconds since the run started", ylabel=metric.name)
+    ax.set(xlabel="Seconds since the search started", ylabel=metric.name)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return figure
 
 
-def param_importance(trace: SearchTrace, metric: Metric) -> Any:
+def param_importance(search: SearchOutcome, metric: Metric) -> Any:
     from optuna.importance import get_param_importances
     from optuna.visualization.matplotlib import plot_param_importances
 
-    study = _study(trace, metric)
+    study = _study(search, metric)
     done = [t for t in study.trials if t.value is not None]
     if len(done) < 2:
         raise ValueError(f"needs at least 2 completed trials, found {len(done)}")

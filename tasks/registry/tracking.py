@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import sys
 import tempfile
 import time
 import warnings
@@ -20,11 +19,11 @@ from typing import Any
 
 import mlflow
 import mlflow.data
-from mlflow.data.dataset_source import DatasetSource
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric as MlflowMetric
+from mlflow.data.dataset_source import DatasetSource
 from mlflow.entities import DatasetInput, InputTag, Param, RunStatus, RunTag
+from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -33,13 +32,22 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 import tasks
 from tasks.errors import DataError
-from tasks.registry.environment import environment, model_requirements
 from tasks.features.preprocess import required_columns
+from tasks.registry.environment import environment, model_requirements
 from tasks.search.candidates import TrialResult
 
-__all__ = ["Tracker", "RegisteredModel", "resolve_registered", "load_logged_model"]
+__all__ = ["Tracker", "ParentRun", "RegisteredModel", "resolve_registered", "load_logged_model"]
 
 PKL_NAME = "model.pkl"
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """A training run's MLflow parent run: the trials are its children, the model its artifact."""
+
+    run_id: str
+    params: dict[str, Any]  # as logged, no credentials (text, when read back from MLflow)
+    table_digest: str | None  # MLflow's digest of the training table as read
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,24 @@ class Tracker:
             self.experiment_id = self.client.create_experiment(experiment_name, location)
         else:
             self.experiment_id = experiment.experiment_id
+
+    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str], *,
+                     training: pd.DataFrame | None = None, source: str = "",
+                     checks: list[dict[str, str]] | None = None, report: str = "") -> ParentRun:
+        """Open a training run: its parameters, the configuration and software as artifacts,
+        the training table's lineage, the guardrail report."""
+        run_id = self.start(run_name, params, tags)
+        self.log_context(run_id, params)
+        digest = None if training is None else self.log_training_data(run_id, training, source)
+        if checks is not None:
+            self.log_report(run_id, checks, report)
+        return ParentRun(run_id, dict(params), digest)
+
+    def reopen_parent(self, run_id: str, interrupted: list[int]) -> ParentRun:
+        """An interrupted run running again, without the child runs of trials to be re-run."""
+        self.reopen(run_id, interrupted)
+        parent = self.client.get_run(run_id).data
+        return ParentRun(run_id, dict(parent.params), parent.tags.get("automl.data_digest"))
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
@@ -183,7 +209,9 @@ class Tracker:
             metrics=[MlflowMetric(k, float(v), now, 0) for k, v in metrics.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
-        self.client.log_table(run_id, data=leaderboard, artifact_file="leaderboard.json")
+        # log_table appends to a table already there: a retried step must not repeat the rows.
+        if not any(f.path == "leaderboard.json" for f in self.client.list_artifacts(run_id)):
+            self.client.log_table(run_id, data=leaderboard, artifact_file="leaderboard.json")
 
     def log_folder(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
@@ -204,7 +232,7 @@ class Tracker:
         # The signature names only the columns the model reads (dropped ones are not required);
         # integer columns are declared as floats, so rows with missing values pass the schema.
         example = example[required_columns(model)]
-        example = example.astype({c: float for c in example.select_dtypes("integer").columns})
+        example = example.astype(dict.fromkeys(example.select_dtypes("integer").columns, float))
         output = model.predict(example)
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             # We pickle on purpose (the .pkl is the product); MLflow warns about it every time.

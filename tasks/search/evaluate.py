@@ -6,7 +6,6 @@ import io
 import pickle
 import time
 import traceback
-import warnings
 from typing import Any
 
 import numpy as np

@@ -1,7 +1,5 @@
-"""The Optuna side: the study, its storage, and turning an Optuna trial into a candidate.
-
-The only module that talks to Optuna storage. The space is conditional: first the family, then
-that family's parameters, named `<family>__<param>` so two families never share a name.
+"""The search's state in Optuna storage: the only module that opens it. A journal file in the
+working folder, or an RDB shared by machines.
 
 The study is the search's state: every finished trial's metrics are stored on it, so a run killed
 mid-search can be resumed from the storage alone (its predictions are files beside it).
@@ -10,34 +8,27 @@ mid-search can be resumed from the storage alone (its predictions are files besi
 from __future__ import annotations
 
 import time
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from tasks.search.portfolio import initial_points
-from tasks.search.spaces import load_space
+from tasks.errors import ConfigError
 from tasks.search.candidates import Candidate, TrialResult
+from tasks.search.sampling import FAMILY, make_sampler
+from tasks.search.spaces import load_space
 
 __all__ = [
-    "open_storage", "open_study", "ask_candidate", "tell_result", "storage_url",
-    "find_unfinished", "restore_trials", "first_points", "has_all_params", "warm_start_points",
-    "INTERRUPTED",
+    "open_storage", "open_study", "storage_url", "find_unfinished", "restore_trials",
+    "has_all_params", "warm_start_points", "resume_study", "Resumed", "predictions_folder",
+    "save_predictions", "mark_registered", "INTERRUPTED",
 ]
 
-FAMILY = "family"
 INTERRUPTED = "interrupted: the run stopped while this trial was running; it is tried again"
 
 
@@ -65,102 +56,17 @@ def open_study(
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=_sampler(seed, sampler),
+        sampler=make_sampler(seed, sampler),
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
     if study.trials:
         # Resumed: a sampler seeded as before would draw the first run's random points again.
-        study.sampler = _sampler(seed + len(study.trials), sampler)
+        study.sampler = make_sampler(seed + len(study.trials), sampler)
     if not study.user_attrs:
         for key, value in {"started": time.time(), **(attrs or {})}.items():
             study.set_user_attr(key, value)
     return study
-
-
-def _sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
-    if kind == "random":
-        # Draws depend only on the order of asks, never on results: a run with two trials at
-        # once tries the same configurations as a run with one.
-        return optuna.samplers.RandomSampler(seed=seed)
-    # group=True models each family's branch of the conditional space on its own; the constant
-    # liar keeps trials running side by side from being sampled at the same point.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=10
-        )
-
-
-def first_points(
-    study: optuna.Study, families: list[str], retry: list[dict[str, Any]] | tuple = ()
-) -> list[dict[str, Any]]:
-    """What to try before the sampler's own choices: the configurations of interrupted trials,
-    then every family's default configurations not tried yet. Queued one at a time as they are
-    asked (not all up front), so the retried ones can go first. A retried point of a family no
-    longer searched (a warm start from a run with other allowed_models) is left out."""
-    retry = [p for p in retry if p.get(FAMILY) in families]
-    tried = [
-        t.params for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and t.user_attrs.get("reason") != "interrupted"
-    ]
-    defaults = [  # the portfolio (tasks.search.portfolio), then each family's own defaults
-        {FAMILY: family, **{f"{family}__{k}": v for k, v in point.items()}}
-        for family, point in initial_points(families)
-    ]
-    return [*retry, *(d for d in defaults if d not in tried and d not in retry)]
-
-
-def ask_candidate(
-    study: optuna.Study, families: list[str], queue: list[dict[str, Any]] | None = None
-) -> tuple[Trial, Candidate]:
-    """The next trial: the head of `queue` when there is one, else the sampler's choice."""
-    if queue:
-        study.enqueue_trial(queue.pop(0))
-    trial = study.ask()
-    family = trial.suggest_categorical(FAMILY, families)
-    params = {
-        name: _suggest(trial, f"{family}__{name}", dist)
-        for name, dist in load_space(family).params.items()
-    }
-    return trial, Candidate(trial.number, family, params)
-
-
-def tell_result(
-    study: optuna.Study, trial: Trial, result: TrialResult, metric: str, run_id: str | None
-) -> None:
-    if run_id:
-        trial.set_user_attr("mlflow_run_id", run_id)
-    trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
-    trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))
-    trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
-    if result.refit_params:
-        trial.set_user_attr("refit_params", result.refit_params)
-    if result.duplicate_of is not None:
-        trial.set_user_attr("duplicate_of", result.duplicate_of)
-    if result.fold_scores:
-        trial.set_user_attr("fold_scores", [float(v) for v in result.fold_scores])
-        # The running mean after each fold: what pruning compared, and what TPE ranks a pruned
-        # trial by.
-        for step, mean in enumerate(_running_means(result.fold_scores)):
-            trial.report(mean, step)
-    value = result.metrics.get(metric) if result.ok else None
-    if value is not None:
-        study.tell(trial, value)
-    elif result.reason == "pruned":
-        trial.set_user_attr("reason", "pruned")
-        trial.set_user_attr("error", result.error or "pruned")
-        study.tell(trial, state=TrialState.PRUNED)
-    else:
-        trial.set_user_attr("error", (result.error or f"{metric} is undefined")[:1000])
-        trial.set_user_attr("reason", result.reason or "error")
-        study.tell(trial, state=TrialState.FAIL)
-
-
-def _running_means(scores: tuple[float, ...]) -> list[float]:
-    values = np.asarray(scores, dtype=float)
-    with np.errstate(all="ignore"):
-        return [float(np.nanmean(values[: i + 1])) for i in range(len(values))]
 
 
 def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
@@ -252,11 +158,52 @@ def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
     )
 
 
-def _suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:
-    if isinstance(dist, FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, list(dist.choices))
-    raise TypeError(f"unsupported distribution {dist!r}")
+@dataclass(frozen=True)
+class Resumed:
+    """An interrupted run's study, ready to go on."""
+
+    study_name: str
+    run_id: str  # the MLflow parent run it belongs to
+    history: tuple[TrialResult, ...]  # its finished trials
+    retry: tuple[dict[str, Any], ...]  # parameters of the trials it was running
+    interrupted: tuple[int, ...]  # their trial numbers
+
+
+def resume_study(storage: BaseStorage, experiment: str, workdir: Path, split_digest: str, *,
+                 maximize: bool, seed: int, sampler: str = "tpe") -> Resumed | None:
+    """The experiment's newest study that never registered a model, opened again, or None.
+    Its data and split must be this run's (split_digest), or its trials compare nothing."""
+    name = find_unfinished(storage, experiment)
+    if name is None:
+        return None
+    study = open_study(name=name, workdir=workdir, storage=storage, maximize=maximize, seed=seed,
+                       sampler=sampler)
+    attrs = study.user_attrs
+    # "data_digest" is what releases up to 0.1.0 called the split's digest.
+    if attrs.get("split_digest", attrs.get("data_digest")) != split_digest:
+        raise ConfigError(
+            f"--resume found experiment {experiment!r}'s interrupted run, but this run's data or "
+            "split differ from it; use the same data and validation settings, or drop --resume "
+            "to start a new run"
+        )
+    history, interrupted = restore_trials(study, predictions_folder(workdir, name))
+    return Resumed(name, attrs["mlflow_run_id"], tuple(history),
+                   tuple(dict(t.params) for t in interrupted),
+                   tuple(t.number for t in interrupted))
+
+
+def predictions_folder(workdir: Path, study_name: str) -> Path:
+    """Where a study's trials keep their validation predictions, for a resumed run's ensemble."""
+    return workdir / "trials" / study_name
+
+
+def save_predictions(folder: Path, result: TrialResult) -> None:
+    if result.predictions is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{result.candidate.number}.npy", result.predictions)
+
+
+def mark_registered(storage: BaseStorage, study_name: str, version: str) -> None:
+    """The study is done: a later --resume of its experiment starts afresh."""
+    study_id = storage.get_study_id_from_name(study_name)
+    storage.set_study_user_attr(study_id, "registered_version", str(version))

@@ -25,16 +25,16 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import psutil
 
-from tasks.models.plugins import load_plugins
 from tasks.data.sets import SearchData
+from tasks.models.plugins import load_plugins
 from tasks.search.candidates import Candidate, TrialResult, TrialSettings
 from tasks.search.evaluate import evaluate_candidate
 

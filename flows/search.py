@@ -1,0 +1,90 @@
+"""The search step: the candidate loop (tasks.search.loop) driving trials on the worker pool,
+each finished trial recorded as it comes: its MLflow child run, its predictions (for a resumed
+run's ensemble), the progress bar, and the cut-off of the trials still running."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flows.ui import TrialProgress
+from flows.workers import CutOff, TaskEvaluator, TrialWorkers
+from tasks.budget import Budget
+from tasks.data.profile import Profile
+from tasks.data.sets import SearchData
+from tasks.registry.publish import curve_name
+from tasks.registry.run import TrackedRun
+from tasks.search.candidates import TrialResult
+from tasks.search.loop import SearchLimits, prunable, run_search
+from tasks.search.outcome import SearchOutcome
+from tasks.search.state import SearchState
+from tasks.search.study import save_predictions
+
+if TYPE_CHECKING:
+    from tasks.config import AutoMLConfig
+
+__all__ = ["SearchSettings", "search_trials"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the search needs of the configuration."""
+
+    experiment: str
+    iterations: int
+    concurrency: int
+    exit_score: float | None = None
+    patience: int | None = 20  # None: no early stopping
+    pruning: bool = True
+    timeout_minutes: float | None = None  # of one trial
+    memory_mb: float | None = None  # of one trial's process
+
+    @classmethod
+    def of(cls, config: AutoMLConfig) -> SearchSettings:
+        return cls(config.experiment_name, config.iterations, config.concurrency,
+                   config.experiment_exit_score,
+                   config.early_stopping_patience if config.enable_early_stopping else None,
+                   config.enable_pruning, config.iteration_timeout_minutes, config.max_memory_mb)
+
+
+def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: TrackedRun,
+                  budget: Budget, workers: TrialWorkers,
+                  warm_start: Sequence[dict[str, Any]] = ()) -> SearchOutcome:
+    """Up to `concurrency` trials at once, as Prefect tasks on the flow's task runner. The first
+    configurations tried are a resumed run's interrupted ones, then `warm_start`."""
+    assert workers.payload is not None
+    state = SearchState(profile.metric, profile.families, run.history)
+    n_folds = len(data.folds)
+    progress = TrialProgress(settings.experiment, settings.iterations, budget.started,
+                             budget.search_deadline)
+    cut_off = CutOff(workers.cut_off)
+
+    def record(result: TrialResult, state: SearchState) -> str:
+        save_predictions(run.predictions_folder, result)
+        improved = state.best is result
+        best = {curve_name(profile.metric): state.best_score} if improved else {}
+        run_id = run.tracker.log_trial(run.run_id, result, best, step=len(state.results) - 1)
+        progress.update(result.candidate.label, state.best and state.best.candidate.label)
+        if state.best is not None:
+            # Trials started before any model existed may run to the budget's end; now there is
+            # one to refit, the running trials stop at the search's deadline instead.
+            cut_off.follow(budget.trials_stop(state.leaders, n_folds))
+        return run_id
+
+    limits = SearchLimits(
+        iterations=settings.iterations,
+        deadline=lambda: budget.deadline_after(state.leaders, n_folds),
+        batch_size=settings.concurrency,
+        exit_score=settings.exit_score,
+        patience=settings.patience,
+        prune=settings.pruning and prunable([len(valid) for _, valid in data.folds]),
+    )
+    evaluator = TaskEvaluator(workers.payload, lambda: budget.trials_stop(state.leaders, n_folds),
+                              settings.timeout_minutes, settings.memory_mb)
+    try:
+        return run_search(run.study(), state, limits, evaluator, record,
+                          [*run.retry, *warm_start])
+    finally:
+        progress.finish()
+        workers.close()  # now, not after the refit: idle workers hold the data and the libraries

@@ -1,0 +1,129 @@
+"""The trial worker pool as Prefect sees it: each trial a Prefect task on the flow's task runner,
+supervising a worker process (tasks.search.workers) that can be stopped at its limits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
+
+from tasks.data.sets import SearchData
+from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
+
+__all__ = ["TrialWorkers", "TaskEvaluator", "CutOff"]
+
+log = logging.getLogger("automl")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Where and how many trial workers run."""
+
+    folder: Path  # the payload file goes here: a path every worker can read
+    name: str  # the experiment, in the payload's file name
+    concurrency: int
+    dask: bool = False  # on a Dask cluster rather than local processes
+
+
+class TrialWorkers:
+    """The run's trial workers: the search data written once for them, and, on the local
+    runner, their processes started at once, so loading the model libraries and the data
+    overlaps the checks and the MLflow set-up that come before the search (about 2 s).
+    Stopped when the search ends, or when the run fails before it."""
+
+    def __init__(self, spec: WorkerSpec, data: SearchData, settings: TrialSettings) -> None:
+        self.spec, self.data, self.settings = spec, data, settings
+        self.payload: Payload | None = None
+
+    def __enter__(self) -> TrialWorkers:
+        name = f"{self.spec.name}-{uuid.uuid4().hex[:12]}"
+        self.payload = Payload.write(self.data, self.settings, self.spec.folder, name)
+        if not self.spec.dask:
+            pool_for(self.payload).warm(self.spec.concurrency)
+        return self
+
+    def close(self) -> None:
+        """Stop every trial process of the run (each Dask worker keeps its own pool)."""
+        if self.payload is None:
+            return
+        payload, self.payload = self.payload, None
+        close_pools(payload)
+        self._on_dask_workers(close_pools, payload)
+        os.unlink(payload.path)
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def cut_off(self, at: float) -> None:
+        """Running trials stop at epoch time `at`, sooner than the limits they started with."""
+        assert self.payload is not None
+        cut_off_pools(self.payload, at)
+        self._on_dask_workers(cut_off_pools, self.payload, at)
+
+    def _on_dask_workers(self, function: Callable[..., None], *args: object) -> None:
+        if not self.spec.dask:
+            return
+        try:
+            from distributed import default_client
+
+            default_client().run(function, *args)
+        except Exception as exc:  # noqa: BLE001 - a cluster gone has no trials left to stop
+            log.debug("could not reach the Dask workers' trial processes: %s", exc)
+
+
+@task(name="trial", cache_policy=NO_CACHE)
+def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits) -> TrialResult:
+    # Runs where the task runner puts it (a thread of the flow, a Dask worker); the trial itself
+    # runs in that process's worker pool, where it can be stopped.
+    return pool_for(payload).run(candidate, limits)
+
+
+class TaskEvaluator:
+    """Trials as Prefect tasks on the flow's task runner, each limited in time and memory:
+    iteration_timeout_minutes, or the time until `stop_by` (time.monotonic()) when sooner."""
+
+    def __init__(self, payload: Payload, stop_by: Callable[[], float],
+                 timeout_minutes: float | None = None, memory_mb: float | None = None) -> None:
+        self.payload, self.stop_by = payload, stop_by
+        self.timeout_minutes, self.memory_mb = timeout_minutes, memory_mb
+
+    def limits(self) -> TrialLimits:
+        left = self.stop_by() - time.monotonic()
+        own = self.timeout_minutes
+        if own is not None and own * 60 <= left:
+            return TrialLimits(own * 60, self.memory_mb, "timeout")
+        return TrialLimits(max(left, 1.0), self.memory_mb, "budget")
+
+    def submit(self, candidate: Candidate) -> PrefectFuture[TrialResult]:
+        return _trial.with_options(task_run_name=candidate.label).submit(
+            candidate, self.payload, self.limits()
+        )
+
+    def first_done(self, handles: list[PrefectFuture[TrialResult]]) -> PrefectFuture[TrialResult]:
+        return next(as_completed(handles))
+
+    def result(self, handle: PrefectFuture[TrialResult]) -> TrialResult:
+        return handle.result()
+
+
+class CutOff:
+    """When running trials are stopped: the search's deadline, passed on to the workers as it
+    moves with the best trials' refit, later as well as earlier. Moved only earlier, trials
+    started in the time a cheaper best trial gained would be stopped at once."""
+
+    def __init__(self, tell: Callable[[float], None]) -> None:
+        self.tell, self.at = tell, float("inf")  # time.monotonic()
+
+    def follow(self, deadline: float) -> None:
+        if abs(deadline - self.at) > 1.0:
+            self.at = deadline
+            self.tell(time.time() + deadline - time.monotonic())  # an epoch time crosses processes

@@ -1,0 +1,153 @@
+"""What a training run leaves behind, on its MLflow parent run and in the registry, in three steps
+that can each be tried again:
+
+- report: the summary metrics, the leaderboard, the best-so-far curve's last point, the charts;
+- register: the model (MLflow model and model.pkl), a new registry version and the
+  champion/challenger decision. A version is created last of the model's artifacts; if anything
+  after it fails, the champion alias goes back where it was and the version is deleted, so
+  nothing half-written stays in the registry and a retry registers once;
+- describe: the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.budget import Budget
+from tasks.data.profile import Profile
+from tasks.data.sets import SearchData
+from tasks.final.choice import Choice
+from tasks.final.evaluation import Evaluation
+from tasks.metrics import Metric
+from tasks.registry.charts import ChartSet, draw_charts
+from tasks.registry.model_card import CardFacts, model_card
+from tasks.registry.promotion import CHAMPION, Decision, promote
+from tasks.registry.run import TrackedRun
+from tasks.registry.tracking import RegisteredModel
+from tasks.search.outcome import SearchOutcome
+
+__all__ = ["report_run", "register_model", "describe_model", "curve_name"]
+
+log = logging.getLogger("automl")
+
+
+def curve_name(metric: Metric) -> str:
+    """The parent run's best-so-far metric, a point each time the search's best improves."""
+    return f"best_so_far_{metric.name}"
+
+
+def report_run(run: TrackedRun, model: Any, choice: Choice, outcome: SearchOutcome,
+               evaluation: Evaluation, metric: Metric, budget: Budget | None = None,
+               seed: int = 0) -> ChartSet:
+    """The run's summary and charts. Charts that cannot be drawn, or cannot fit the time the
+    budget leaves them, are skipped with the reason (ChartSet.skipped)."""
+    tracker, run_id = run.tracker, run.run_id
+    summary = {f"best_{k}": v for k, v in evaluation.validation.items()}
+    summary.update({f"test_{k}": v for k, v in (evaluation.test or {}).items()})
+    summary["trials"] = len(outcome.results)
+    tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
+    tracker.log_summary(run_id, summary, tags, pd.DataFrame(outcome.leaderboard(metric)))
+    best = outcome.best.metrics.get(metric.name)
+    if best is not None:  # the curve spans the whole search: a point at its last trial
+        tracker.log_outcome(run_id, {curve_name(metric): best}, {},
+                            step=len(outcome.results) - 1)
+    held = evaluation.held_out
+    if held is None:
+        return ChartSet(Path("charts"))
+    aim, limit = budget.importance_seconds() if budget else (10.0, float("inf"))
+    with tempfile.TemporaryDirectory() as tmp:
+        charts = draw_charts(Path(tmp) / "charts", held, model, metric, outcome, seed=seed,
+                             importance_seconds=aim, importance_limit=limit)
+        tracker.log_folder(run_id, charts.folder, "charts")
+    tracker.log_outcome(run_id, {"chart_seconds": charts.seconds}, {})
+    if charts.importance:
+        tracker.log_text(run_id, pd.Series(charts.importance).to_json(indent=2),
+                         "feature_importance.json")
+    log.info("charts: %d drawn, %d skipped in %.1fs (%s)", len(charts.drawn), len(charts.skipped),
+             charts.seconds, ", ".join(f"{k.removesuffix('.png')} {v:.1f}s"
+                                       for k, v in charts.timings.items()))
+    return charts
+
+
+def register_model(run: TrackedRun, model: Any, data: SearchData, evaluation: Evaluation,
+                   metric: Metric, name: str, *, allowed: bool = True) -> RegisteredModel:
+    """A new version of `name`, and the champion alias moved to it if it wins (allowed=False:
+    no alias moves)."""
+    tracker = run.tracker
+    example = data.X.iloc[data.refit_rows[:5]]
+    registered = tracker.register(run.run_id, model, example, name)
+    decision: Decision | None = None
+    try:
+        held = evaluation.held_out
+        if held is not None:
+            decision = promote(tracker, name, registered.version, held, metric,
+                               evaluation.final[metric.name], allowed=allowed,
+                               digest=run.parent.table_digest)
+            log.info("registry: %s version %s %s", name, registered.version, decision.reason)
+            _log_decision(run, registered.version, decision)
+        run.mark_registered(registered.version)
+    except BaseException:
+        if decision is not None and decision.promoted and decision.champion_version:
+            tracker.set_alias(name, CHAMPION, decision.champion_version)
+        tracker.delete_version(name, registered.version)
+        raise
+    return replace(registered, decision=decision)
+
+
+def _log_decision(run: TrackedRun, version: str, decision: Decision) -> None:
+    scores = {"registry_new_score": decision.new_score}
+    if decision.champion_score is not None:
+        scores["registry_champion_score"] = decision.champion_score
+    run.tracker.log_outcome(run.run_id, scores, {
+        "registry.version": version,
+        "registry.decision": decision.tags()["automl.decision"],
+        "registry.reason": decision.reason,
+        "registry.compared_version": decision.champion_version or "none",
+        "registry.basis": decision.basis,
+    })
+
+
+def describe_model(run: TrackedRun, registered: RegisteredModel, profile: Profile,
+                   data: SearchData, choice: Choice, evaluation: Evaluation,
+                   outcome: SearchOutcome, charts: ChartSet, checks: list[dict[str, str]],
+                   target: str) -> str:
+    """The model card, logged on the run as model_card.md (and returned)."""
+    card = model_card(_facts(run, registered, profile, data, choice, evaluation, outcome, charts,
+                             checks, target))
+    run.tracker.log_text(run.run_id, card, "model_card.md")
+    return card
+
+
+def _facts(run: TrackedRun, registered: RegisteredModel, profile: Profile, data: SearchData,
+           choice: Choice, evaluation: Evaluation, outcome: SearchOutcome, charts: ChartSet,
+           checks: list[dict[str, str]], target: str) -> CardFacts:
+    params = run.parent.params
+    return CardFacts(
+        model_name=registered.name,
+        version=registered.version,
+        run_id=run.run_id,
+        tracking_uri=run.tracker.tracking_uri,
+        best_model=choice.label,
+        task=profile.task,
+        target=target,
+        primary_metric=profile.metric.name,
+        data={"source": params.get("training_data"), "rows": params.get("n_rows"),
+              "digest": run.parent.table_digest, "roles": profile.roles.summary()},
+        config={k: v for k, v in params.items() if k != "n_rows"},
+        guardrails=checks,
+        search={"trials": len(outcome.results), "failed": outcome.failed,
+                "pruned": outcome.pruned, "stop_reason": outcome.stop_reason,
+                "scheme": data.scheme},
+        leaderboard=outcome.leaderboard(profile.metric)[:15],
+        validation_metrics=evaluation.validation,
+        test_metrics=evaluation.test,
+        charts=charts.drawn,
+        skipped_charts=charts.skipped,
+        decision=registered.decision.to_dict() if registered.decision else None,
+    )

@@ -1,0 +1,179 @@
+"""prefect.yaml on a real stack: a Prefect server on a free loopback port with a temporary home,
+the process work pool, `prefect deploy --all`, a worker; runs triggered the way the UI and the
+CLI trigger them, checked in Prefect and in MLflow. The same code as `make deploy` starts it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from support import dataset_path, load
+from mlflow.tracking import MlflowClient
+
+from flows.deploy import BIN, Stack, free_port
+
+pytestmark = pytest.mark.slow
+
+TARGET = "donated_march_2007"
+WAIT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stack")
+    stack = Stack(base / "home", base / "project", free_port(), worker_query_seconds=2)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()  # always: worker first, then the server
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+def deployment(api, name: str) -> dict:
+    response = call(api, "get", f"/deployments/name/{name}")
+    response.raise_for_status()
+    return response.json()
+
+
+def trigger(api, name: str, parameters: dict) -> httpx.Response:
+    url = f"/deployments/{deployment(api, name)['id']}/create_flow_run"
+    return call(api, "post", url, json={"parameters": parameters})
+
+
+def call(api, method: str, url: str, **kwargs) -> httpx.Response:
+    """A busy SQLite-backed server answers 503 now and then; Prefect's own client retries it."""
+    for attempt in range(10):
+        response = api.request(method, url, **kwargs)
+        if response.status_code not in (429, 503):
+            return response
+        time.sleep(0.5 * (attempt + 1))
+    return response
+
+
+def wait(api, stack, run_id: str, expected: str) -> dict:
+    end = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < end:
+        run = call(api, "get", f"/flow_runs/{run_id}").json()
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            break
+        time.sleep(1)
+    state = run["state"]
+    assert state["type"] == expected, (
+        f"flow run {run['name']} ended {state['type']}: {state['message']}\n"
+        f"--- worker log ---\n{stack.log_tail('worker')}"
+    )
+    return run
+
+
+def artifacts(api, run_id: str) -> dict[str, dict]:
+    found = call(api, "post", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}})
+    return {a["type"]: a for a in found.json()}
+
+
+def train_config(stack, **overrides) -> dict:
+    return {
+        "training_data": str(dataset_path("blood_transfusion")), "target": TARGET,
+        "iterations": 3, "allowed_models": ["LogisticRegression", "DecisionTree"],
+        "validation_size": 0.2, "max_concurrent_iterations": 1, "enable_ensembling": False,
+        "experiment_name": "blood", "model_name": "blood-model",
+        # The deployments' MLflow store (job variables) is the project's automl-runs.
+        "workdir": str(stack.runs / "automl-runs"), **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(api, stack):
+    """automl-train with a good config and, side by side, one naming a missing target."""
+    good = trigger(api, "automl-train/train", {"config": train_config(stack)})
+    bad = trigger(api, "automl-train/train",
+                  {"config": train_config(stack, target="price", experiment_name="bad")})
+    assert good.status_code == 201 and bad.status_code == 201, (good.text, bad.text)
+    return (wait(api, stack, good.json()["id"], "COMPLETED"),
+            wait(api, stack, bad.json()["id"], "FAILED"))
+
+
+def test_the_form_is_the_typed_config_with_its_descriptions(api):
+    schema = deployment(api, "automl-train/train")["parameter_openapi_schema"]
+    knobs = schema["definitions"]["AutoMLConfig"]["properties"]
+    assert knobs["iterations"] == {"default": 1000, "description": "Maximum number of trials.",
+                                   "minimum": 1, "title": "Iterations", "type": "integer"}
+    assert {"primary_metric", "allowed_models", "experiment_timeout_minutes"} <= set(knobs)
+    nightly = deployment(api, "automl-retrain/nightly")
+    assert nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *"
+    env = nightly["job_variables"]["env"]
+    assert env["OMP_NUM_THREADS"] == "1" and env["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
+
+
+def test_a_wrong_type_is_refused_at_trigger_time(api, stack):
+    refused = trigger(api, "automl-train/train", {"config": train_config(stack, iterations="many")})
+    assert refused.status_code == 409
+    assert "'many' is not of type 'integer'" in refused.json()["detail"]
+    cli = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "run", "automl-train/train",
+         "-p", "config=" + json.dumps(train_config(stack, iterations="many"))],
+        env=stack.env(), capture_output=True, text=True, timeout=120,
+    )
+    assert cli.returncode != 0
+    assert "Validation failed for field 'config.iterations'" in cli.stdout + cli.stderr
+    runs = call(api, "post", "/flow_runs/filter", json={}).json()
+    assert not any(r["parameters"].get("config", {}).get("iterations") == "many" for r in runs)
+
+
+def test_training_runs_completes_registers_and_shows_its_progress(api, trained, stack):
+    run, _ = trained
+    assert run["name"] == "blood on blood_transfusion.parquet"
+    assert {"automl", "train", "blood", "classification"} <= set(run["tags"])
+    client = MlflowClient(stack.tracking_uri)
+    experiment = client.get_experiment_by_name("blood")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and len(runs) == 1 + 3
+    versions = client.search_model_versions("name = 'blood-model'")
+    assert [str(v.version) for v in versions] == ["1"] and versions[0].run_id == parents[0].info.run_id
+    assert Path(parents[0].info.artifact_uri.removeprefix("file://")).is_relative_to(stack.runs)
+    shown = artifacts(api, run["id"])
+    assert shown["progress"]["data"] == 100.0
+    assert [row["trial"] for row in json.loads(shown["table"]["data"])] != []
+    assert "models:/blood-model/1" in shown["markdown"]["data"]
+
+
+def test_bad_input_fails_the_run_with_one_sentence_and_no_retry(trained):
+    _, run = trained
+    message = run["state"]["message"]
+    assert message.startswith("target column 'price' is not in")
+    assert "Traceback" not in message and "\n" not in message
+    assert run["run_count"] == 1
+
+
+def test_batch_scoring_uses_the_registered_model(api, stack, trained, tmp_path):
+    rows = load("blood_transfusion").drop(columns=[TARGET]).head(40)
+    rows.to_parquet(tmp_path / "new.parquet")
+    rows.drop(columns=["recency_months"]).to_csv(tmp_path / "short.csv", index=False)
+    out = tmp_path / "scored.csv"
+    good = trigger(api, "automl-score/batch", {
+        "model": "blood-model", "data": str(tmp_path / "new.parquet"), "output": str(out)})
+    bad = trigger(api, "automl-score/batch", {
+        "model": "blood-model", "data": str(tmp_path / "short.csv"), "output": str(tmp_path / "x.csv")})
+    run = wait(api, stack, good.json()["id"], "COMPLETED")
+    failed = wait(api, stack, bad.json()["id"], "FAILED")
+
+    scored = pd.read_csv(out)
+    assert len(scored) == 40 and {"prediction", "proba_0", "proba_1"} <= set(scored.columns)
+    assert ((scored["proba_0"] + scored["proba_1"] - 1).abs() < 1e-6).all()
+    assert run["name"] == "score blood-model on new.parquet"
+    summary = artifacts(api, run["id"])["markdown"]["data"]
+    assert "**40** rows" in summary and "models:/blood-model/1" in summary
+    assert failed["state"]["message"].startswith(
+        "the data lacks column(s) the model needs: recency_months")
+    assert not (tmp_path / "x.csv").exists()

@@ -1,0 +1,132 @@
+"""Charts drawn from a small real model: every file is a PNG, a chart that cannot be drawn is
+skipped with its reason, and none of it raises."""
+
+from __future__ import annotations
+
+import numpy as np
+from support import load
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from tasks.search.outcome import SearchOutcome
+from tasks.registry.charts import draw_charts
+from tasks.metrics import get_metric
+from tasks.final.evaluation import HeldOutPredictions
+from tasks.search.candidates import Candidate, TrialResult
+from tasks.models.predict import predict_scores
+
+PNG = b"\x89PNG\r\n\x1a\n"
+CLASSIFICATION = {"confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png",
+                  "lift_gains.png"}
+REGRESSION = {"predicted_vs_true.png", "residuals_histogram.png", "residuals_vs_predicted.png"}
+BOTH = {"permutation_importance.png", "optimization_history.png", "best_so_far_time.png",
+        "param_importance.png"}
+
+
+def trace(metric: str, scores: list[float | None]) -> SearchOutcome:
+    results = tuple(
+        TrialResult(Candidate(i, "logistic_regression", {"C": 10.0 ** -i}), score is not None,
+                    {metric: score} if score is not None else {}, error=None if score else "boom")
+        for i, score in enumerate(scores)
+    )
+    return SearchOutcome(results, results[0], "test", tuple(1.5 * (i + 1) for i in range(len(scores))),
+                         ("logistic_regression", "lightgbm"))
+
+
+def classification(multiclass: bool = False) -> tuple[HeldOutPredictions, object]:
+    frame = load("credit_g").sample(400, random_state=0)
+    if multiclass:
+        frame["class"] = frame["class"] + "-" + frame["housing"].astype(str)
+    X, labels = frame.drop(columns=["class"]), frame["class"].to_numpy()
+    categorical = X.select_dtypes(exclude="number").columns
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(handle_unknown="ignore"), categorical),
+                                remainder="passthrough"),
+        LogisticRegression(max_iter=500),
+    ).fit(X, labels)
+    classes = np.unique(labels)
+    held = HeldOutPredictions("test", X, np.searchsorted(classes, labels),
+                              predict_scores(model, X, classes), None, classes, 1.0, 1)
+    return held, model
+
+
+def test_classification_charts_are_pngs(tmp_path):
+    held, model = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.7, None, 0.75, 0.72]))
+    assert set(charts.drawn) == CLASSIFICATION | BOTH, charts.skipped
+    for name in charts.drawn:
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    assert list(charts.importance)[0] in held.X.columns
+    assert charts.seconds < 60
+
+
+def test_multiclass_curves_are_one_vs_rest(tmp_path):
+    held, model = classification(multiclass=True)
+    assert len(held.classes) == 6
+    metric = get_metric("accuracy", "classification")
+    charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.5, 0.6]))
+    assert CLASSIFICATION <= set(charts.drawn), charts.skipped
+
+
+def test_regression_charts_and_a_chart_that_cannot_be_drawn(tmp_path):
+    frame = load("concrete").head(300)
+    X, y = frame.drop(columns=["compressive_strength"]), frame["compressive_strength"].to_numpy()
+    model = Ridge().fit(X, y)
+    held = HeldOutPredictions("validation", X, y, model.predict(X), None, None,
+                              float(np.ptp(y)), 1)
+    metric = get_metric("r2_score", "regression")
+    # One completed trial: hyperparameter importance needs two, so it is skipped, not raised.
+    charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.6, None]))
+    assert set(charts.drawn) == REGRESSION | BOTH - {"param_importance.png"}
+    assert "at least 2 completed trials" in charts.skipped["param_importance.png"]
+    assert not (tmp_path / "param_importance.png").exists()
+
+
+def test_a_broken_model_skips_importance_without_raising(tmp_path):
+    held, _ = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    charts = draw_charts(tmp_path, held, object(), metric, trace(metric.name, [0.7, 0.8]))
+    assert "permutation_importance.png" in charts.skipped
+    assert CLASSIFICATION <= set(charts.drawn)
+
+
+def test_a_lower_is_better_metric_draws_too(tmp_path):
+    held, model = classification()
+    metric = get_metric("log_loss", "classification")
+    charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.7, 0.6, 0.8]))
+    assert set(charts.drawn) == CLASSIFICATION | BOTH, charts.skipped
+    assert min(charts.importance.values()) > -0.5  # drops in quality, sign-corrected
+
+
+class _SlowToPredict:
+    """A real model behind a fixed cost per call, as an ensemble of featurizing pipelines has."""
+
+    def __init__(self, model, seconds: float) -> None:
+        self.model, self.seconds, self.classes_ = model, seconds, model.classes_
+
+    def fit(self, X, y):  # permutation_importance checks for it; never called
+        return self
+
+    def predict_proba(self, X):
+        import time
+
+        time.sleep(self.seconds)
+        return self.model.predict_proba(X)
+
+
+def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
+    held, model = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    slow = _SlowToPredict(model, 0.1)  # 20 columns x 0.1 s a pass: 2 s, even on a few rows
+    charts = draw_charts(tmp_path, held, slow, metric, trace(metric.name, [0.7, 0.8]),
+                         importance_seconds=0.5, importance_limit=0.5)
+    assert "would take about 2 s, more than the 0.5 s" in charts.skipped["permutation_importance.png"]
+    assert charts.timings["permutation_importance.png"] < 1.0
+    assert CLASSIFICATION <= set(charts.drawn)
+    # The aim alone is not a limit: the chart is drawn, past it.
+    unlimited = draw_charts(tmp_path / "unlimited", held, slow, metric,
+                            trace(metric.name, [0.7, 0.8]), importance_seconds=0.5)
+    assert "permutation_importance.png" in unlimited.drawn

@@ -1,0 +1,152 @@
+"""tasks.search.trial: one candidate on every fold; boosting rounds stop early on each fold's validation
+rows, and the refit takes the rounds the folds kept."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from support import load
+
+from tasks.config import parse_config
+from tasks.final.choice import Choice
+from tasks.models.pipeline import build_pipeline
+from tasks.data.inspect import inspect_data
+from tasks.metrics import METRICS, early_stopping_watch
+from tasks.final.refit import refit_model
+from tasks.search.spaces import load_space
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialSettings
+from tasks.search.evaluate import evaluate_candidate
+
+BOOSTING = ["lightgbm", "xgboost"]
+
+
+def _data(name: str, target: str, metric: str, folds: int = 3):
+    frame = load(name)
+    config = parse_config(training_data=name, target=target, primary_metric=metric,
+                          n_cross_validations=folds)
+    profile = inspect_data(config, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
+    return profile, data
+
+
+def _settings(profile, data, stop: bool) -> TrialSettings:
+    n_classes = None if data.classes is None else len(data.classes)
+    watch = early_stopping_watch(profile.metric, n_classes) if stop else None
+    return TrialSettings(profile.roles, seed=0, n_jobs=1, early_stopping=watch,
+                         metric=profile.metric.name)
+
+
+def _candidate(family: str, **params) -> Candidate:
+    return Candidate(0, family, {**load_space(family).defaults[0], **params})
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return _data("wine_quality", "quality", "log_loss")
+
+
+@pytest.mark.parametrize("family", BOOSTING)
+def test_too_many_rounds_stop_early_and_score_better(wine, family):
+    profile, data = wine
+    too_many = _candidate(family, n_estimators=600, learning_rate=0.3)
+    plain = evaluate_candidate(too_many, data, _settings(profile, data, stop=False))
+    stopped = evaluate_candidate(too_many, data, _settings(profile, data, stop=True))
+    assert plain.ok and stopped.ok, (plain.error, stopped.error)
+    kept = stopped.refit_params["n_estimators"]
+    assert 1 <= kept < 600
+    # 600 rounds at a high learning rate overfit the log loss; the stopped model does not.
+    assert stopped.metrics["log_loss"] < plain.metrics["log_loss"] - 0.05
+    assert stopped.final_params == {**too_many.params, "n_estimators": kept}
+    assert plain.refit_params == {}
+
+
+@pytest.mark.parametrize("family", BOOSTING)
+def test_string_labels_and_a_class_missing_from_the_fit_rows(family):
+    # hypothyroid: string labels; one holdout whose fit rows lack the rarest class entirely.
+    profile, data = _data("hypothyroid", "Class", "log_loss", folds=2)
+    labels, counts = np.unique(data.y, return_counts=True)
+    rare = data.y == labels[np.argmin(counts)]
+    fit_rows, valid_rows = data.folds[0]
+    folds = ((fit_rows[~rare[fit_rows]], np.union1d(valid_rows, np.flatnonzero(rare))),)
+    holdout = replace(data, folds=folds)
+    result = evaluate_candidate(_candidate(family), holdout, _settings(profile, holdout, True))
+    assert result.ok, result.error
+    assert result.refit_params["n_estimators"] >= 1
+
+
+def test_binary_auc_is_watched_as_auc():
+    profile, data = _data("credit_g", "class", "AUC_weighted")
+    settings = _settings(profile, data, stop=True)
+    assert settings.early_stopping == "auc"
+    result = evaluate_candidate(_candidate("lightgbm", n_estimators=400), data, settings)
+    assert result.ok and result.refit_params["n_estimators"] < 400
+
+
+@pytest.mark.parametrize(("metric", "n_classes", "watch"), [
+    ("AUC_weighted", 2, "auc"),
+    ("AUC_weighted", 7, None),  # the libraries' AUC is binary; stopping on loss hurt the ranking
+    ("log_loss", 7, "loss"),
+    ("accuracy", 2, None),
+    ("normalized_root_mean_squared_error", None, "loss"),
+    ("mean_absolute_error", None, None),
+])
+def test_what_early_stopping_watches(metric, n_classes, watch):
+    assert early_stopping_watch(METRICS[metric], n_classes) == watch
+
+
+def test_other_families_ignore_early_stopping(wine):
+    profile, data = wine
+    result = evaluate_candidate(_candidate("random_forest"), data, _settings(profile, data, True))
+    assert result.ok and result.refit_params == {}
+
+
+def test_the_refit_takes_the_rounds_the_folds_kept(wine):
+    profile, data = wine
+    settings = _settings(profile, data, stop=True)
+    result = evaluate_candidate(_candidate("lightgbm", n_estimators=600, learning_rate=0.3), data,
+                                settings)
+    model = refit_model(Choice((result,), (1.0,), result.metrics), data, settings)
+    booster = model.named_steps["model"]
+    assert booster.n_estimators == result.refit_params["n_estimators"]
+    assert booster.booster_.num_trees() == booster.n_estimators * len(data.classes)
+    assert np.allclose(model.predict_proba(data.X.iloc[:5]).sum(axis=1), 1.0)
+
+
+def test_a_trial_below_the_bar_after_its_first_fold_is_pruned(wine):
+    profile, data = wine
+    settings = _settings(profile, data, stop=True)
+    weak = _candidate("decision_tree")
+    full = evaluate_candidate(weak, data, settings)
+    assert full.ok and len(full.fold_scores) == len(data.folds) == 3
+    # Bars the weak tree cannot meet (a log loss of 0.1): it stops after its first fold.
+    pruned = evaluate_candidate(replace(weak, prune_bars=(0.1, 0.1)), data, settings)
+    assert not pruned.ok and pruned.reason == "pruned"
+    assert pruned.fold_scores == full.fold_scores[:1]
+    assert "pruned after fold 1 of 3: log_loss" in pruned.error
+    assert pruned.predictions is None and pruned.fit_seconds < full.fit_seconds
+    # Bars it meets: every fold runs, and the result is that of no bars at all.
+    passed = evaluate_candidate(replace(weak, prune_bars=(99.0, 99.0)), data, settings)
+    assert passed.ok and passed.metrics == full.metrics
+
+
+def test_no_bar_at_the_last_fold(wine):
+    profile, data = wine
+    settings = _settings(profile, data, stop=True)
+    weak = replace(_candidate("decision_tree"), prune_bars=(99.0, 99.0, 0.1))
+    assert evaluate_candidate(weak, data, settings).ok
+
+
+def test_model_size_is_the_pickled_size_of_a_fold_model(wine):
+    # A forest pickles its node arrays out of band (protocol 5): counted without a second copy.
+    profile, data = wine
+    result = evaluate_candidate(_candidate("random_forest"), data, _settings(profile, data, True))
+    assert result.ok, result.error
+    model = build_pipeline("random_forest", result.candidate.params, task=data.task,
+                           roles=profile.roles, seed=0, n_jobs=1)
+    fit_rows = data.folds[-1][0]
+    model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
+    assert result.model_bytes == len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))

@@ -1,0 +1,107 @@
+"""tasks.search.workers: trials in real worker processes, stopped at their time and memory limits."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support import load
+
+from tasks.config import parse_config
+from tasks.data.inspect import inspect_data
+from tasks.search.spaces import load_space
+from tasks.data.split import SplitPlan, split_data
+from tasks.search.candidates import Candidate, TrialSettings
+from tasks.search.workers import Payload, TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
+
+@pytest.fixture(scope="module")
+def pool(plugin, tmp_path_factory):
+    frame = load("blood_transfusion")
+    config = parse_config(training_data="blood", target="donated_march_2007", n_cross_validations=3)
+    profile = inspect_data(config, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
+    settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
+    payload = Payload.write(data, settings, tmp_path_factory.mktemp("payload"), "blood")
+    pool = WorkerPool(payload)
+    yield pool
+    pool.close()
+
+
+def candidate(number: int, family: str) -> Candidate:
+    return Candidate(number, family, dict(load_space(family).defaults[0]))
+
+
+def workers_of(pool: WorkerPool) -> set[int]:
+    me = psutil.Process()
+    return {p.pid for p in me.children() if p.pid in {w.process.pid for w in pool._all}}
+
+
+def test_trials_reuse_a_worker_that_loaded_the_data_once(pool):
+    first = pool.run(candidate(0, "logistic_regression"), TrialLimits())
+    assert first.ok, first.error
+    # The payload file is gone: a worker that read it per trial would fail now.
+    moved = Path(pool.payload.path).rename(pool.payload.path + ".away")
+    try:
+        second = pool.run(candidate(1, "decision_tree"), TrialLimits())
+    finally:
+        moved.rename(pool.payload.path)
+    assert second.ok, second.error
+    assert first.worker == second.worker and first.worker.endswith(f":{os.getpid()}")
+
+
+def test_a_trial_past_its_time_limit_is_killed_and_the_slot_is_free_again(pool):
+    before = workers_of(pool)
+    started = time.monotonic()
+    result = pool.run(candidate(2, "sleepy"), TrialLimits(seconds=2.0))
+    stopped = time.monotonic() - started
+    assert not result.ok and result.reason == "timeout"
+    assert result.error.startswith("timeout: stopped after 2 s")
+    assert stopped < 10, f"the trial was stopped {stopped:.1f}s after it started, limit 2 s"
+    gone = before - workers_of(pool)
+    assert gone and not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                            for pid in gone)
+    after = pool.run(candidate(3, "logistic_regression"), TrialLimits())
+    assert after.ok, after.error
+
+
+def test_the_budget_stops_a_trial_with_its_own_reason(pool):
+    result = pool.run(candidate(4, "sleepy"), TrialLimits(seconds=1.0, seconds_reason="budget"))
+    assert result.reason == "budget" and "time budget ran out" in result.error
+
+
+def test_a_running_trial_stops_when_the_search_moves_its_deadline_earlier(pool):
+    # A trial started before any model existed may run to the budget's end; once one exists
+    # the search cuts the running trials off at its deadline, here 1 s after the trial began.
+    shared = pool_for(pool.payload)
+    try:
+        started = time.monotonic()
+        threading.Timer(1.0, cut_off_pools, (pool.payload, time.time())).start()
+        result = shared.run(candidate(6, "sleepy"), TrialLimits(seconds=120, seconds_reason="budget"))
+        stopped = time.monotonic() - started
+    finally:
+        close_pools(pool.payload)
+    assert result.reason == "budget" and "time budget ran out" in result.error
+    assert stopped < 10, f"the trial stopped {stopped:.1f}s after it started, cut off after 1 s"
+
+
+def test_a_trial_over_its_memory_cap_is_stopped(pool):
+    result = pool.run(candidate(5, "hungry"), TrialLimits(seconds=120, memory_mb=1000))
+    assert not result.ok and result.reason == "memory", result.error
+    assert "more than max_memory_mb=1000" in result.error
+
+
+def test_a_trial_that_raises_is_a_failed_result_and_the_worker_lives_on(pool):
+    result = pool.run(candidate(6, "raising"), TrialLimits())
+    assert not result.ok and result.reason == "error"
+    assert "ValueError: this family always fails" in result.error
+    assert pool.run(candidate(7, "logistic_regression"), TrialLimits()).worker == result.worker
+
+
+def test_a_worker_that_dies_is_a_failed_trial_and_is_replaced(pool):
+    result = pool.run(candidate(8, "crashing"), TrialLimits())
+    assert not result.ok and "the trial worker died (exit code 3)" in result.error
+    assert pool.run(candidate(9, "logistic_regression"), TrialLimits()).ok
