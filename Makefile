@@ -14,7 +14,7 @@ AZURITE_VERSION := 3.35.0
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 NPM := $(shell command -v npm)
 
-.PHONY: install run test bench bench-env bench-foundation bench-parallel bench-budget clean deploy stop
+.PHONY: install run test lint bench bench-env bench-foundation bench-parallel bench-budget clean deploy stop
 
 install: $(STAMP)
 
@@ -32,9 +32,14 @@ examples/breast_cancer.csv: | $(STAMP)
 run: $(STAMP) $(EXAMPLE)
 	$(BIN)/automl train --data $(EXAMPLE) --target $(EXAMPLE_TARGET) --iterations $(ITERATIONS)
 
+# Lint (ruff, imports sorted) and type-check (mypy --strict) flows/ and tasks/, then the tests.
 # Without npm the Azure tests skip with a message saying how to get them (and fail under CI).
-test: $(STAMP) $(if $(NPM),$(AZURITE_STAMP))
+test: lint $(if $(NPM),$(AZURITE_STAMP))
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check flows tasks
+	$(BIN)/mypy
 
 $(AZURITE_STAMP):
 	rm -rf .azurite

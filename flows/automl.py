@@ -25,6 +25,7 @@ from tasks.data.split import SplitPlan
 from tasks.models.plugins import load_plugins
 from tasks.registry.run import RunSpec, TrackedRun, close_run
 from tasks.search.candidates import TrialSettings
+from tasks.types import Params
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
@@ -34,12 +35,14 @@ log = logging.getLogger("automl")
 @flow(
     name="automl-train",
     flow_run_name=run_name,
-    task_runner=ThreadPoolTaskRunner(),
+    # Prefect types the flow's runner as TaskRunner[PrefectFuture], which its own thread pool
+    # runner (of concurrent futures) is not, to mypy.
+    task_runner=ThreadPoolTaskRunner(),  # type: ignore[arg-type]
     validate_parameters=True,
 )
 @reported_training
 def automl_flow(
-    config: AutoMLConfig, warm_start: list[dict[str, Any]] | None = None,
+    config: AutoMLConfig, warm_start: list[Params] | None = None,
     started_at: float | None = None, shutdown_seconds: float = 0.0,
 ) -> TrainResult:
     """Train, pick and register the best model for one labelled table.
@@ -107,11 +110,11 @@ def _closing(run: TrackedRun) -> Iterator[TrackedRun]:
         close_run(run, ok=ok)
 
 
-def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:
+def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's future type
     """Where the trials run: threads of this process that each watch a local worker process, or a
     Dask cluster (an existing one at dask_address, else a local one of worker processes)."""
     if config.task_runner == "dask":
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
 
         if config.dask_address:
             return DaskTaskRunner(address=config.dask_address)

@@ -14,7 +14,13 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command imports what it needs once it knows which command runs
+    from rich.console import Console
+
+    from flows.result import TrainResult
+    from tasks.types import Json
 
 __all__ = ["main"]
 
@@ -25,17 +31,20 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _featurization(value: str) -> Any:
+def _featurization(value: str) -> object:
+    """auto, off, or the JSON document of a file (the config validates it)."""
     if value in ("auto", "off"):
         return value
     try:
         with open(value) as handle:
-            return json.load(handle)
+            document: object = json.load(handle)
+            return document
     except (OSError, json.JSONDecodeError) as exc:
-        raise argparse.ArgumentTypeError(f"'{value}' is not auto, off or a readable JSON file: {exc}")
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not auto, off or a readable JSON file: {exc}") from None
 
 
-def _storage_options(value: str) -> dict[str, Any]:
+def _storage_options(value: str) -> Json:
     # JSON text, or a JSON file (kept out of the shell history and `ps`). The value may hold
     # credentials, so no message quotes it.
     try:
@@ -45,7 +54,8 @@ def _storage_options(value: str) -> dict[str, Any]:
             with open(value) as handle:
                 options = json.load(handle)
     except OSError:
-        raise argparse.ArgumentTypeError("is neither a JSON object nor a readable JSON file") from None
+        raise argparse.ArgumentTypeError(
+            "is neither a JSON object nor a readable JSON file") from None
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"is not valid JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(options, dict):
@@ -57,7 +67,7 @@ _STORAGE_HELP = ("fsspec options as a JSON object or a JSON file, e.g. "
                  '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\' or '
                  '\'{"connection_string": "..."}\'; credentials otherwise come from AWS_* or '
                  "AZURE_STORAGE_* variables, ~/.aws, or --storage-secret")
-_SECRET_HELP = ("name of a Prefect Secret block holding a JSON object of storage options; "
+_SECRET_HELP = ("name of a Prefect Secret block holding a JSON object of storage options; "  # noqa: S105
                 "--storage-options entries win over it")
 
 
@@ -67,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="search, ensemble, refit and register a model")
-    train.add_argument("--data", required=True, dest="training_data", help="path or URL of the table")
+    train.add_argument("--data", required=True, dest="training_data",
+                       help="path or URL of the table")
     train.add_argument("--target", required=True, help="column to predict")
     train.add_argument("--task", choices=["classification", "regression"])
     train.add_argument("--metric", dest="primary_metric", help="primary metric (Azure's names)")
@@ -116,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--tracking-uri")
     train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
     train.add_argument("--seed", type=int, dest="random_state")
-    train.add_argument("--storage-options", type=_storage_options, metavar="JSON", help=_STORAGE_HELP)
+    train.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                       help=_STORAGE_HELP)
     train.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -185,7 +197,7 @@ def _progress_to(quiet: bool) -> None:
     log.propagate = False
 
 
-def _train(args: argparse.Namespace, out: Any, err: Any, started: float) -> int:
+def _train(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
     api_ready = _start_prefect_api()
     from tasks.config import parse_config
 
@@ -221,7 +233,7 @@ def _start_prefect_api() -> Callable[[], None]:
     return starting.join
 
 
-def _report(result: Any, console: Any) -> None:
+def _report(result: TrainResult, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
@@ -229,8 +241,9 @@ def _report(result: Any, console: Any) -> None:
         table.add_column(column, justify="left" if column in ("model", "status") else "right")
     for row in result.leaderboard:
         value = row[result.primary_metric]
-        table.add_row(str(row["rank"]), row["model"], "-" if value is None else f"{value:.4f}",
-                      f"{row['fit_seconds']:.2f}", row["status"])
+        table.add_row(str(row["rank"]), str(row["model"]),
+                      "-" if value is None else f"{value:.4f}", f"{row['fit_seconds']:.2f}",
+                      str(row["status"]))
     console.print(table)
     console.print(
         f"best: [bold]{result.best_model}[/] {result.primary_metric}="
@@ -240,21 +253,24 @@ def _report(result: Any, console: Any) -> None:
         soft_wrap=True, highlight=False,
     )
     if result.test_metrics and result.primary_metric in result.test_metrics:
-        console.print(f"test {result.primary_metric}={result.test_metrics[result.primary_metric]:.4f}")
+        test = result.test_metrics[result.primary_metric]
+        console.print(f"test {result.primary_metric}={test:.4f}")
     console.print(f"registered: [bold]{result.model_uri}[/] (MLflow {result.tracking_uri})",
                   soft_wrap=True, highlight=False)
     if result.registry:
         held = f" @{', @'.join(result.aliases)}" if result.aliases else " (no alias)"
-        console.print(f"registry: version {result.model_version}{held}: {result.registry['reason']}",
-                      soft_wrap=True, highlight=False)
+        console.print(
+            f"registry: version {result.model_version}{held}: {result.registry['reason']}",
+            soft_wrap=True, highlight=False)
     console.print(f"pickle: {result.pkl_uri}", soft_wrap=True, highlight=False)
     console.print(
-        f"predict:  automl predict --model {result.model_uri} --data NEW.csv --output predictions.csv",
+        f"predict:  automl predict --model {result.model_uri} --data NEW.csv "
+        "--output predictions.csv",
         soft_wrap=True, highlight=False,
     )
 
 
-def _predict(args: argparse.Namespace, console: Any) -> int:
+def _predict(args: argparse.Namespace, console: Console) -> int:
     from tasks.config import default_tracking_uri
     from tasks.data.credentials import storage_options
     from tasks.data.storage import public_url, read_table, write_table

@@ -9,6 +9,7 @@ the way out), then the servers. The test of the deployments starts the same stac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -38,7 +39,7 @@ def free_port(preferred: int = 0) -> int:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return probe.getsockname()[1]
+            return int(probe.getsockname()[1])
     raise OSError("no free port on 127.0.0.1")
 
 
@@ -100,10 +101,8 @@ class Stack:
             if pid is not None:
                 _stop(pid, twice=name == "worker")
         for child in children:
-            try:
+            with contextlib.suppress(psutil.Error):
                 child.kill()
-            except psutil.Error:
-                pass
         self._save()
 
     def log_tail(self, name: str, lines: int = 60) -> str:
@@ -134,7 +133,7 @@ class Stack:
             if not _alive(self.pids[name]):
                 raise RuntimeError(f"{name} exited at start:\n{self.log_tail(name)}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - ours
                     if response.status == 200:
                         return
             except OSError:
@@ -159,10 +158,8 @@ class Stack:
 def _descendants(pids: list[int]) -> list[psutil.Process]:
     found = []
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.Error):
             found.extend(psutil.Process(pid).children(recursive=True))
-        except psutil.Error:
-            pass
     return found
 
 
@@ -190,10 +187,8 @@ def _stop(pid: int, twice: bool, grace: float = 10.0) -> None:
             time.sleep(0.2)
         if not _alive(pid):
             break
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # what is left of the group: the server's own children
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

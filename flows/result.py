@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from flows.steps import Phases
 from tasks.budget import Budget
@@ -13,9 +12,10 @@ from tasks.data.profile import Profile
 from tasks.data.sets import SearchData
 from tasks.final.choice import Choice
 from tasks.final.evaluation import Evaluation
+from tasks.registry.records import RegisteredModel
 from tasks.registry.run import TrackedRun
-from tasks.registry.tracking import RegisteredModel
 from tasks.search.outcome import LeaderboardRow, SearchOutcome
+from tasks.types import Json, Params
 
 __all__ = ["TrainResult", "build_result"]
 
@@ -32,7 +32,8 @@ class TrainResult:
     pkl_uri: str
     best_model: str
     best_family: str
-    best_params: dict[str, Any]  # of the best single trial, as refit (rounds kept by early stopping)
+    # of the best single trial, as refit (with the rounds early stopping kept)
+    best_params: Params
     primary_metric: str
     primary_metric_value: float
     metrics: dict[str, float]
@@ -45,13 +46,13 @@ class TrainResult:
     pruned_trials: int = 0  # stopped after a fold, worse than the median there (not failures)
     promoted: bool = False  # did the alias champion move to this version
     aliases: list[str] = field(default_factory=list)  # aliases this version holds
-    registry: dict[str, Any] | None = None  # the decision: reason, metric, basis, both scores
+    registry: Json | None = None  # the decision: reason, metric, basis, both scores
     roles: dict[str, list[str]] = field(default_factory=dict)
     guardrails: list[dict[str, str]] = field(default_factory=list)
     leaderboard: list[LeaderboardRow] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # search, ensemble, refit...
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Json:
         return asdict(self)
 
 
@@ -98,5 +99,5 @@ def build_result(
         roles=profile.roles.summary(),
         guardrails=report.to_dicts(),
         leaderboard=outcome.leaderboard(profile.metric)[:10],
-        phase_seconds=dict(phases.seconds) if phases else {},
+        phase_seconds=phases.rounded() if phases else {},
     )

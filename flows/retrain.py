@@ -7,8 +7,6 @@ when it is better; this flow adds where to start the search.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
 from flows.automl import automl_flow, task_runner
@@ -16,12 +14,14 @@ from flows.result import TrainResult
 from flows.ui import fails_as_sentence, label_run, run_name
 from tasks.config import AutoMLConfig
 from tasks.search.study import open_storage, warm_start_points
+from tasks.types import Params
 
 __all__ = ["retrain_flow", "previous_points"]
 
 
-def previous_points(config: AutoMLConfig, top: int) -> list[dict[str, Any]]:
-    """The previous registered study's best configurations (see tasks.search.study.warm_start_points)."""
+def previous_points(config: AutoMLConfig, top: int) -> list[Params]:
+    """The previous registered study's best configurations (tasks.search.study's
+    warm_start_points)."""
     return warm_start_points(open_storage(config.optuna_storage, config.workdir_path),
                              config.experiment_name, top)
 

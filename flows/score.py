@@ -4,23 +4,22 @@ table with predictions (and class probabilities) out."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.steps import transient
+from flows.steps import io_task
 from flows.ui import data_name, fails_as_sentence, label_run, publish_markdown, score_run_name
 from tasks.config import default_tracking_uri
 from tasks.data.credentials import storage_options as resolve_options
 from tasks.data.storage import public_url, read_table, write_table
 from tasks.registry.scoring import load_model, predict_frame
+from tasks.types import Estimator, Json
 
 __all__ = ["score_flow", "ScoreResult", "model_reference"]
 
 _URIS = ("models:/", "runs:/")
-_IO = {"retries": 2, "retry_delay_seconds": [1, 5], "retry_condition_fn": transient,
-       "cache_policy": NO_CACHE}
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class ScoreResult:
     rows_out: int
     output: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Json:
         return asdict(self)
 
 
@@ -50,22 +49,22 @@ def model_reference(
 
 
 @task(name="load-model", cache_policy=NO_CACHE)
-def _load(uri: str, tracking_uri: str) -> Any:
+def _load(uri: str, tracking_uri: str) -> Estimator:
     return load_model(uri, tracking_uri)
 
 
-@task(name="read-table", **_IO)
-def _read(url: str, options: dict[str, Any] | None) -> Any:
+@io_task("read-table")
+def _read(url: str, options: Json | None) -> pd.DataFrame:
     return read_table(url, what="data to score", storage_options=options)
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def _score(model: Any, frame: Any) -> Any:
+def _score(model: Estimator, frame: pd.DataFrame) -> pd.DataFrame:
     return predict_frame(model, frame)
 
 
-@task(name="write-predictions", **_IO)
-def _write(frame: Any, url: str, options: dict[str, Any] | None) -> None:
+@io_task("write-predictions")
+def _write(frame: pd.DataFrame, url: str, options: Json | None) -> None:
     write_table(frame, url, storage_options=options)
 
 
@@ -77,7 +76,7 @@ def score_flow(
     output: str,
     version: str | None = None,
     tracking_uri: str | None = None,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: Json | None = None,
     storage_secret: str | None = None,
 ) -> ScoreResult:
     """Score a table with a trained model and write the predictions.
@@ -100,8 +99,8 @@ def score_flow(
     log.info("scoring with %s (%s)", uri, how)
     options = resolve_options(storage_options, storage_secret)
     fitted = _load(uri, tracking)
-    frame = _read(data, options)
-    scored = _score(fitted, frame)
+    frame: pd.DataFrame = _read(data, options)  # pandas is untyped: mypy reads Task[..., Any]
+    scored: pd.DataFrame = _score(fitted, frame)
     _write(scored, output, options)
     result = ScoreResult(uri, registered, how, len(frame), len(scored), public_url(output))
     log.info("read %d rows from %s, wrote %d predictions to %s with %s", result.rows_in,

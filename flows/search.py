@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flows.ui import TrialProgress
 from flows.workers import CutOff, TaskEvaluator, TrialWorkers
@@ -20,6 +20,7 @@ from tasks.search.loop import SearchLimits, prunable, run_search
 from tasks.search.outcome import SearchOutcome
 from tasks.search.state import SearchState
 from tasks.search.study import save_predictions
+from tasks.types import Params
 
 if TYPE_CHECKING:
     from tasks.config import AutoMLConfig
@@ -50,7 +51,7 @@ class SearchSettings:
 
 def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: TrackedRun,
                   budget: Budget, workers: TrialWorkers,
-                  warm_start: Sequence[dict[str, Any]] = ()) -> SearchOutcome:
+                  warm_start: Sequence[Params] = ()) -> SearchOutcome:
     """Up to `concurrency` trials at once, as Prefect tasks on the flow's task runner. The first
     configurations tried are a resumed run's interrupted ones, then `warm_start`."""
     assert workers.payload is not None
@@ -62,10 +63,11 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
 
     def record(result: TrialResult, state: SearchState) -> str:
         save_predictions(run.predictions_folder, result)
-        improved = state.best is result
-        best = {curve_name(profile.metric): state.best_score} if improved else {}
+        score = state.best_score if state.best is result else None
+        best = {} if score is None else {curve_name(profile.metric): score}
         run_id = run.tracker.log_trial(run.run_id, result, best, step=len(state.results) - 1)
-        progress.update(result.candidate.label, state.best and state.best.candidate.label)
+        progress.update(result.candidate.label,
+                        None if state.best is None else state.best.candidate.label)
         if state.best is not None:
             # Trials started before any model existed may run to the budget's end; now there is
             # one to refit, the running trials stop at the search's deadline instead.

@@ -16,8 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.client.schemas.objects import State, TaskRun
 
 from flows.search import search_trials
 from tasks.config import AutoMLConfig
@@ -36,8 +35,9 @@ from tasks.registry.publish import describe_model, register_model, report_run
 from tasks.registry.run import open_run
 from tasks.search.candidates import TrialSettings
 
-__all__ = ["Phases", "timed", "trial_settings", "ingest", "inspect", "split", "guardrails",
-           "track", "search", "ensemble", "refit", "evaluate", "report", "register", "describe"]
+__all__ = ["Phases", "timed", "io_task", "transient", "trial_settings", "ingest", "inspect",
+           "split", "guardrails", "track", "search", "ensemble", "refit", "evaluate", "report",
+           "register", "describe"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,7 +50,10 @@ class Phases:
         self.seconds: dict[str, float] = {}
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 2)
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(seconds, 2) for name, seconds in self.seconds.items()}
 
     def __str__(self) -> str:
         return ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.seconds.items())
@@ -80,6 +83,12 @@ def transient(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
     return isinstance(error, StorageError) or not isinstance(error, AutoMLError)
 
 
+def io_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A step with I/O that can fail and succeed again: tried up to three times."""
+    return task(name=name, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5],
+                retry_condition_fn=transient)
+
+
 def _step(fn: Callable[P, R], name: str, io: bool = False) -> Task[P, R]:
     @functools.wraps(fn)
     def timed_fn(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -91,9 +100,7 @@ def _step(fn: Callable[P, R], name: str, io: bool = False) -> Task[P, R]:
                 phases.add(name, time.monotonic() - started)
 
     # The inputs are DataFrames and models: hashing them costs, caching them would be wrong.
-    retries: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [1, 5],
-                               "retry_condition_fn": transient} if io else {}
-    return task(timed_fn, name=name, cache_policy=NO_CACHE, **retries)
+    return (io_task(name) if io else task(name=name, cache_policy=NO_CACHE))(timed_fn)
 
 
 def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> TrialSettings:

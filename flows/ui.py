@@ -14,13 +14,19 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
+from prefect import artifacts
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from tasks.data.redact import public_url
 from tasks.errors import AutoMLError
+
+if TYPE_CHECKING:
+    from flows.result import TrainResult
+    from tasks.config import AutoMLConfig
 
 __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
            "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",
@@ -28,7 +34,8 @@ __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_
 
 log = logging.getLogger("automl")
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., Any])  # a flow function, whatever its signature
+T = TypeVar("T")
 
 
 def artifact_key(*parts: str) -> str:
@@ -41,12 +48,12 @@ def data_name(url: str) -> str:
     return PurePosixPath(public_url(url).split("?")[0].rstrip("/")).name or url
 
 
-def _param(name: str) -> Any:
+def _param(name: str) -> object:
     ctx = FlowRunContext.get()
     return (ctx.parameters or {}).get(name) if ctx else None
 
 
-def _get(value: Any, field: str) -> Any:
+def _get(value: object, field: str) -> object:
     return value.get(field) if isinstance(value, dict) else getattr(value, field, None)
 
 
@@ -54,7 +61,7 @@ def run_name() -> str:
     """flow_run_name of the training flows: '{experiment} on {data file name}'."""
     config = _param("config")
     experiment = _get(config, "experiment_name") or "automl"
-    return f"{experiment} on {data_name(_get(config, 'training_data') or '?')}"
+    return f"{experiment} on {data_name(str(_get(config, 'training_data') or '?'))}"
 
 
 def score_run_name() -> str:
@@ -84,9 +91,11 @@ class TrialProgress:
     def __init__(self, experiment: str, iterations: int, started: float, deadline: float) -> None:
         self.iterations, self.started, self.deadline = iterations, started, deadline
         self.done = 0
-        self.id = _quietly(lambda: _create("create_progress_artifact", progress=0.0,
-                                           key=artifact_key(experiment, "progress"),
-                                           description=f"{experiment}: search starting"))
+        created = _in_flow(lambda: artifacts.create_progress_artifact(
+            progress=0.0, key=artifact_key(experiment, "progress"),
+            description=f"{experiment}: search starting"))
+        # Prefect types it as the id or a coroutine: this is a sync context, so the id.
+        self.id = created if isinstance(created, UUID) else None
 
     def update(self, label: str, best: str | None) -> None:
         self.done += 1
@@ -95,35 +104,33 @@ class TrialProgress:
         span = max(self.deadline - self.started, 1e-9)
         share = max(self.done / self.iterations, (time.monotonic() - self.started) / span)
         text = f"{self.done} of at most {self.iterations} trials; last {label}; best {best or '-'}"
-        from prefect.artifacts import update_progress_artifact
-
-        _quietly(lambda: update_progress_artifact(self.id, progress=min(100.0, 100 * share),
-                                                  description=text))
+        self._move(min(100.0, 100 * share), text)
 
     def finish(self) -> None:
-        if self.id is not None:
-            from prefect.artifacts import update_progress_artifact
+        self._move(100.0, f"{self.done} trials done")
 
-            _quietly(lambda: update_progress_artifact(self.id, progress=100.0,
-                                                      description=f"{self.done} trials done"))
+    def _move(self, progress: float, text: str) -> None:
+        if (artifact := self.id) is not None:
+            _in_flow(lambda: artifacts.update_progress_artifact(artifact, progress=progress,
+                                                                description=text))
 
 
-def publish_result(result: Any) -> None:
+def publish_result(result: TrainResult) -> None:
     """The leaderboard as a table and the outcome as Markdown, on the run's Artifacts tab."""
     key = artifact_key(result.experiment_name)
     board = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result.leaderboard]
-    _quietly(lambda: _create("create_table_artifact", table=board, key=f"{key}-leaderboard",
-                             description=f"Trials of {result.experiment_name}, best first"))
-    _quietly(lambda: _create("create_markdown_artifact", markdown=_summary(result),
-                             key=f"{key}-summary", description="Final metrics and the model"))
+    _in_flow(lambda: artifacts.create_table_artifact(
+        table=board, key=f"{key}-leaderboard",
+        description=f"Trials of {result.experiment_name}, best first"))
+    publish_markdown(_summary(result), f"{key}-summary", "Final metrics and the model")
 
 
 def publish_markdown(markdown: str, key: str, description: str) -> None:
-    _quietly(lambda: _create("create_markdown_artifact", markdown=markdown,
-                             key=artifact_key(key), description=description))
+    _in_flow(lambda: artifacts.create_markdown_artifact(markdown=markdown, key=artifact_key(key),
+                                                        description=description))
 
 
-def _summary(result: Any) -> str:
+def _summary(result: TrainResult) -> str:
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(result.metrics.items()))
     test = ""
     if result.test_metrics:
@@ -147,7 +154,7 @@ def fails_as_sentence(fn: F) -> F:
     still gets the AutoMLError raised. Flows have no retries, so it is not tried again."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return fn(*args, **kwargs)
         except AutoMLError as exc:
@@ -167,7 +174,7 @@ def reported_training(fn: F) -> F:
 
     @fails_as_sentence
     @functools.wraps(fn)
-    def wrapper(config: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(config: AutoMLConfig, *args: object, **kwargs: object) -> object:
         label_run("automl", config.experiment_name, config.task)
         result = fn(config, *args, **kwargs)
         if FlowRunContext.get() is not None:
@@ -178,17 +185,13 @@ def reported_training(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _create(function: str, **kwargs: Any) -> Any:
+def _in_flow(call: Callable[[], T]) -> T | None:
+    """The call's result inside a flow run; None outside one (plain calls in tests) and when
+    drawing fails: an artifact is a view, never a reason to fail the run."""
     if FlowRunContext.get() is None:
         return None
-    import prefect.artifacts
-
-    return getattr(prefect.artifacts, function)(**kwargs)
-
-
-def _quietly(call: Callable[[], Any]) -> Any:
     try:
         return call()
-    except Exception as exc:  # noqa: BLE001 - an artifact is a view, never a reason to fail
+    except Exception as exc:  # noqa: BLE001 - see above
         log.debug("could not draw a Prefect artifact: %s", exc)
         return None

@@ -75,7 +75,7 @@ class TrialWorkers:
         try:
             from distributed import default_client
 
-            default_client().run(function, *args)
+            default_client().run(function, *args)  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - a cluster gone has no trials left to stop
             log.debug("could not reach the Dask workers' trial processes: %s", exc)
 

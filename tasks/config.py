@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -30,111 +30,145 @@ class AutoMLConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    training_data: str = Field(description="Path or URL (file://, s3://, az://) of the labelled table.")
+    training_data: str = Field(
+        description="Path or URL (file://, s3://, az://) of the labelled table."
+    )
     target: str = Field(description="Name of the column to predict.")
     task: TaskType | None = Field(
-        None, description="classification or regression; inferred from the target when empty."
+        default=None,
+        description="classification or regression; inferred from the target when empty.",
     )
-    validation_data: str | None = Field(None, description="A separate validation table.")
+    validation_data: str | None = Field(default=None, description="A separate validation table.")
     validation_size: float | None = Field(
-        None, gt=0, lt=1, description="Fraction of the training data held out for validation."
+        default=None, gt=0, lt=1,
+        description="Fraction of the training data held out for validation.",
     )
     n_cross_validations: int | None = Field(
-        None, ge=2, le=50, description="Number of cross-validation folds."
+        default=None, ge=2, le=50, description="Number of cross-validation folds."
     )
-    test_data: str | None = Field(None, description="A test table scored once by the final model.")
+    test_data: str | None = Field(
+        default=None, description="A test table scored once by the final model."
+    )
     test_size: float | None = Field(
-        None, gt=0, lt=1, description="Fraction of the training data kept aside as a test set."
+        default=None, gt=0, lt=1,
+        description="Fraction of the training data kept aside as a test set.",
     )
     primary_metric: str | None = Field(
-        None,
+        default=None,
         description="Metric the search optimises (AUC_weighted for classification, "
         "normalized_root_mean_squared_error for regression when empty).",
     )
-    iterations: int = Field(1000, ge=1, description="Maximum number of trials.")
+    iterations: int = Field(default=1000, ge=1, description="Maximum number of trials.")
     experiment_timeout_minutes: float = Field(
-        360, gt=0, description="Time budget of the whole run, refit included (fractions allowed)."
+        default=360, gt=0,
+        description="Time budget of the whole run, refit included (fractions allowed).",
     )
     iteration_timeout_minutes: float | None = Field(
-        None, gt=0, description="Time limit of one trial."
+        default=None, gt=0, description="Time limit of one trial."
     )
     max_concurrent_iterations: int | None = Field(
-        None, ge=1, description="Trials evaluated at once, each in its own worker process "
-        "(the number of cores when empty)."
+        default=None, ge=1,
+        description="Trials evaluated at once, each in its own worker process "
+        "(the number of cores when empty).",
     )
     max_cores_per_iteration: int = Field(
-        -1, ge=-1, description="Threads one trial may use (-1: the cores divided by the "
-        "concurrent trials)."
+        default=-1, ge=-1,
+        description="Threads one trial may use (-1: the cores divided by the "
+        "concurrent trials).",
     )
     max_memory_mb: float | None = Field(
-        None, gt=0, description="Memory one trial's worker process may use; a trial over it is "
-        "stopped and recorded as failed."
+        default=None, gt=0,
+        description="Memory one trial's worker process may use; a trial over it is "
+        "stopped and recorded as failed.",
     )
     task_runner: Literal["local", "dask"] = Field(
-        "local", description="local: trials in worker processes on this machine; dask: on a "
-        "Dask cluster (dask_address, or a local cluster when empty)."
+        default="local",
+        description="local: trials in worker processes on this machine; dask: on a "
+        "Dask cluster (dask_address, or a local cluster when empty).",
     )
     dask_address: str | None = Field(
-        None, description="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786."
+        default=None, description="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786."
     )
     optuna_storage: str | None = Field(
-        None, description="Optuna RDB storage URL (postgresql://, mysql://, sqlite:///) for "
-        "studies shared between machines; a journal file in workdir when empty."
+        default=None,
+        description="Optuna RDB storage URL (postgresql://, mysql://, sqlite:///) for "
+        "studies shared between machines; a journal file in workdir when empty.",
     )
     resume: bool = Field(
-        False, description="Continue this experiment's interrupted run (same data) instead of "
-        "starting a new one."
+        default=False,
+        description="Continue this experiment's interrupted run (same data) instead of "
+        "starting a new one.",
     )
     experiment_exit_score: float | None = Field(
-        None, description="Stop as soon as a trial reaches this primary-metric value."
+        default=None, description="Stop as soon as a trial reaches this primary-metric value."
     )
     enable_early_stopping: bool = Field(
-        True, description="Stop after early_stopping_patience trials without improvement."
+        default=True, description="Stop after early_stopping_patience trials without improvement."
     )
     early_stopping_patience: int = Field(
-        20, ge=1, description="Sampler trials without improvement (the first points not counted)."
+        default=20, ge=1,
+        description="Sampler trials without improvement (the first points not counted).",
     )
     enable_pruning: bool = Field(
-        True, description="Stop a trial after a fold where it is worse than the median of the "
-                          "finished trials there (cheap fidelity first)."
+        default=True,
+        description="Stop a trial after a fold where it is worse than the median of the "
+        "finished trials there (cheap fidelity first).",
     )
     sampler: Literal["tpe", "random"] = Field(
-        "tpe", description="tpe: Bayesian optimisation (multivariate TPE, constant liar for "
+        default="tpe",
+        description="tpe: Bayesian optimisation (multivariate TPE, constant liar for "
         "parallel trials); random: independent random draws, the same sequence of trials whatever "
-        "the concurrency (for comparisons)."
+        "the concurrency (for comparisons).",
     )
-    allowed_models: list[str] | None = Field(None, description="Only these model families.")
-    blocked_models: list[str] | None = Field(None, description="Never these model families.")
+    allowed_models: list[str] | None = Field(
+        default=None, description="Only these model families."
+    )
+    blocked_models: list[str] | None = Field(
+        default=None, description="Never these model families."
+    )
     featurization: Literal["auto", "off"] | FeaturizationSettings = Field(
-        "auto",
+        default="auto",
         description="auto: detect column roles, impute, encode, expand dates, vectorise text, "
         "scale where the model needs it; off: numeric columns used as given; or "
         "{column_overrides: {column: {role: numeric|categorical|text|datetime|drop, "
         "imputer: mean|median|most_frequent|constant}}} for auto with overrides.",
     )
-    weight_column: str | None = Field(None, description="Column of sample weights.")
-    positive_label: str | None = Field(None, description="Positive class for binary metrics.")
-    enable_ensembling: bool = Field(True, description="Try a greedy ensemble of the best trials.")
-    ensemble_iterations: int = Field(15, ge=1, description="Rounds of ensemble selection.")
-    random_state: int = Field(0, description="Seed of the split, the sampler and the models.")
-    experiment_name: str = Field("automl", min_length=1, description="MLflow experiment name.")
+    weight_column: str | None = Field(default=None, description="Column of sample weights.")
+    positive_label: str | None = Field(
+        default=None, description="Positive class for binary metrics."
+    )
+    enable_ensembling: bool = Field(
+        default=True, description="Try a greedy ensemble of the best trials."
+    )
+    ensemble_iterations: int = Field(
+        default=15, ge=1, description="Rounds of ensemble selection."
+    )
+    random_state: int = Field(
+        default=0, description="Seed of the split, the sampler and the models."
+    )
+    experiment_name: str = Field(
+        default="automl", min_length=1, description="MLflow experiment name."
+    )
     model_name: str | None = Field(
-        None, description="Registered model name (the experiment name when empty)."
+        default=None, description="Registered model name (the experiment name when empty)."
     )
     promote: bool = Field(
-        True,
+        default=True,
         description="Move the registry alias 'champion' to the new version when it beats the "
         "current champion on this run's held-out data (else it gets 'challenger'); "
         "false: register without touching any alias.",
     )
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI (a SQLite file in workdir when empty)."
+        default=None, description="MLflow tracking URI (a SQLite file in workdir when empty)."
     )
     workdir: str = Field(
-        "automl-runs", description="Folder for the embedded MLflow store and the Optuna study."
+        default="automl-runs",
+        description="Folder for the embedded MLflow store and the Optuna study.",
     )
-    storage_options: dict[str, Any] | None = Field(
-        None,
+    # A JSON object, as tasks.types.Json; spelled out: importing tasks.types loads numpy and pandas,
+    # which reading the configuration does not need.
+    storage_options: dict[str, object] | None = Field(
+        default=None,
         description="Passed to fsspec when reading and writing tables, e.g. "
         '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}, "key": ..., "secret": ...}; '
         "credentials otherwise come from the usual places (AWS_* or AZURE_STORAGE_* variables, "
@@ -143,20 +177,20 @@ class AutoMLConfig(BaseModel):
     )
 
     storage_secret: str | None = Field(
-        None, min_length=1,
+        default=None, min_length=1,
         description="Name of a Prefect Secret block holding a JSON object of storage options "
         '(e.g. {"connection_string": ...} or {"key": ..., "secret": ...}); merged under '
         "storage_options when the data is read, never recorded.",
     )
 
     @field_serializer("storage_options", when_used="json")
-    def _masked(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _masked(self, value: dict[str, object] | None) -> dict[str, object] | None:
         # JSON is what Prefect stores as the flow run's parameters: no credentials there.
         return mask_secrets(value)
 
     @field_validator("featurization", mode="before")
     @classmethod
-    def _featurization(cls, value: Any) -> Any:
+    def _featurization(cls, value: object) -> str | FeaturizationSettings:
         return parse_featurization(value)
 
     @model_validator(mode="after")
@@ -197,7 +231,9 @@ class AutoMLConfig(BaseModel):
     @property
     def column_overrides(self) -> dict[str, ColumnOverride]:
         settings = self.featurization
-        return dict(settings.column_overrides) if isinstance(settings, FeaturizationSettings) else {}
+        if isinstance(settings, FeaturizationSettings):
+            return dict(settings.column_overrides)
+        return {}
 
     @property
     def registered_model_name(self) -> str:
@@ -221,13 +257,15 @@ class AutoMLConfig(BaseModel):
 
 def default_tracking_uri(workdir: str = "automl-runs") -> str:
     """MLFLOW_TRACKING_URI when set, else the embedded SQLite store in the working folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}"
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
+    return tracking or f"sqlite:///{Path(workdir).resolve() / 'mlflow.db'}"
 
 
-def parse_config(**values: Any) -> AutoMLConfig:
+def parse_config(**values: object) -> AutoMLConfig:
     """Build the config, turning pydantic's report into one sentence a user can act on."""
     try:
-        return AutoMLConfig(**{k: v for k, v in values.items() if v is not None})
+        # model_validate: the same validation as AutoMLConfig(**values), for values of any type.
+        return AutoMLConfig.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])

@@ -21,6 +21,7 @@ from tasks.errors import ConfigError
 
 __all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all", "early_stopping_watch"]
 
+# (targets, predictions, weights, y_range, positive) -> score
 Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float, int], float]
 
 
@@ -47,7 +48,8 @@ class Metric:
 
 
 def _labels(proba: np.ndarray) -> np.ndarray:
-    return np.argmax(proba, axis=1)
+    labels: np.ndarray = np.argmax(proba, axis=1)
+    return labels
 
 
 def _onehot(y: np.ndarray, k: int) -> np.ndarray:
@@ -56,15 +58,15 @@ def _onehot(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def _auc(average: str) -> Scorer:
-    def fn(y, proba, w, *_):
+    def fn(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, *_: object) -> float:
         if w is None:
             return _ranked_auc(y, proba, average)
         if proba.shape[1] == 2:
-            return skm.roc_auc_score(y, proba[:, 1], sample_weight=w)
-        return skm.roc_auc_score(
+            return float(skm.roc_auc_score(y, proba[:, 1], sample_weight=w))
+        return float(skm.roc_auc_score(
             y, proba, average=average, multi_class="ovr", labels=np.arange(proba.shape[1]),
             sample_weight=w,
-        )
+        ))
 
     return fn
 
@@ -91,33 +93,37 @@ def _ranked_auc(y: np.ndarray, proba: np.ndarray, average: str) -> float:
     return float(np.average(scores, weights=support if average == "weighted" else None))
 
 
-def _average_precision_weighted(y, proba, w, *_):
-    return skm.average_precision_score(
+def _average_precision_weighted(
+    y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, *_: object
+) -> float:
+    return float(skm.average_precision_score(
         _onehot(y, proba.shape[1]), proba, average="weighted", sample_weight=w
-    )
+    ))
 
 
-def _norm_macro_recall(y, proba, w, *_):
+def _norm_macro_recall(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, *_: object) -> float:
     # Azure: macro recall rescaled so that random guessing scores 0 and perfection 1.
     k = proba.shape[1]
     chance = 0.5 if k == 2 else 1.0 / k
-    recall = skm.recall_score(
+    recall = float(skm.recall_score(
         y, _labels(proba), average="macro", labels=np.arange(k), sample_weight=w, zero_division=0
-    )
+    ))
     return (recall - chance) / (1 - chance)
 
 
-def _label_metric(fn: Callable[..., float], **kwargs) -> Scorer:
-    def scorer(y, proba, w, *_):
+def _label_metric(fn: Callable[..., float], **kwargs: object) -> Scorer:
+    def scorer(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, *_: object) -> float:
         return fn(y, _labels(proba), sample_weight=w, **kwargs)
 
     return scorer
 
 
-def _binary(fn: Callable[..., float], *, scores: bool = False, **kwargs) -> Scorer:
+def _binary(fn: Callable[..., float], *, scores: bool = False, **kwargs: object) -> Scorer:
     """A metric of the positive class alone; undefined (left out) beyond two classes."""
 
-    def scorer(y, proba, w, _, positive):
+    def scorer(
+        y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, _: float, positive: int
+    ) -> float:
         if proba.shape[1] != 2:
             raise ValueError("binary metric on more than two classes")
         truth = (y == positive).astype(int)
@@ -127,21 +133,25 @@ def _binary(fn: Callable[..., float], *, scores: bool = False, **kwargs) -> Scor
     return scorer
 
 
-def _log_loss(y, proba, w, *_):
-    return skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(proba.shape[1]), sample_weight=w)
+def _log_loss(y: np.ndarray, proba: np.ndarray, w: np.ndarray | None, *_: object) -> float:
+    return float(skm.log_loss(
+        y, np.clip(proba, 1e-15, 1), labels=np.arange(proba.shape[1]), sample_weight=w
+    ))
 
 
-def _rmse(y, p, w, *_):
-    return skm.root_mean_squared_error(y, p, sample_weight=w)
+def _rmse(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, *_: object) -> float:
+    return float(skm.root_mean_squared_error(y, p, sample_weight=w))
 
 
-def _spearman(y, p, w, *_):
-    rho = spearmanr(y, p).statistic
+def _spearman(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, *_: object) -> float:
+    rho = float(spearmanr(y, p).statistic)
     return 0.0 if np.isnan(rho) else rho
 
 
-def _mape(y, p, w, *_):
-    return skm.mean_absolute_percentage_error(y, p, sample_weight=w) if np.all(y != 0) else np.nan
+def _mape(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, *_: object) -> float:
+    if np.all(y != 0):
+        return float(skm.mean_absolute_percentage_error(y, p, sample_weight=w))
+    return np.nan
 
 
 _CLASSIFICATION: dict[str, tuple[bool, Scorer]] = {
@@ -178,7 +188,9 @@ _REGRESSION: dict[str, tuple[bool, Scorer]] = {
     "normalized_mean_absolute_error": (
         False, lambda y, p, w, r, *_: skm.mean_absolute_error(y, p, sample_weight=w) / r
     ),
-    "mean_absolute_error": (False, lambda y, p, w, r, *_: skm.mean_absolute_error(y, p, sample_weight=w)),
+    "mean_absolute_error": (
+        False, lambda y, p, w, r, *_: skm.mean_absolute_error(y, p, sample_weight=w)
+    ),
     "r2_score": (True, lambda y, p, w, r, *_: skm.r2_score(y, p, sample_weight=w)),
     "spearman_correlation": (True, _spearman),
     "mean_absolute_percentage_error": (False, _mape),
@@ -238,7 +250,7 @@ def score_all(
     positive: int = 1,
 ) -> dict[str, float]:
     """Every metric of the task; a metric undefined on this data is left out, not faked."""
-    out = {}
+    out: dict[str, float] = {}
     for name, metric in METRICS.items():
         if metric.task != task:
             continue

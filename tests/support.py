@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DATASETS = ROOT.parent / "shared" / "datasets"
+# The shared datasets beside the checkout (AUTOML_TEST_DATASETS points elsewhere).
+DATASETS = Path(os.environ.get("AUTOML_TEST_DATASETS", ROOT.parent / "shared" / "datasets"))
 # Under CI a test that needs a shared dataset fails instead of skipping (and conftest.py stops the
 # run at once when the folder is missing), so a green CI run has tested what it says.
 IN_CI = bool(os.environ.get("CI"))

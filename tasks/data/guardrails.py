@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +54,9 @@ class GuardrailReport:
         return [c for c in self.checks if c.status == "alerted"]
 
 
-def build_report(profile: Profile, data: SearchData, test: HeldOut | None = None) -> GuardrailReport:
+def build_report(
+    profile: Profile, data: SearchData, test: HeldOut | None = None
+) -> GuardrailReport:
     checks = [
         _task(profile),
         _validation(data),
@@ -89,7 +90,8 @@ def _missing(X: pd.DataFrame, profile: Profile) -> Check:
     counts = X[list(profile.roles.used)].isna().sum()
     counts = counts[counts > 0].sort_values(ascending=False)
     if counts.empty:
-        return Check("Missing feature values imputation", "passed", "no missing values in used columns")
+        return Check("Missing feature values imputation", "passed",
+                     "no missing values in used columns")
     listed = ", ".join(f"{c} ({n:,})" for c, n in counts.head(10).items())
     more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
     return Check("Missing feature values imputation", "done",
@@ -99,7 +101,8 @@ def _missing(X: pd.DataFrame, profile: Profile) -> Check:
 def _high_cardinality(profile: Profile) -> Check:
     high = profile.roles.high_cardinality
     if not high:
-        return Check("High cardinality feature detection", "passed", "no high-cardinality categorical column")
+        return Check("High cardinality feature detection", "passed",
+                     "no high-cardinality categorical column")
     return Check("High cardinality feature detection", "done",
                  f"target-encoded {', '.join(high)}")
 
@@ -119,9 +122,9 @@ def _class_balance(data: SearchData) -> Check:
     if ratio >= IMBALANCE_RATIO:
         return Check("Class balancing detection", "passed", detail)
     return Check("Class balancing detection", "alerted",
-                 f"{detail} (ratio {ratio:.2f}); splits are stratified, so a class is in every fold "
-                 "it has rows for; balanced class weights are among the searched options; prefer "
-                 "AUC_weighted, balanced_accuracy or norm_macro_recall as the metric")
+                 f"{detail} (ratio {ratio:.2f}); splits are stratified, so a class is in every "
+                 "fold it has rows for; balanced class weights are among the searched options; "
+                 "prefer AUC_weighted, balanced_accuracy or norm_macro_recall as the metric")
 
 
 def _duplicates(data: SearchData) -> Check:
@@ -165,12 +168,12 @@ def _single_feature_score(column: pd.Series, y: np.ndarray, task: str) -> float 
             if task == "regression":
                 model = DecisionTreeRegressor(max_depth=6, random_state=0)
                 pred = cross_val_predict(model, x, y, cv=3)
-                return 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+                return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
             model = DecisionTreeClassifier(max_depth=6, random_state=0)
             proba = cross_val_predict(model, x, y, cv=3, method="predict_proba")
             if proba.shape[1] == 2:
-                return roc_auc_score(y, proba[:, 1])
-            return roc_auc_score(y, proba, multi_class="ovr", average="weighted")
+                return float(roc_auc_score(y, proba[:, 1]))
+            return float(roc_auc_score(y, proba, multi_class="ovr", average="weighted"))
         except ValueError:
             return None
 

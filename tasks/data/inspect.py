@@ -33,7 +33,9 @@ def infer_task(y: pd.Series) -> str:
         return "classification"
     values = y.dropna()
     integral = bool(np.all(np.mod(values, 1) == 0))
-    return "classification" if integral and values.nunique() <= MAX_INFERRED_CLASSES else "regression"
+    if integral and values.nunique() <= MAX_INFERRED_CLASSES:
+        return "classification"
+    return "regression"
 
 
 def inspect_data(
@@ -45,7 +47,34 @@ def inspect_data(
     """Everything that can be known wrong before training is raised here."""
     source = config.training_data
     if frame.empty:
-        raise DataError(f"training data '{source}' has no rows; point training_data at a table with data")
+        raise DataError(
+            f"training data '{source}' has no rows; point training_data at a table with data"
+        )
+    y, task, counts = _target(config, frame, source)
+    _check_positive_label(config, task, counts)
+    metric = get_metric(config.primary_metric or default_metric(task), task)
+    families = resolve_families(task, config.allowed_models, config.blocked_models)
+    if config.experiment_exit_score is not None and not np.isfinite(config.experiment_exit_score):
+        raise ConfigError(
+            f"experiment_exit_score={config.experiment_exit_score} must be a finite number"
+        )
+    _check_split(config, len(frame), counts)
+    features = frame.drop(columns=[c for c in (config.target, config.weight_column) if c])
+    for other, name in ((validation, "validation_data"), (test, "test_data")):
+        if other is not None:
+            _check_other(config, other, features.columns, name, getattr(config, name))
+    roles = _roles(config, features, source, task, y)
+    families, skipped = _screen(config, task, families, features, roles)
+    return Profile(
+        task, config.task is None, metric, tuple(families), roles, len(frame), counts, skipped,
+        _encoded_width(features, roles),
+    )
+
+
+def _target(
+    config: AutoMLConfig, frame: pd.DataFrame, source: str
+) -> tuple[pd.Series, str, dict[str, int]]:
+    """The target column (and the weights) checked; the task, and the class counts."""
     _require_column(config.target, frame, source, "target column")
     if config.weight_column is not None:
         _require_column(config.weight_column, frame, source, "weight_column")
@@ -71,16 +100,13 @@ def inspect_data(
             f"target column '{config.target}' is not numeric (dtype {y.dtype}), so it cannot be "
             "a regression target; use task=classification"
         )
-    _check_positive_label(config, task, counts)
-    metric = get_metric(config.primary_metric or default_metric(task), task)
-    families = resolve_families(task, config.allowed_models, config.blocked_models)
-    if config.experiment_exit_score is not None and not np.isfinite(config.experiment_exit_score):
-        raise ConfigError(f"experiment_exit_score={config.experiment_exit_score} must be a finite number")
-    _check_split(config, len(frame), counts)
-    features = frame.drop(columns=[c for c in (config.target, config.weight_column) if c])
-    for other, name in ((validation, "validation_data"), (test, "test_data")):
-        if other is not None:
-            _check_other(config, other, features.columns, name, getattr(config, name))
+    return y, task, counts
+
+
+def _roles(
+    config: AutoMLConfig, features: pd.DataFrame, source: str, task: str, y: pd.Series
+) -> ColumnRoles:
+    """What each feature column is, logged; refused when no column is left to use."""
     roles = detect_roles(features, config.column_overrides)
     if not config.featurize and not roles.numeric:
         raise ConfigError(
@@ -95,12 +121,10 @@ def inspect_data(
             log.info("%s columns: %s", role, ", ".join(columns))
     if not roles.used:
         dropped = ", ".join(f"{c} ({why})" for c, why in roles.dropped.items())
-        raise DataError(f"no usable feature column is left in '{source}': {dropped or 'none given'}")
-    families, skipped = _screen(config, task, families, features, roles)
-    return Profile(
-        task, config.task is None, metric, tuple(families), roles, len(frame), counts, skipped,
-        _encoded_width(features, roles),
-    )
+        raise DataError(
+            f"no usable feature column is left in '{source}': {dropped or 'none given'}"
+        )
+    return roles
 
 
 def _screen(
@@ -134,7 +158,7 @@ def _screen(
 
 def _encoded_width(features: pd.DataFrame, roles: ColumnRoles) -> int:
     """About how many columns the model sees after encoding: sizes the slow-family caps."""
-    onehot = sum(min(features[c].nunique(), 30) for c in (*roles.categorical, *roles.boolean))
+    onehot: int = sum(min(features[c].nunique(), 30) for c in (*roles.categorical, *roles.boolean))
     return (
         len(roles.numeric) + len(roles.high_cardinality) + onehot
         + 9 * len(roles.datetime) + 200 * len(roles.text)
@@ -176,7 +200,8 @@ def _check_weights(weights: pd.Series, name: str) -> None:
 def _check_split(config: AutoMLConfig, n_rows: int, counts: dict[str, int]) -> None:
     if config.test_size is not None and round(n_rows * config.test_size) < 1:
         raise DataError(
-            f"test_size={config.test_size} of {n_rows} rows leaves no test row; use a larger test_size"
+            f"test_size={config.test_size} of {n_rows} rows leaves no test row; "
+            "use a larger test_size"
         )
     scheme, value = SplitPlan.of(config).scheme(n_rows)
     if scheme == "cv":
@@ -208,8 +233,8 @@ def _check_split(config: AutoMLConfig, n_rows: int, counts: dict[str, int]) -> N
             )
         if counts and n_valid < len(counts):
             raise DataError(
-                f"validation_size={value} gives {n_valid} validation rows for {len(counts)} classes; "
-                "use a larger validation_size or cross-validation"
+                f"validation_size={value} gives {n_valid} validation rows for {len(counts)} "
+                "classes; use a larger validation_size or cross-validation"
             )
 
 

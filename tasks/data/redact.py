@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import overload
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["public_url", "mask_secrets", "scrub"]
@@ -30,15 +30,25 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def mask_secrets(options: Any) -> Any:
+@overload
+def mask_secrets(options: dict[str, object]) -> dict[str, object]: ...
+
+
+@overload
+def mask_secrets(options: None) -> None: ...
+
+
+def mask_secrets(options: object) -> object:
     """storage_options with credential values replaced by '***': safe to record or show."""
+    # Any value is taken, as a nested option's value is masked by the same call; the overloads
+    # say what callers pass (a mapping of options, or None) and get back.
     if isinstance(options, dict):
         return {k: "***" if _is_secret(k) and not isinstance(v, dict | bool) else mask_secrets(v)
                 for k, v in options.items()}
     return options
 
 
-def scrub(text: str, url: str, storage_options: dict[str, Any] | None) -> str:
+def scrub(text: str, url: str, storage_options: dict[str, object] | None) -> str:
     """A library's message may quote the URL or a credential; show neither."""
     text = text.replace(url, public_url(url))
     for value in _secrets(storage_options or {}):
@@ -46,7 +56,7 @@ def scrub(text: str, url: str, storage_options: dict[str, Any] | None) -> str:
     return _CONNECTION_SECRET.sub(r"\1=***", text)
 
 
-def _secrets(options: Any, secret: bool = False) -> list[str]:
+def _secrets(options: object, secret: bool = False) -> list[str]:
     if isinstance(options, dict):
         return [s for k, v in options.items() for s in _secrets(v, secret or _is_secret(k))]
     if not (secret and isinstance(options, str) and len(options) >= 4):
@@ -55,5 +65,5 @@ def _secrets(options: Any, secret: bool = False) -> list[str]:
     return [options, *(m.group(0).split("=", 1)[1] for m in _CONNECTION_SECRET.finditer(options))]
 
 
-def _is_secret(name: Any) -> bool:
+def _is_secret(name: object) -> bool:
     return bool(_SECRET_NAME.search(str(name)))

@@ -91,34 +91,9 @@ def split_data(
         )
     held_out = _held_out(plan, test) if test is not None else None
     n_train = len(frame)
-    scheme, value = plan.scheme(n_train)
-    why = plan.why(n_train)
-    if scheme == "cv" and plan.n_cross_validations is None:
-        outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
-        folds, shorter = budget_folds(int(value), n_train, profile.n_features * outputs,
-                                      plan.budget_minutes, plan.concurrency)
-        scheme, value = ("cv", folds) if folds > 1 else ("holdout", DEFAULT_HOLDOUT)
-        why = shorter or why
+    scheme, value, why = _scheme(plan, profile, n_train, classify)
     rows = np.arange(n_train)
-    y_train = frame[plan.target].to_numpy()
-    if scheme == "given":
-        frame = pd.concat([frame, validation], ignore_index=True)
-        folds_ = ((rows, np.arange(n_train, len(frame))),)
-        label = "given validation data"
-    elif scheme == "cv":
-        splitter = (StratifiedKFold if classify else KFold)(int(value), shuffle=True,
-                                                            random_state=plan.seed)
-        with warnings.catch_warnings():  # a class rarer than the folds: the guardrails said so
-            warnings.simplefilter("ignore", UserWarning)
-            folds_ = tuple(splitter.split(rows, y_train if classify else None))
-        label = f"{int(value)}-fold cross-validation"
-    else:
-        fit_rows, valid_rows = train_test_split(
-            rows, test_size=float(value), random_state=plan.seed,
-            stratify=_stratify(y_train) if classify else None,
-        )
-        folds_ = ((np.sort(fit_rows), np.sort(valid_rows)),)
-        label = f"{float(value):.0%} holdout"
+    frame, folds, label = _folds(plan, scheme, value, frame, validation, rows, classify)
     log.info("validation: %s on %d rows%s", label, n_train,
              f", test set of {len(held_out.X)} rows" if held_out else "")
     frame = frame.reset_index(drop=True)
@@ -128,7 +103,7 @@ def split_data(
         X=frame.drop(columns=[c for c in (plan.target, plan.weight_column) if c]),
         y=y,
         weights=_weights(plan, frame),
-        folds=folds_,
+        folds=folds,
         refit_rows=rows,
         scheme=label,
         task=profile.task,
@@ -139,10 +114,57 @@ def split_data(
     ), held_out
 
 
+def _scheme(
+    plan: SplitPlan, profile: Profile, n_train: int, classify: bool
+) -> tuple[str, float, str]:
+    """The scheme, its folds or validation share, and why; fewer folds when the budget is short
+    for the data and the user chose no fold count."""
+    scheme, value = plan.scheme(n_train)
+    why = plan.why(n_train)
+    if scheme == "cv" and plan.n_cross_validations is None:
+        outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
+        folds, shorter = budget_folds(int(value), n_train, profile.n_features * outputs,
+                                      plan.budget_minutes, plan.concurrency)
+        scheme, value = ("cv", folds) if folds > 1 else ("holdout", DEFAULT_HOLDOUT)
+        why = shorter or why
+    return scheme, value, why
+
+
+def _folds(
+    plan: SplitPlan,
+    scheme: str,
+    value: float,
+    frame: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    rows: np.ndarray,
+    classify: bool,
+) -> tuple[pd.DataFrame, tuple[tuple[np.ndarray, np.ndarray], ...], str]:
+    """The rows (with a given validation table appended), the (fit rows, validation rows) of
+    each fold, and the scheme's name."""
+    n_train = len(frame)
+    y_train = frame[plan.target].to_numpy()
+    if scheme == "given":
+        frame = pd.concat([frame, validation], ignore_index=True)
+        return frame, ((rows, np.arange(n_train, len(frame))),), "given validation data"
+    if scheme == "cv":
+        splitter = (StratifiedKFold if classify else KFold)(int(value), shuffle=True,
+                                                            random_state=plan.seed)
+        with warnings.catch_warnings():  # a class rarer than the folds: the guardrails said so
+            warnings.simplefilter("ignore", UserWarning)
+            folds = tuple(splitter.split(rows, y_train if classify else None))
+        return frame, folds, f"{int(value)}-fold cross-validation"
+    fit_rows, valid_rows = train_test_split(
+        rows, test_size=float(value), random_state=plan.seed,
+        stratify=_stratify(y_train) if classify else None,
+    )
+    return frame, ((np.sort(fit_rows), np.sort(valid_rows)),), f"{float(value):.0%} holdout"
+
+
 def _weights(plan: SplitPlan, frame: pd.DataFrame) -> np.ndarray | None:
     if plan.weight_column is None:
         return None
-    return frame[plan.weight_column].to_numpy(dtype=float)
+    weights: np.ndarray = frame[plan.weight_column].to_numpy(dtype=float)
+    return weights
 
 
 def _held_out(plan: SplitPlan, test: pd.DataFrame) -> HeldOut:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Any
+from typing import IO
 
 import fsspec
 import pandas as pd
+from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.errors import DataError, StorageError
 from tasks.data.redact import mask_secrets, public_url, scrub
+from tasks.errors import DataError, StorageError
+from tasks.types import Json
 
 __all__ = ["read_table", "write_table", "detect_format", "public_url", "mask_secrets", "FORMATS"]
 
@@ -58,7 +60,7 @@ def read_table(
     url: str,
     *,
     what: str = "data",
-    storage_options: dict[str, Any] | None = None,
+    storage_options: Json | None = None,
     fmt: str | None = None,
 ) -> pd.DataFrame:
     """Read CSV, TSV, Parquet (a file or a folder of parts) or JSON Lines, with errors a user
@@ -99,7 +101,7 @@ def read_table(
     return frame
 
 
-def write_table(frame: pd.DataFrame, url: str, storage_options: dict[str, Any] | None = None) -> None:
+def write_table(frame: pd.DataFrame, url: str, storage_options: Json | None = None) -> None:
     """Write CSV, TSV or Parquet (by extension, compressed by suffix) to a path or URL."""
     fmt = detect_format(url)
     shown = f"'{public_url(url)}'"
@@ -107,24 +109,29 @@ def write_table(frame: pd.DataFrame, url: str, storage_options: dict[str, Any] |
         raise DataError(f"cannot write {shown}: use a .csv, .tsv or .parquet name")
     fs, path = _filesystem(url, storage_options, shown)
     if isinstance(fs, LocalFileSystem):
-        fs.makedirs(fs._parent(path), exist_ok=True)  # object stores have no folders to make
-    with _storage_errors(shown, url, fs, path, storage_options, verb="write"):
-        with fs.open(path, "wb", compression="infer") as out:
-            if fmt == "parquet":
-                frame.to_parquet(out, index=False)
-            else:
-                # Text through an explicit wrapper: zstandard's writer has no `mode` for pandas
-                # to tell it is binary; detach so the compressor is closed once, by fsspec.
-                text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-                frame.to_csv(text, index=False, sep="\t" if fmt == "tsv" else ",")
-                text.flush()
-                text.detach()
+        # Object stores have no folders to make. fsspec's own parent of its path: a drive's root
+        # on Windows, which no public method gives.
+        fs.makedirs(fs._parent(path), exist_ok=True)  # noqa: SLF001
+    with (
+        _storage_errors(shown, url, fs, path, storage_options, verb="write"),
+        fs.open(path, "wb", compression="infer") as out,
+    ):
+        if fmt == "parquet":
+            frame.to_parquet(out, index=False)
+        else:
+            # Text through an explicit wrapper: zstandard's writer has no `mode` for pandas
+            # to tell it is binary; detach so the compressor is closed once, by fsspec.
+            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+            frame.to_csv(text, index=False, sep="\t" if fmt == "tsv" else ",")
+            text.flush()
+            text.detach()
 
 
-def _filesystem(url: str, options: dict[str, Any] | None, shown: str) -> tuple[Any, str]:
+def _filesystem(url: str, options: Json | None, shown: str) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem and path; bad options (a malformed connection string) say so."""
     try:
-        return fsspec.core.url_to_fs(url, **(options or {}))
+        fs, path = fsspec.core.url_to_fs(url, **(options or {}))  # untyped: (filesystem, path)
+        return fs, path
     except (ImportError, ValueError, TypeError) as exc:
         first = scrub(_first_line(exc), url, options)
         raise DataError(
@@ -134,7 +141,7 @@ def _filesystem(url: str, options: dict[str, Any] | None, shown: str) -> tuple[A
 
 @contextmanager
 def _storage_errors(
-    shown: str, url: str, fs: Any, path: str, options: dict[str, Any] | None, verb: str
+    shown: str, url: str, fs: AbstractFileSystem, path: str, options: Json | None, verb: str
 ) -> Iterator[None]:
     """Turn each library's not-found, denied and unreachable errors into one sentence."""
     try:
@@ -196,7 +203,7 @@ def _root(exc: BaseException) -> BaseException:
     return list(_chain(exc))[-1]
 
 
-def _is_bare_folder(fs: Any, path: str, url: str) -> bool:
+def _is_bare_folder(fs: AbstractFileSystem, path: str, url: str) -> bool:
     """A name without any extension that is a folder: read it as Parquet part files."""
     if PurePosixPath(url.split("?")[0]).suffix:
         return False
@@ -210,7 +217,7 @@ def _container_word(url: str) -> str:
     return _CONTAINER.get(url.split("://", 1)[0].lower(), "bucket") if "://" in url else "bucket"
 
 
-def _missing(shown: str, url: str, fs: Any, path: str, verb: str) -> str:
+def _missing(shown: str, url: str, fs: AbstractFileSystem, path: str, verb: str) -> str:
     """Tell a missing bucket (or container) from a missing key: the fixes differ."""
     word = _container_word(url)
     top = path.split("/", 1)[0]
@@ -218,7 +225,7 @@ def _missing(shown: str, url: str, fs: Any, path: str, verb: str) -> str:
     try:
         if not isinstance(fs, LocalFileSystem) and "/" in path and not fs.exists(top):
             return f"{start} {word} '{top}' does not exist; check the {word} name and the endpoint"
-    except Exception:  # noqa: BLE001 - the probe only refines the message
+    except Exception:  # noqa: BLE001, S110 - the probe only refines the message
         pass
     if verb == "write":
         return f"{start} its folder does not exist"
@@ -229,20 +236,22 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _read_csv(handle: Any) -> pd.DataFrame:
+def _read_csv(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_csv(handle)
 
 
-def _read_tsv(handle: Any) -> pd.DataFrame:
+def _read_tsv(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_csv(handle, sep="\t")
 
 
-def _read_jsonl(handle: Any) -> pd.DataFrame:
+def _read_jsonl(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_json(handle, lines=True)
 
 
-def _read_parquet(handle: Any) -> pd.DataFrame:
+def _read_parquet(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_parquet(handle)
 
 
-_READERS = {"csv": _read_csv, "tsv": _read_tsv, "parquet": _read_parquet, "jsonl": _read_jsonl}
+_READERS: dict[str, Callable[[IO[bytes]], pd.DataFrame]] = {
+    "csv": _read_csv, "tsv": _read_tsv, "parquet": _read_parquet, "jsonl": _read_jsonl
+}

@@ -7,7 +7,6 @@ Fitted pipelines pickle numeric_frame and category_text by reference: module-lev
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,8 +47,8 @@ _DAY_FORMATS = (
     "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y", "%d/%m/%y", "%m-%d-%Y", "%d-%m-%Y", "%d.%m.%Y",
     "%Y/%m/%d", "%Y.%m.%d", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%A, %B %d, %Y",
 )
-DATE_FORMATS = ("ISO8601",) + tuple(
-    day + clock for day in _DAY_FORMATS for clock in ("", " %H:%M", " %H:%M:%S")
+DATE_FORMATS = (
+    "ISO8601", *(day + clock for day in _DAY_FORMATS for clock in ("", " %H:%M", " %H:%M:%S"))
 )
 
 
@@ -88,7 +87,7 @@ def _as_text(col: pd.Series) -> pd.Series:
     return col.astype("str").astype(object)
 
 
-def _value_text(value: Any) -> Any:
+def _value_text(value: object) -> str | float:  # float: NaN, pandas' missing value
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -98,7 +97,7 @@ def _value_text(value: Any) -> Any:
     return np.nan if value is None or value is pd.NA or value is pd.NaT else str(value)
 
 
-def _number_text(value: float) -> Any:
+def _number_text(value: float) -> str | float:
     if np.isnan(value):
         return np.nan
     return f"{value:.0f}" if value.is_integer() else repr(value)

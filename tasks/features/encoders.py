@@ -6,7 +6,7 @@ Fitted pipelines pickle DatetimeFeatures and TextTfidf by reference: module-leve
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,12 @@ from sklearn.preprocessing import (
 )
 
 from tasks.features.columns import DATE_PARTS, category_text, date_format, to_datetime
+from tasks.types import Array, Transformer
 
 __all__ = ["DatetimeFeatures", "TextTfidf", "numeric_block", "onehot_block", "target_block"]
 
 
-def _scaler(scaling: str | None) -> list[BaseEstimator]:
+def _scaler(scaling: str | None) -> list[Transformer]:
     if scaling == "standard":
         return [StandardScaler()]
     if scaling == "minmax":
@@ -36,7 +37,7 @@ def _scaler(scaling: str | None) -> list[BaseEstimator]:
 
 
 def numeric_block(
-    head: BaseEstimator, how: str, scaling: str | None, *, indicator: bool = True
+    head: Transformer, how: str, scaling: str | None, *, indicator: bool = True
 ) -> Pipeline:
     """head (numbers or calendar parts) -> imputed with `how`, missing flags, scaled."""
     imputer = SimpleImputer(strategy=how, fill_value=0 if how == "constant" else None,
@@ -69,7 +70,8 @@ def target_block(task: str, how: str, scaling: str | None) -> Pipeline:
     )
 
 
-class DatetimeFeatures(TransformerMixin, BaseEstimator):
+# scikit-learn ships no types: its base classes are Any to mypy.
+class DatetimeFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Datetime (or date text) columns -> calendar parts as numbers, NaN where the date is missing,
     plus one `<column>_missing` flag when the training rows had missing dates.
 
@@ -77,12 +79,13 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     vary there (the hour of plain dates) carries no information and is left out.
     """
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeFeatures:
+    def fit(self, X: pd.DataFrame, y: object = None) -> DatetimeFeatures:
         X = pd.DataFrame(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.formats_: dict[Any, str] = {}
-        self.parts_: dict[Any, list[str]] = {}
-        self.flags_: dict[Any, bool] = {}
+        # Keyed by column name: any label a DataFrame allows.
+        self.formats_: dict[Hashable, str] = {}
+        self.parts_: dict[Hashable, list[str]] = {}
+        self.flags_: dict[Hashable, bool] = {}
         for name in X.columns:
             col = X[name]
             # A datetime column that arrives as text at predict time (from a CSV) is ISO text.
@@ -95,9 +98,9 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
             self.flags_[name] = bool(when.isna().any())
         return self
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
+    def transform(self, X: pd.DataFrame) -> Array:
         X = pd.DataFrame(X)
-        blocks = []
+        blocks: list[Array] = []
         for name in self.feature_names_in_:
             when = to_datetime(X[name], self.formats_[name])
             parts = self._parts(when)
@@ -106,8 +109,8 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
                 blocks.append(when.isna().to_numpy(dtype="float64"))
         return np.column_stack(blocks)
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = []
+    def get_feature_names_out(self, input_features: object = None) -> Array:
+        names: list[str] = []
         for name in self.feature_names_in_:
             names.extend(f"{name}_{part}" for part in self.parts_[name])
             if self.flags_[name]:
@@ -119,7 +122,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         return {part: getattr(when.dt, part).astype("float64") for part in DATE_PARTS}
 
 
-class TextTfidf(TransformerMixin, BaseEstimator):
+class TextTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # as DatetimeFeatures
     """TF-IDF of word 1- and 2-grams of one text column, as a dense block of bounded width.
 
     Missing text is the empty document; a column without a single word gives one zero column.
@@ -129,7 +132,7 @@ class TextTfidf(TransformerMixin, BaseEstimator):
         self.max_features = max_features
         self.ngram_range = ngram_range
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> TextTfidf:
+    def fit(self, X: pd.DataFrame, y: object = None) -> TextTfidf:
         X = pd.DataFrame(X)
         if X.shape[1] != 1:
             raise ValueError(f"TextTfidf takes one column, got {X.shape[1]}")
@@ -143,13 +146,14 @@ class TextTfidf(TransformerMixin, BaseEstimator):
             self.vectorizer_ = None
         return self
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
+    def transform(self, X: pd.DataFrame) -> Array:
         X = pd.DataFrame(X)
         if self.vectorizer_ is None:
             return np.zeros((len(X), 1))
-        return self.vectorizer_.transform(self._documents(X)).toarray()
+        dense: Array = self.vectorizer_.transform(self._documents(X)).toarray()
+        return dense
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: object = None) -> Array:
         name = self.feature_names_in_[0]
         words = ["empty"] if self.vectorizer_ is None else self.vectorizer_.get_feature_names_out()
         return np.asarray([f"{name}_tfidf_{w}" for w in words], dtype=object)

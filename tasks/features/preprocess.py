@@ -7,7 +7,6 @@ absent-but-unused columns all work at predict time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -25,6 +24,7 @@ from tasks.features.encoders import (
     target_block,
 )
 from tasks.features.roles import IMPUTERS, ColumnRoles
+from tasks.types import Estimator, Transformer
 
 __all__ = ["build_preprocessor", "required_columns", "TEXT_MAX_FEATURES"]
 
@@ -51,7 +51,7 @@ def build_preprocessor(
         raise ValueError(f"scaling must be None, 'standard' or 'minmax', got {scaling!r}")
     if not featurize:
         return _as_given(roles)
-    parts: list[tuple[str, Any, list[str]]] = []
+    parts: list[tuple[str, Transformer, list[str]]] = []
     for how, names in _by_imputer(roles.numeric, roles, "numeric"):
         head = FunctionTransformer(numeric_frame, feature_names_out="one-to-one")
         parts.append((_block("numeric", how), numeric_block(head, how, scaling), names))
@@ -105,7 +105,7 @@ def _block(kind: str, how: str) -> str:
     return kind if how == IMPUTERS[kind][0] else f"{kind}_{how}"
 
 
-def required_columns(pipeline: Any) -> list[str]:
+def required_columns(pipeline: Estimator) -> list[str]:
     """The input columns a fitted pipeline (or an ensemble of pipelines) reads, in input order.
 
     Columns the training data had but featurization dropped are not required at predict time.
@@ -115,15 +115,17 @@ def required_columns(pipeline: Any) -> list[str]:
     return [c for c in order if c in used] + sorted(used.difference(order), key=str)
 
 
-def _read_columns(obj: Any) -> Iterator[Any]:
+def _read_columns(obj: Estimator) -> Iterator[str]:
     if isinstance(obj, ColumnTransformer):
         names = getattr(obj, "feature_names_in_", None)
         for _, transformer, columns in getattr(obj, "transformers_", obj.transformers):
             if isinstance(transformer, str) and transformer == "drop":
                 continue
             for column in np.atleast_1d(np.asarray(columns, dtype=object)):
-                is_position = isinstance(column, (int, np.integer)) and names is not None
-                yield names[column] if is_position else column
+                if isinstance(column, (int, np.integer)) and names is not None:
+                    yield names[column]  # a position: the name it had at fit time
+                else:
+                    yield column
     elif isinstance(obj, Pipeline):
         for _, step in obj.steps:
             yield from _read_columns(step)

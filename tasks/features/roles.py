@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import pandas as pd
 
@@ -74,7 +73,8 @@ class ColumnRoles:
 
 
 def detect_roles(
-    frame: pd.DataFrame, overrides: Mapping[str, ColumnOverride | Mapping[str, Any]] | None = None
+    frame: pd.DataFrame,
+    overrides: Mapping[str, ColumnOverride | Mapping[str, object]] | None = None,
 ) -> ColumnRoles:
     """Decide once, from the training rows, what each feature column is; overrides win."""
     checked = _check_overrides(overrides or {}, frame)
@@ -131,11 +131,11 @@ def _discrete(col: pd.Series) -> bool:
 
 
 def _check_overrides(
-    overrides: Mapping[str, ColumnOverride | Mapping[str, Any]], frame: pd.DataFrame
+    overrides: Mapping[str, ColumnOverride | Mapping[str, object]], frame: pd.DataFrame
 ) -> dict[str, ColumnOverride]:
     # The same sentences as the config for the same mistakes (ConfigError), then the columns.
-    parsed = parse_featurization({"column_overrides": dict(overrides)})
-    settings = cast(FeaturizationSettings, parsed)
+    settings = parse_featurization({"column_overrides": dict(overrides)})
+    assert isinstance(settings, FeaturizationSettings)  # a mapping parses to settings or raises
     for name in settings.column_overrides:
         if name not in frame.columns:
             columns = ", ".join(map(str, frame.columns[:30]))

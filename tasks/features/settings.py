@@ -4,9 +4,10 @@ FeaturizationConfig), validated with sentences a user can act on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from tasks.errors import ConfigError
 
@@ -22,8 +23,10 @@ class ColumnOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: ColumnRole | None = Field(None, description="Force the column's role.")
-    imputer: Imputer | None = Field(None, description="How the column's missing values are filled.")
+    role: ColumnRole | None = Field(default=None, description="Force the column's role.")
+    imputer: Imputer | None = Field(
+        default=None, description="How the column's missing values are filled."
+    )
 
 
 class FeaturizationSettings(BaseModel):
@@ -36,10 +39,12 @@ class FeaturizationSettings(BaseModel):
     )
 
 
-def parse_featurization(value: Any) -> str | FeaturizationSettings:
+def parse_featurization(value: object) -> str | FeaturizationSettings:
     """'auto', 'off' or the overrides mapping; anything else is one sentence naming the fix."""
-    if isinstance(value, FeaturizationSettings) or value in ("auto", "off"):
+    if isinstance(value, FeaturizationSettings):
         return value
+    if value in ("auto", "off"):
+        return str(value)  # the text itself: equal to 'auto' or 'off'
     if not isinstance(value, Mapping):
         raise ConfigError(
             f"featurization must be 'auto', 'off' or a mapping like "
@@ -51,7 +56,7 @@ def parse_featurization(value: Any) -> str | FeaturizationSettings:
         raise ConfigError(_override_sentence(exc.errors()[0])) from None
 
 
-def _override_sentence(err: Any) -> str:
+def _override_sentence(err: ErrorDetails) -> str:
     loc = [str(part) for part in err["loc"]]
     if len(loc) == 3 and loc[0] == "column_overrides":
         column, knob = loc[1], loc[2]

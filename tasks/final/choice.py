@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from tasks.search.candidates import TrialResult
+from tasks.types import Array, Estimator
 
-__all__ = ["Choice", "SINGLE", "VOTING", "STACK"]
+__all__ = ["Choice", "SINGLE", "VOTING", "STACK", "predictions_of"]
 
 SINGLE, VOTING, STACK = "single", "VotingEnsemble", "StackEnsemble"
 
@@ -23,7 +23,8 @@ class Choice:
     weights: tuple[float, ...]
     metrics: dict[str, float]  # on the validation rows
     kind: str = SINGLE
-    meta: Any = None  # the StackEnsemble's meta-learner, fitted on the members' predictions
+    # The StackEnsemble's meta-learner, fitted on the members' predictions.
+    meta: Estimator | None = None
 
     @property
     def is_ensemble(self) -> bool:
@@ -36,7 +37,14 @@ class Choice:
         return f"{self.kind}(" + ", ".join(m.candidate.label for m in self.members) + ")"
 
     @property
-    def predictions(self) -> np.ndarray:
+    def predictions(self) -> Array:
         """The validation (or out-of-fold) predictions of the choice: the members' blend."""
-        stacked = np.stack([m.predictions for m in self.members])
+        stacked = np.stack([predictions_of(m) for m in self.members])
         return np.average(stacked, axis=0, weights=self.weights)
+
+
+def predictions_of(member: TrialResult) -> Array:
+    """A chosen trial's validation predictions: the pools a choice draws on keep only trials
+    that made them."""
+    assert member.predictions is not None, f"trial {member.candidate.label} has no predictions"
+    return member.predictions

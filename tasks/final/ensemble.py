@@ -1,6 +1,6 @@
 """Choose the final model: the best single trial, Azure's VotingEnsemble (greedy selection with
-replacement, Caruana et al. 2004) or Azure's StackEnsemble (tasks.final.stacking), by the primary metric
-on the same validation (or out-of-fold) rows.
+replacement, Caruana et al. 2004) or Azure's StackEnsemble (tasks.final.stacking), by the primary
+metric on the same validation (or out-of-fold) rows.
 
 Both ensembles work on the predictions the trials already made: no refitting, so choosing costs
 milliseconds to a few seconds. An ensemble is chosen only if it beats the best single model.
@@ -15,7 +15,7 @@ import numpy as np
 
 from tasks.budget import Affordable
 from tasks.data.sets import SearchData
-from tasks.final.choice import STACK, VOTING, Choice
+from tasks.final.choice import STACK, VOTING, Choice, predictions_of
 from tasks.final.stacking import pick_members, stack_metrics, stack_predictions
 from tasks.metrics import Metric, score_all
 from tasks.search.candidates import TrialResult
@@ -78,7 +78,7 @@ def voting_ensemble(
         return None
     members = tuple(pool[i] for i in sorted(counts))
     weights = tuple(float(counts[i]) for i in sorted(counts))
-    blended = np.average(np.stack([m.predictions for m in members]), axis=0, weights=weights)
+    blended = np.average(np.stack([predictions_of(m) for m in members]), axis=0, weights=weights)
     metrics = score_all(
         data.task, data.y_valid, blended, data.weights_valid, data.y_range, data.positive
     )
@@ -94,7 +94,8 @@ def stack_ensemble(pool: list[TrialResult], data: SearchData, seed: int) -> Choi
     if stacked is None:
         return None
     pred, meta = stacked
-    return Choice(tuple(members), tuple(1.0 for _ in members), stack_metrics(pred, data), STACK, meta)
+    return Choice(tuple(members), tuple(1.0 for _ in members), stack_metrics(pred, data), STACK,
+                  meta)
 
 
 def _greedy_selection(

@@ -17,6 +17,7 @@ from tasks.data.sets import HeldOut, SearchData
 from tasks.final.choice import Choice
 from tasks.metrics import score_all
 from tasks.models.predict import predict_scores
+from tasks.types import Array, Estimator
 
 __all__ = ["Evaluation", "HeldOutPredictions", "evaluate_model"]
 
@@ -27,15 +28,15 @@ class HeldOutPredictions:
 
     basis: str  # "test" or "validation"
     X: pd.DataFrame  # raw input rows
-    y: np.ndarray  # class codes (index into classes) or values
-    pred: np.ndarray  # class probabilities in classes order, or values
-    weights: np.ndarray | None
-    classes: np.ndarray | None
+    y: Array  # class codes (index into classes) or values
+    pred: Array  # class probabilities in classes order, or values
+    weights: Array | None
+    classes: Array | None
     y_range: float
     positive: int
 
     @property
-    def labels(self) -> np.ndarray | None:
+    def labels(self) -> Array | None:
         return None if self.classes is None else self.classes[self.y]
 
 
@@ -52,16 +53,24 @@ class Evaluation:
 
 
 def evaluate_model(
-    model: Pipeline, choice: Choice, data: SearchData, test: HeldOut | None
+    model: Estimator, choice: Choice, data: SearchData, test: HeldOut | None
 ) -> Evaluation:
-    shared = {"classes": data.classes, "y_range": data.y_range, "positive": data.positive}
+    """`model` is the refit pipeline: scored on the test set when there is one."""
     if test is None:
         rows = data.valid_rows
-        held = HeldOutPredictions("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
-                                  data.weights_valid, **shared)
+        held = _held_out("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
+                         data.weights_valid, data)
         return Evaluation(choice.metrics, None, held)
     pred = predict_scores(model, test.X, data.classes)
     y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
     test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive)
-    held = HeldOutPredictions("test", test.X, y, pred, test.weights, **shared)
+    held = _held_out("test", test.X, y, pred, test.weights, data)
     return Evaluation(choice.metrics, test_metrics, held)
+
+
+def _held_out(
+    basis: str, X: pd.DataFrame, y: Array, pred: Array, weights: Array | None, data: SearchData
+) -> HeldOutPredictions:
+    """The rows with what every basis shares: the data's classes, y_range and positive class."""
+    return HeldOutPredictions(basis, X, y, pred, weights, classes=data.classes,
+                              y_range=data.y_range, positive=data.positive)

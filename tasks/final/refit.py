@@ -14,13 +14,14 @@ from tasks.models.ensembles import (
     StackEnsembleRegressor,
 )
 from tasks.models.pipeline import build_pipeline, fit_pipeline
-from tasks.search.candidates import TrialSettings
+from tasks.search.candidates import TrialResult, TrialSettings
+from tasks.types import Estimator
 
 __all__ = ["refit_model"]
 
 
 def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pipeline:
-    def pipeline(member) -> Pipeline:
+    def pipeline(member: TrialResult) -> Pipeline:
         c = member.candidate
         return build_pipeline(
             c.family, member.final_params, task=data.task, roles=settings.roles, seed=settings.seed,
@@ -30,12 +31,19 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
     members = [(m.candidate.label, pipeline(m)) for m in choice.members]
     if choice.is_ensemble and choice.kind == STACK:
         meta = FrozenEstimator(choice.meta)  # fitted on the members' out-of-fold predictions
-        stacked = (StackEnsembleClassifier(members, meta, data.classes)
-                   if data.task == "classification" else StackEnsembleRegressor(members, meta))
-        model = Pipeline([("model", stacked)])
+        model = Pipeline([("model", _stack(members, meta, data))])
     elif choice.is_ensemble:
         kind = EnsembleClassifier if data.task == "classification" else EnsembleRegressor
         model = Pipeline([("model", kind(members, list(choice.weights)))])
     else:
         model = pipeline(choice.members[0])
     return fit_pipeline(model, data, data.refit_rows, settings.n_jobs)
+
+
+def _stack(
+    members: list[tuple[str, Pipeline]], meta: Estimator, data: SearchData
+) -> StackEnsembleClassifier | StackEnsembleRegressor:
+    if data.task == "classification":
+        assert data.classes is not None  # a classification's data has its labels
+        return StackEnsembleClassifier(members, meta, data.classes)
+    return StackEnsembleRegressor(members, meta)

@@ -19,9 +19,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tasks.data.sets import SearchData
+from tasks.final.choice import predictions_of
 from tasks.metrics import score_all
 from tasks.models.ensembles import stack_features
 from tasks.search.candidates import TrialResult
+from tasks.types import Array, Estimator
 
 __all__ = ["MAX_MEMBERS", "MAX_META_WORK", "meta_learner", "pick_members", "stack_predictions",
            "stack_metrics"]
@@ -34,7 +36,7 @@ META_FOLDS = 5
 MAX_META_WORK = 5_000_000
 
 
-def meta_learner(task: str):
+def meta_learner(task: str) -> Estimator:
     """Logistic regression on members' standardised log-probabilities; non-negative least
     squares for values (non-negative weights keep the blend from betting against a member, as
     Caruana's do).
@@ -62,23 +64,19 @@ def pick_members(pool: list[TrialResult], limit: int = MAX_MEMBERS) -> list[Tria
 
 def stack_predictions(
     members: list[TrialResult], data: SearchData, seed: int
-) -> tuple[np.ndarray, object] | None:
+) -> tuple[Array, Estimator] | None:
     """(cross-validated stack predictions of the validation rows, meta-learner fitted on all of
     them), or None when the rows cannot be split into folds for the meta-learner, or fitting it
     would cost too much of the budget."""
-    X = stack_features([m.predictions for m in members], data.task)
+    X = stack_features([predictions_of(m) for m in members], data.task)
     y = data.y_valid
     classify = data.task == "classification"
-    if X.size * (len(data.classes) if classify else 1) > MAX_META_WORK:
+    n_classes = _n_classes(data) if classify else 1
+    if X.size * n_classes > MAX_META_WORK:
         return None
-    if classify:
-        rarest = int(np.unique(y, return_counts=True)[1].min())
-        folds = min(META_FOLDS, rarest)
-        if folds < 2:
-            return None
-        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    else:
-        cv = KFold(META_FOLDS, shuffle=True, random_state=seed)
+    cv = _meta_folds(y, classify, seed)
+    if cv is None:
+        return None
     meta = meta_learner(data.task)
     # A pipeline's fit takes the weights as <final step>__sample_weight.
     weight = f"{meta.steps[-1][0]}__sample_weight" if hasattr(meta, "steps") else "sample_weight"
@@ -89,11 +87,27 @@ def stack_predictions(
                                  method="predict_proba" if classify else "predict")
         fitted = clone(meta).fit(X, y, **params)
     if classify:
-        full = np.zeros((len(y), len(data.classes)))
+        full = np.zeros((len(y), n_classes))
         full[:, np.unique(y)] = pred  # a class absent from the validation rows: probability 0
         pred = full
     return pred, fitted
 
 
-def stack_metrics(pred: np.ndarray, data: SearchData) -> dict[str, float]:
+def _n_classes(data: SearchData) -> int:
+    assert data.classes is not None  # a classification's data has its labels
+    return len(data.classes)
+
+
+def _meta_folds(y: Array, classify: bool, seed: int) -> StratifiedKFold | KFold | None:
+    """The meta-learner's folds, stratified for classes; None when a class has a single row."""
+    if classify:
+        rarest = int(np.unique(y, return_counts=True)[1].min())
+        folds = min(META_FOLDS, rarest)
+        if folds < 2:
+            return None
+        return StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return KFold(META_FOLDS, shuffle=True, random_state=seed)
+
+
+def stack_metrics(pred: Array, data: SearchData) -> dict[str, float]:
     return score_all(data.task, data.y_valid, pred, data.weights_valid, data.y_range, data.positive)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tasks.models.wrappers import EncodedLabelClassifier
+from tasks.types import Array, Estimator, Rows
 
 __all__ = ["EARLY_STOPPING_ROUNDS", "early_stopping", "rounds_used"]
 
@@ -13,8 +12,8 @@ __all__ = ["EARLY_STOPPING_ROUNDS", "early_stopping", "rounds_used"]
 EARLY_STOPPING_ROUNDS = 50
 
 
-def early_stopping(model: Any, X_eval: Any, y_eval: Any, watch: str | None = None
-                   ) -> dict[str, Any] | None:
+def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | None = None
+                   ) -> dict[str, object] | None:
     """The fit arguments that stop a LightGBM or XGBoost model early on (X_eval, y_eval), or
     None for a model without boosting rounds. `watch` is what is watched: "auc" (both libraries
     call it so), else the model's own objective (log loss, squared error)."""
@@ -35,7 +34,7 @@ def early_stopping(model: Any, X_eval: Any, y_eval: Any, watch: str | None = Non
     return None
 
 
-def rounds_used(model: Any) -> int | None:
+def rounds_used(model: Estimator) -> int | None:
     """How many boosting rounds a model fitted with early_stopping kept, or None."""
     inner = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
     best = getattr(inner, "best_iteration_", None)  # LightGBM: a count

@@ -5,18 +5,21 @@ name these classes: module-level, names kept."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from tasks.types import Array, Estimator, Rows
+
 __all__ = ["EnsembleClassifier", "EnsembleRegressor", "StackEnsembleClassifier",
            "StackEnsembleRegressor", "stack_features"]
 
 
-def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
+def _fit_members(
+    ensemble: _WeightedEnsemble | _Stack, X: Rows, y: Array, sample_weight: Array | None
+) -> None:
     """The members side by side in threads, one per core: the model libraries fit outside the
     GIL, and a boosting member fits on one thread (families.openmp_threads).
 
@@ -29,7 +32,7 @@ def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
     threads = min(len(members), os.cpu_count() or 1)
     caps = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
 
-    def fit(estimator: Any) -> Any:
+    def fit(estimator: Estimator) -> Estimator:
         with threadpool_limits(limits=caps):
             return estimator.fit(X, y, **routed)
 
@@ -41,104 +44,124 @@ def _fit_members(ensemble: Any, X: Any, y: Any, sample_weight: Any) -> None:
         ensemble.feature_names_in_ = names
 
 
-def _aligned_proba(est: Any, X: Any, classes: np.ndarray) -> np.ndarray:
+def _aligned_proba(est: Estimator, X: Rows, classes: Array) -> Array:
     """A member's probabilities in the order of `classes` (zeros for a class it never saw)."""
     proba = np.zeros((len(X), len(classes)))
     proba[:, np.searchsorted(classes, est.classes_)] = est.predict_proba(X)
     return proba
 
 
-class _WeightedEnsemble(BaseEstimator):
+# scikit-learn ships no types, so its base classes are Any to mypy: subclassing them is the point.
+class _WeightedEnsemble(BaseEstimator):  # type: ignore[misc]
     """Members are whole pipelines (each with its own preprocessing), averaged with weights."""
 
-    def __init__(self, estimators: list[tuple[str, Any]], weights: list[float]) -> None:
+    estimators_: list[Estimator]  # the fitted members
+    feature_names_in_: Array
+
+    def __init__(self, estimators: list[tuple[str, Estimator]], weights: list[float]) -> None:
         self.estimators = estimators
         self.weights = weights
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _WeightedEnsemble:
+    def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> _WeightedEnsemble:
         _fit_members(self, X, y, sample_weight)
         return self
 
-    def _average(self, outputs: list[np.ndarray]) -> np.ndarray:
+    def _average(self, outputs: list[Array]) -> Array:
         return np.average(np.stack(outputs), axis=0, weights=np.asarray(self.weights, float))
 
 
-class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):
+class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):  # type: ignore[misc]
     """Soft voting with Caruana weights (Azure's VotingEnsemble)."""
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> EnsembleClassifier:
+    classes_: Array
+
+    def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> EnsembleClassifier:
         super().fit(X, y, sample_weight)
         self.classes_ = np.unique(y)
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Rows) -> Array:
         return self._average([_aligned_proba(est, X, self.classes_) for est in self.estimators_])
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict(self, X: Rows) -> Array:
+        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels
 
 
-class EnsembleRegressor(RegressorMixin, _WeightedEnsemble):
+class EnsembleRegressor(RegressorMixin, _WeightedEnsemble):  # type: ignore[misc]
     """Weighted average of the members' predictions (Azure's VotingEnsemble)."""
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Rows) -> Array:
         return self._average([np.asarray(est.predict(X), float) for est in self.estimators_])
 
 
-def stack_features(predictions: list[np.ndarray], task: str) -> np.ndarray:
+def stack_features(predictions: list[Array], task: str) -> Array:
     """The meta-learner's inputs: each member's log-odds (binary) or log-probabilities, or its
     predicted values. Logs, because a linear model on them combines members multiplicatively,
     the way probabilities from independent evidence combine."""
     if task == "regression":
         return np.column_stack([np.asarray(p, float) for p in predictions])
-    logs = []
+    logs: list[Array] = []
     for proba in predictions:
         clipped = np.clip(np.asarray(proba, float), 1e-6, 1 - 1e-6)
-        logs.append(np.log(clipped[:, 1:] / clipped[:, :1]) if clipped.shape[1] == 2 else np.log(clipped))
+        binary = clipped.shape[1] == 2
+        logs.append(np.log(clipped[:, 1:] / clipped[:, :1]) if binary else np.log(clipped))
     return np.hstack(logs)
 
 
-class _Stack(BaseEstimator):
+class _Stack(BaseEstimator):  # type: ignore[misc]
     """Members are whole pipelines refit on all rows; the meta-learner arrives already fitted on
     the members' out-of-fold predictions (FrozenEstimator, so cloning keeps it fitted)."""
 
-    def __init__(self, estimators: list[tuple[str, Any]], final_estimator: Any) -> None:
+    estimators_: list[Estimator]  # the fitted members
+    feature_names_in_: Array
+
+    def __init__(self, estimators: list[tuple[str, Estimator]], final_estimator: Estimator) -> None:
         self.estimators = estimators
         self.final_estimator = final_estimator
 
 
-class StackEnsembleClassifier(ClassifierMixin, _Stack):
+class StackEnsembleClassifier(ClassifierMixin, _Stack):  # type: ignore[misc]
     """Azure's StackEnsemble for classification: logistic regression on members' probabilities.
 
     `classes` are the labels the meta-learner's integer codes 0..K-1 stand for."""
 
-    def __init__(self, estimators: list[tuple[str, Any]], final_estimator: Any, classes: Any) -> None:
+    classes_: Array
+
+    def __init__(
+        self, estimators: list[tuple[str, Estimator]], final_estimator: Estimator, classes: Array
+    ) -> None:
         super().__init__(estimators, final_estimator)
         self.classes = classes
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StackEnsembleClassifier:
+    def fit(
+        self, X: Rows, y: Array, sample_weight: Array | None = None
+    ) -> StackEnsembleClassifier:
         _fit_members(self, X, y, sample_weight)
         self.classes_ = np.asarray(self.classes)
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Rows) -> Array:
         members = [_aligned_proba(est, X, self.classes_) for est in self.estimators_]
         meta = self.final_estimator
         proba = np.zeros((len(X), len(self.classes_)))
-        proba[:, np.asarray(meta.classes_, int)] = meta.predict_proba(stack_features(members, "classification"))
+        meta_proba = meta.predict_proba(stack_features(members, "classification"))
+        proba[:, np.asarray(meta.classes_, int)] = meta_proba
         return proba
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict(self, X: Rows) -> Array:
+        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels
 
 
-class StackEnsembleRegressor(RegressorMixin, _Stack):
+class StackEnsembleRegressor(RegressorMixin, _Stack):  # type: ignore[misc]
     """Azure's StackEnsemble for regression: non-negative linear weights on members' values."""
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StackEnsembleRegressor:
+    def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> StackEnsembleRegressor:
         _fit_members(self, X, y, sample_weight)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Rows) -> Array:
         members = [np.asarray(est.predict(X), float) for est in self.estimators_]
-        return self.final_estimator.predict(stack_features(members, "regression"))
+        values: Array = self.final_estimator.predict(stack_features(members, "regression"))
+        return values

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from tasks.errors import ConfigError
+from tasks.types import Estimator
 
 __all__ = ["Family", "FAMILIES", "resolve_families", "screen_families", "register_family"]
 
@@ -35,9 +35,10 @@ class Family:
     onehot_discrete: bool | None = None  # one-hot small integer sets too (default: if scaled)
     aliases: tuple[str, ...] = ()
 
-    def estimator_class(self, task: str) -> type:
-        module, _, cls = self.estimators[task].partition(":")
-        return getattr(importlib.import_module(module), cls)
+    def estimator_class(self, task: str) -> type[Estimator]:
+        module, _, name = self.estimators[task].partition(":")
+        cls: type[Estimator] = getattr(importlib.import_module(module), name)
+        return cls
 
 
 # Order matters: it is the order of the default configurations tried first (the portfolio):
@@ -111,8 +112,9 @@ _LOOKUP = {
 }
 
 
-def register_family(family: Family, space: dict[str, Any]) -> None:
-    """Add a family from a plugin (see tasks.models.plugins): its registry entry and its search space."""
+def register_family(family: Family, space: Mapping[str, object]) -> None:
+    """Add a family from a plugin (see tasks.models.plugins): its registry entry and its search
+    space, the mapping a search_spaces/ YAML file would hold."""
     from tasks.search.spaces import register_space
 
     register_space(family.key, space)
@@ -128,7 +130,7 @@ def resolve_families(
     valid = [f.name for f in FAMILIES.values() if task in f.estimators]
 
     def keys(names: Iterable[str] | None, knob: str) -> set[str]:
-        out = set()
+        out: set[str] = set()
         for name in names or ():
             key = _LOOKUP.get(_normalise(name))
             if key is None or task not in FAMILIES[key].estimators:

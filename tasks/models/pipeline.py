@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
 
 import numpy as np
 from sklearn.compose import TransformedTargetRegressor
@@ -19,6 +18,7 @@ from tasks.models.boosting import early_stopping
 from tasks.models.families import FAMILIES
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
 from tasks.search.spaces import load_space
+from tasks.types import Array, Params
 
 __all__ = ["build_pipeline", "fit_pipeline", "openmp_threads", "thread_cap"]
 
@@ -40,7 +40,7 @@ def openmp_threads(n_jobs: int) -> int:
 
 def build_pipeline(
     key: str,
-    params: dict[str, Any],
+    params: Params,
     *,
     task: str,
     roles: ColumnRoles,
@@ -51,7 +51,7 @@ def build_pipeline(
     """An unfitted pipeline of preprocessing + the family's estimator with these parameters."""
     family = FAMILIES[key]
     cls = family.estimator_class(task)
-    settings = {**load_space(key).fixed, **params}
+    settings: dict[str, object] = {**load_space(key).fixed, **params}
     accepted = cls().get_params()
     if task != "classification" or "class_weight" not in accepted:
         # Searched for the classifiers of a family whose YAML also serves its regressor; never
@@ -77,8 +77,8 @@ def build_pipeline(
 
 
 def fit_pipeline(
-    pipeline: Pipeline, data: SearchData, rows: np.ndarray, n_jobs: int,
-    stop_on: np.ndarray | None = None, watch: str | None = None,
+    pipeline: Pipeline, data: SearchData, rows: Array, n_jobs: int,
+    stop_on: Array | None = None, watch: str | None = None,
 ) -> Pipeline:
     """Fit on `rows`. With `stop_on` (the fold's validation rows), a boosting model stops adding
     rounds when its `watch` ("auc", or "loss": its own) on them stops improving; other models

@@ -1,7 +1,7 @@
 """Plugins: modules named in AUTOML_PLUGINS, imported by the flow and by every trial worker.
 
-A plugin registers extra model families (`tasks.models.families.register_family`); it is imported in the
-worker processes too, because they build the estimators.
+A plugin registers extra model families (`tasks.models.families.register_family`); it is imported
+in the worker processes too, because they build the estimators.
 """
 
 from __future__ import annotations

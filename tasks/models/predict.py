@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+
+from tasks.types import Array, Estimator, Rows
 
 __all__ = ["predict_scores"]
 
 
-def predict_scores(model: Pipeline, X: Any, classes: np.ndarray | None) -> np.ndarray:
-    """Class probabilities in the order of `classes` (zeros for a class the model never saw),
-    or regression values."""
+def predict_scores(model: Estimator, X: Rows, classes: Array | None) -> Array:
+    """The fitted model's (a pipeline's) class probabilities in the order of `classes` (zeros for
+    a class the model never saw), or regression values."""
     if classes is None:
         return np.asarray(model.predict(X), dtype=float)
     proba = np.asarray(model.predict_proba(X), dtype=float)

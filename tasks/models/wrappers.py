@@ -3,7 +3,7 @@ that have none. Pickled models name these classes: module-level, names kept."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -12,37 +12,48 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
+from tasks.types import Array, Estimator, Rows
+
 __all__ = ["CalibratedClassifier", "EncodedLabelClassifier"]
 
 
-class EncodedLabelClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+# scikit-learn ships no types, so its base classes are Any to mypy: subclassing them is the point.
+class EncodedLabelClassifier(
+    ClassifierMixin, MetaEstimatorMixin, BaseEstimator  # type: ignore[misc]
+):
     """Fits a classifier that only accepts labels 0..K-1 (XGBoost) on labels of any type."""
 
-    def __init__(self, estimator: Any) -> None:
+    classes_: Array
+
+    def __init__(self, estimator: Estimator) -> None:
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> EncodedLabelClassifier:
+    def fit(self, X: Rows, y: Array, **fit_params: object) -> EncodedLabelClassifier:
         self.encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.encoder_.classes_
         if "eval_set" in fit_params:  # XGBoost's early stopping: its validation rows need codes
-            fit_params["eval_set"] = [
-                (Xe, self.encoder_.transform(ye)) for Xe, ye in fit_params["eval_set"]
-            ]
+            eval_set = cast("list[tuple[Rows, Array]]", fit_params["eval_set"])
+            fit_params["eval_set"] = [(Xe, self.encoder_.transform(ye)) for Xe, ye in eval_set]
         self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y), **fit_params)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict(self, X: Rows) -> Array:
+        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.estimator_.predict_proba(X)
+    def predict_proba(self, X: Rows) -> Array:
+        proba: Array = self.estimator_.predict_proba(X)
+        return proba
 
     @property
-    def feature_importances_(self) -> np.ndarray:
-        return self.estimator_.feature_importances_
+    def feature_importances_(self) -> Array:
+        importances: Array = self.estimator_.feature_importances_
+        return importances
 
 
-class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class CalibratedClassifier(
+    ClassifierMixin, MetaEstimatorMixin, BaseEstimator  # type: ignore[misc]
+):
     """Class probabilities for a classifier that has none (LinearSVC, kernel SVC, hinge SGD).
 
     scikit-learn's CalibratedClassifierCV with sigmoid calibration (isotonic overfits below
@@ -53,14 +64,18 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     are) would otherwise leave whole groups out of every fit.
     """
 
-    def __init__(self, estimator: Any, folds: int = 3, random_state: int | None = None) -> None:
+    classes_: Array
+
+    def __init__(
+        self, estimator: Estimator, folds: int = 3, random_state: int | None = None
+    ) -> None:
         self.estimator = estimator
         self.folds = folds
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CalibratedClassifier:
+    def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> CalibratedClassifier:
         rarest = int(np.unique(y, return_counts=True)[1].min())
-        cv: StratifiedKFold | list[tuple[np.ndarray, np.ndarray]]
+        cv: StratifiedKFold | list[tuple[Array, Array]]
         if rarest >= 2:
             base = clone(self.estimator)
             folds = min(self.folds, rarest)
@@ -75,8 +90,10 @@ class CalibratedClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self.classes_ = self.calibrated_.classes_
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict(self, X: Rows) -> Array:
+        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.calibrated_.predict_proba(X)
+    def predict_proba(self, X: Rows) -> Array:
+        proba: Array = self.calibrated_.predict_proba(X)
+        return proba

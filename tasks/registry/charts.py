@@ -16,7 +16,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from matplotlib.figure import Figure
 
 from tasks.budget import IMPORTANCE_SECONDS
 from tasks.final.evaluation import HeldOutPredictions
@@ -26,12 +27,16 @@ from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
 from tasks.registry.search_charts import best_vs_time, history, param_importance
 from tasks.search.outcome import SearchOutcome
+from tasks.types import Estimator
 
 __all__ = ["ChartSet", "draw_charts"]
 
 log = logging.getLogger("automl")
 
 _DPI = 110
+
+# file name -> (title, what draws it)
+_Plots = dict[str, tuple[str, Callable[[], Figure]]]
 
 
 @dataclass
@@ -45,8 +50,8 @@ class ChartSet:
 
 
 def draw_charts(
-    folder: Path, held: HeldOutPredictions, model: Any, metric: Metric, search: SearchOutcome,
-    seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
+    folder: Path, held: HeldOutPredictions, model: Estimator, metric: Metric,
+    search: SearchOutcome, seed: int = 0, importance_seconds: float = IMPORTANCE_SECONDS,
     importance_limit: float = float("inf"),
 ) -> ChartSet:
     """Every chart for the task, each in its own file under folder."""
@@ -54,8 +59,25 @@ def draw_charts(
     found = ChartSet(folder)
     folder.mkdir(parents=True, exist_ok=True)
     where = "test data" if held.basis == "test" else "validation data (out-of-fold)"
+    plots = _model_plots(held, where)
+
+    def importance() -> Figure:
+        figure, found.importance = permutation_chart(held, model, metric, seed,
+                                                     importance_seconds, importance_limit)
+        return figure
+
+    plots["permutation_importance.png"] = (f"Permutation importance, {where}", importance)
+    plots.update(_search_plots(search, metric))
+    for name, (title, draw) in plots.items():
+        _draw(found, name, title, draw)
+    found.seconds = time.perf_counter() - started
+    return found
+
+
+def _model_plots(held: HeldOutPredictions, where: str) -> _Plots:
+    """The final model on held-out rows: classification curves, or regression residuals."""
     if held.classes is not None:
-        plots: dict[str, tuple[str, Callable[[], Any]]] = {
+        return {
             "confusion_matrix.png": (f"Confusion matrix, {where}", lambda: charts.confusion(held)),
             "roc.png": (f"ROC curve, {where}", lambda: charts.roc(held)),
             "precision_recall.png": (f"Precision-recall, {where}",
@@ -63,47 +85,43 @@ def draw_charts(
             "calibration.png": (f"Calibration, {where}", lambda: charts.calibration(held)),
             "lift_gains.png": (f"Cumulative gains and lift, {where}", lambda: charts.gains(held)),
         }
-    else:
-        plots = {
-            "predicted_vs_true.png": (f"Predicted vs true, {where}",
-                                      lambda: charts.predicted_vs_true(held)),
-            "residuals_histogram.png": (f"Residuals, {where}",
-                                        lambda: charts.residual_histogram(held)),
-            "residuals_vs_predicted.png": (f"Residuals vs predicted, {where}",
-                                           lambda: charts.residuals_vs_predicted(held)),
-        }
-
-    def importance() -> Any:
-        figure, found.importance = permutation_chart(held, model, metric, seed,
-                                                     importance_seconds, importance_limit)
-        return figure
-
-    plots["permutation_importance.png"] = (f"Permutation importance, {where}", importance)
-    plots["optimization_history.png"] = ("Optuna optimization history",
-                                         lambda: history(search, metric))
-    plots["best_so_far_time.png"] = (f"Best {metric.name} so far against elapsed time",
-                                     lambda: best_vs_time(search, metric))
-    plots["param_importance.png"] = ("Hyperparameter importance",
-                                     lambda: param_importance(search, metric))
-    for name, (title, draw) in plots.items():
-        began = time.perf_counter()
-        try:
-            # Optuna's plots switch the global style to ggplot; the context undoes that.
-            with warnings.catch_warnings(), plt.style.context("default"):
-                warnings.simplefilter("ignore")
-                figure = draw()
-                figure.suptitle(title, fontsize=11)
-                figure.tight_layout()
-                figure.savefig(folder / name, dpi=_DPI)
-            found.drawn[name] = title
-        except Exception as exc:  # noqa: BLE001 - a chart is never worth failing the run
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            found.skipped[name] = reason[:300]
-            log.warning("chart %s skipped: %s", name, reason[:200])
-        finally:
-            plt.close("all")
-            found.timings[name] = round(time.perf_counter() - began, 3)
-    found.seconds = time.perf_counter() - started
-    return found
+    return {
+        "predicted_vs_true.png": (f"Predicted vs true, {where}",
+                                  lambda: charts.predicted_vs_true(held)),
+        "residuals_histogram.png": (f"Residuals, {where}",
+                                    lambda: charts.residual_histogram(held)),
+        "residuals_vs_predicted.png": (f"Residuals vs predicted, {where}",
+                                       lambda: charts.residuals_vs_predicted(held)),
+    }
 
 
+def _search_plots(search: SearchOutcome, metric: Metric) -> _Plots:
+    return {
+        "optimization_history.png": ("Optuna optimization history",
+                                     lambda: history(search, metric)),
+        "best_so_far_time.png": (f"Best {metric.name} so far against elapsed time",
+                                 lambda: best_vs_time(search, metric)),
+        "param_importance.png": ("Hyperparameter importance",
+                                 lambda: param_importance(search, metric)),
+    }
+
+
+def _draw(found: ChartSet, name: str, title: str, draw: Callable[[], Figure]) -> None:
+    """One chart into found.folder / name, or the reason it was skipped."""
+    began = time.perf_counter()
+    try:
+        # Optuna's plots switch the global style to ggplot; the context undoes that.
+        with warnings.catch_warnings(), plt.style.context("default"):
+            warnings.simplefilter("ignore")
+            figure = draw()
+            figure.suptitle(title, fontsize=11)
+            figure.tight_layout()
+            figure.savefig(found.folder / name, dpi=_DPI)
+        found.drawn[name] = title
+    except Exception as exc:  # noqa: BLE001 - a chart is never worth failing the run
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        found.skipped[name] = reason[:300]
+        log.warning("chart %s skipped: %s", name, reason[:200])
+    finally:
+        plt.close("all")
+        found.timings[name] = round(time.perf_counter() - began, 3)

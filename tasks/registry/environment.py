@@ -6,7 +6,8 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from typing import Any
+
+from tasks.types import Json
 
 __all__ = ["model_requirements", "environment"]
 
@@ -21,9 +22,11 @@ def model_requirements() -> list[str]:
     return pins
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Json:
     """Python, platform and every installed distribution with its version."""
-    packages = {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
+    packages = {
+        d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]
+    }
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -3,10 +3,29 @@ it is and how to load it. Logged on the run as model_card.md, next to the charts
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
-__all__ = ["CardFacts", "model_card"]
+from tasks.types import Json
+
+__all__ = ["CardFacts", "CardData", "CardSearch", "model_card"]
+
+
+class CardData(TypedDict):
+    source: object  # where the training table was read, without credentials
+    rows: object
+    digest: NotRequired[str | None]
+    roles: NotRequired[dict[str, list[str]]]  # role -> columns
+
+
+class CardSearch(TypedDict):
+    trials: int
+    failed: int
+    pruned: NotRequired[int]
+    stop_reason: str
+    scheme: str
 
 
 @dataclass(frozen=True)
@@ -19,33 +38,49 @@ class CardFacts:
     task: str
     target: str
     primary_metric: str
-    data: dict[str, Any]  # source, rows, digest, roles
-    config: dict[str, Any]
+    data: CardData
+    config: Json
     guardrails: list[dict[str, str]]
-    search: dict[str, Any]  # trials, failed, pruned, stop_reason, scheme
-    leaderboard: list[dict[str, Any]]
+    search: CardSearch
+    leaderboard: Sequence[Mapping[str, object]]  # rows of SearchOutcome.leaderboard
     validation_metrics: dict[str, float]
     test_metrics: dict[str, float] | None
     charts: dict[str, str]  # file -> title
     skipped_charts: dict[str, str]
-    decision: dict[str, Any] | None
+    decision: Json | None  # promotion.Decision.to_dict()
 
 
 def model_card(f: CardFacts) -> str:
     lines = [f"# {f.model_name} version {f.version}", ""]
     lines += [f"**{f.best_model}** for {f.task} of `{f.target}`, chosen by `{f.primary_metric}` "
               f"after {f.search['trials']} trial(s). MLflow run `{f.run_id}`.", ""]
-    lines += _section("Data", [
-        f"- source: `{f.data['source']}`",
-        f"- training rows: {f.data['rows']}; table digest `{f.data.get('digest') or 'n/a'}`",
-        *[f"- {role} columns: {', '.join(map(str, cols)) or 'none'}"
-          for role, cols in f.data.get("roles", {}).items()],
-    ])
+    lines += _section("Data", _data(f.data))
     lines += _section("Configuration", ["```json", _json(f.config), "```"])
     lines += _section("Guardrails", _table(["check", "status", "detail"], [
         [c["name"], c["status"], c["detail"]] for c in f.guardrails]))
+    lines += _section("Search", _search(f))
+    lines += _section("Final metrics", _final_metrics(f))
+    if f.decision:
+        lines += _section("Registry decision", _decision(f.decision))
+    charts = [f"![{title}](charts/{name})" for name, title in f.charts.items()]
+    charts += [f"- {name} not drawn: {why}" for name, why in f.skipped_charts.items()]
+    lines += _section("Charts", charts)
+    lines += _section("How to load it", _how_to_load(f))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _data(data: CardData) -> list[str]:
+    return [
+        f"- source: `{data['source']}`",
+        f"- training rows: {data['rows']}; table digest `{data.get('digest') or 'n/a'}`",
+        *[f"- {role} columns: {', '.join(map(str, cols)) or 'none'}"
+          for role, cols in data.get("roles", {}).items()],
+    ]
+
+
+def _search(f: CardFacts) -> list[str]:
     search = f.search
-    lines += _section("Search", [
+    return [
         f"- validation: {search['scheme']}",
         f"- trials: {search['trials']} ({search['failed']} failed, {search.get('pruned', 0)} "
         f"pruned); stopped: {search['stop_reason']}",
@@ -53,26 +88,30 @@ def model_card(f: CardFacts) -> str:
         *_table(["rank", "model", f.primary_metric, "fit s", "status"], [
             [r["rank"], r["model"], _num(r.get(f.primary_metric)), r["fit_seconds"], r["status"]]
             for r in f.leaderboard]),
-    ])
+    ]
+
+
+def _final_metrics(f: CardFacts) -> list[str]:
     rows = [[name, _num(value), _num((f.test_metrics or {}).get(name))]
             for name, value in _ordered(f.validation_metrics, f.primary_metric)]
-    lines += _section("Final metrics", [
+    return [
         "Validation: the chosen model's out-of-fold (or validation) predictions. "
         "Test: the refit model on the test set, when there is one.", "",
-        *_table(["metric", "validation", "test"], rows)])
-    if f.decision:
-        d = f.decision
-        lines += _section("Registry decision", [
-            f"- {'promoted to champion' if d['promoted'] else 'alias: ' + str(d['alias'] or 'none')}"
-            f": {d['reason']}",
-            f"- {d['metric']} on {d['basis']} data: this version {_num(d['new_score'])}, champion "
-            f"version {d['champion_version'] or '-'} {_num(d['champion_score'])}",
-        ])
-    charts = [f"![{title}](charts/{name})" for name, title in f.charts.items()]
-    charts += [f"- {name} not drawn: {why}" for name, why in f.skipped_charts.items()]
-    lines += _section("Charts", charts)
+        *_table(["metric", "validation", "test"], rows)]
+
+
+def _decision(d: Json) -> list[str]:
+    outcome = "promoted to champion" if d["promoted"] else "alias: " + str(d["alias"] or "none")
+    return [
+        f"- {outcome}: {d['reason']}",
+        f"- {d['metric']} on {d['basis']} data: this version {_num(d['new_score'])}, champion "
+        f"version {d['champion_version'] or '-'} {_num(d['champion_score'])}",
+    ]
+
+
+def _how_to_load(f: CardFacts) -> list[str]:
     uri = f"models:/{f.model_name}/{f.version}"
-    lines += _section("How to load it", [
+    return [
         "```python",
         "import mlflow",
         f'mlflow.set_tracking_uri("{f.tracking_uri}")',
@@ -86,16 +125,15 @@ def model_card(f: CardFacts) -> str:
         f"--tracking-uri {f.tracking_uri}",
         f"mlflow models serve -m {uri} --env-manager local -h 127.0.0.1 -p 5001",
         "```",
-    ])
-    return "\n".join(lines).rstrip() + "\n"
+    ]
 
 
 def _section(title: str, body: list[str]) -> list[str]:
     return [f"## {title}", "", *body, ""]
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    def cell(value: Any) -> str:
+def _table(header: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    def cell(value: object) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
     return [
@@ -109,11 +147,9 @@ def _ordered(metrics: dict[str, float], primary: str) -> list[tuple[str, float]]
     return sorted(metrics.items(), key=lambda kv: (kv[0] != primary, kv[0]))
 
 
-def _num(value: Any) -> str:
+def _num(value: object) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _json(value: Any) -> str:
-    import json
-
+def _json(value: object) -> str:
     return json.dumps(value, indent=2, default=str, sort_keys=True)

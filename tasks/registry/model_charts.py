@@ -6,7 +6,7 @@ the chosen candidate's predictions of them (tasks.final.evaluation.HeldOutPredic
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import matplotlib
 
@@ -14,6 +14,8 @@ matplotlib.use("Agg")  # files only: no display, safe in worker threads
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -23,29 +25,39 @@ from sklearn.metrics import (
 )
 
 from tasks.final.evaluation import HeldOutPredictions
+from tasks.types import Array
 
+# plt: pyplot with the Agg backend chosen above, for the other chart modules.
 __all__ = ["new_figure", "confusion", "roc", "precision_recall", "calibration", "gains",
-           "predicted_vs_true", "residual_histogram", "residuals_vs_predicted", "MAX_CLASSES"]
+           "predicted_vs_true", "residual_histogram", "residuals_vs_predicted", "MAX_CLASSES",
+           "plt"]
 
 MAX_CLASSES = 10  # one-vs-rest curves for at most this many classes (the most frequent)
 
 
-def new_figure(ncols: int = 1, width: float = 6.0) -> tuple[Any, Any]:
+def new_figure(ncols: int = 1, width: float = 6.0) -> tuple[Figure, Array]:
+    """A figure and its axes as a 1 x ncols array."""
     return plt.subplots(1, ncols, figsize=(width * ncols, 5.0), squeeze=False)
+
+
+def _classes(held: HeldOutPredictions) -> Array:
+    """The class labels: these charts are drawn for classification only."""
+    assert held.classes is not None
+    return held.classes
 
 
 def _shown_classes(held: HeldOutPredictions) -> list[int]:
     """Binary: the positive class alone. Multiclass: the most frequent classes, capped."""
-    k = len(held.classes)
+    k = len(_classes(held))
     if k == 2:
         return [held.positive]
     counts = np.bincount(held.y, minlength=k)
     return [int(i) for i in np.argsort(-counts, kind="stable")[:MAX_CLASSES] if counts[i] > 0]
 
 
-def confusion(held: HeldOutPredictions) -> Any:
+def confusion(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure(2, 5.5)
-    labels = [str(c) for c in held.classes]
+    labels = [str(c) for c in _classes(held)]
     truth, guess = held.y, np.argmax(held.pred, axis=1)
     for ax, normalize, title in ((axes[0, 0], None, "counts"),
                                  (axes[0, 1], "true", "normalized by true class")):
@@ -59,47 +71,52 @@ def confusion(held: HeldOutPredictions) -> Any:
     return figure
 
 
-def _one_vs_rest(held: HeldOutPredictions, display: Any, ax: Any, **kwargs: Any) -> None:
+def _one_vs_rest(held: HeldOutPredictions, draw: Callable[..., object], ax: Axes,
+                 **kwargs: object) -> None:
+    """One curve per shown class; draw is a scikit-learn display's from_predictions."""
+    classes = _classes(held)
     for i in _shown_classes(held):
-        display.from_predictions(held.y == i, held.pred[:, i], name=f"class {held.classes[i]}",
-                                 ax=ax, **kwargs)
+        draw(held.y == i, held.pred[:, i], name=f"class {classes[i]}", ax=ax, **kwargs)
 
 
-def roc(held: HeldOutPredictions) -> Any:
+def roc(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
-    ax = axes[0, 0]
-    _one_vs_rest(held, RocCurveDisplay, ax, plot_chance_level=False)
+    ax: Axes = axes[0, 0]
+    _one_vs_rest(held, RocCurveDisplay.from_predictions, ax, plot_chance_level=False)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     ax.set(xlabel="False positive rate", ylabel="True positive rate")
     ax.legend(loc="lower right", fontsize=8)
     return figure
 
 
-def precision_recall(held: HeldOutPredictions) -> Any:
+def precision_recall(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
-    ax = axes[0, 0]
-    _one_vs_rest(held, PrecisionRecallDisplay, ax)
+    ax: Axes = axes[0, 0]
+    _one_vs_rest(held, PrecisionRecallDisplay.from_predictions, ax)
     ax.set(xlabel="Recall", ylabel="Precision", ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize=8)
     return figure
 
 
-def calibration(held: HeldOutPredictions) -> Any:
+def calibration(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
-    ax = axes[0, 0]
+    ax: Axes = axes[0, 0]
     bins = 10 if len(held.y) >= 200 else 5
+    classes = _classes(held)
     for n, i in enumerate(_shown_classes(held)):
         CalibrationDisplay.from_predictions(held.y == i, held.pred[:, i], n_bins=bins,
-                                            strategy="quantile", name=f"class {held.classes[i]}",
+                                            strategy="quantile", name=f"class {classes[i]}",
                                             ax=ax, ref_line=n == 0)
     ax.set(xlabel="Mean predicted probability", ylabel="Fraction of positives")
     ax.legend(loc="upper left", fontsize=8)
     return figure
 
 
-def gains(held: HeldOutPredictions) -> Any:
+def gains(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure(2, 5.5)
-    gains_ax, lift_ax = axes[0, 0], axes[0, 1]
+    gains_ax: Axes = axes[0, 0]
+    lift_ax: Axes = axes[0, 1]
+    classes = _classes(held)
     for i in _shown_classes(held):
         order = np.argsort(-held.pred[:, i], kind="stable")
         hits = (held.y[order] == i).astype(float)
@@ -107,7 +124,7 @@ def gains(held: HeldOutPredictions) -> Any:
             continue
         share = np.arange(1, len(hits) + 1) / len(hits)
         gains = np.cumsum(hits) / hits.sum()
-        label = f"class {held.classes[i]}"
+        label = f"class {classes[i]}"
         gains_ax.plot(np.r_[0, share], np.r_[0, gains], label=label)
         # The first few rows make the lift jump around: it starts at 1% of the rows.
         start = max(0, int(0.01 * len(hits)) - 1)
@@ -123,7 +140,7 @@ def gains(held: HeldOutPredictions) -> Any:
     return figure
 
 
-def predicted_vs_true(held: HeldOutPredictions) -> Any:
+def predicted_vs_true(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
     PredictionErrorDisplay.from_predictions(held.y, held.pred, kind="actual_vs_predicted",
                                             ax=axes[0, 0], scatter_kwargs={"alpha": 0.5})
@@ -131,9 +148,9 @@ def predicted_vs_true(held: HeldOutPredictions) -> Any:
     return figure
 
 
-def residual_histogram(held: HeldOutPredictions) -> Any:
+def residual_histogram(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
-    ax = axes[0, 0]
+    ax: Axes = axes[0, 0]
     residuals = held.y - held.pred
     ax.hist(residuals, bins=min(50, max(10, len(residuals) // 10)), color="tab:blue", alpha=0.8)
     ax.axvline(0, color="black", linewidth=1)
@@ -141,7 +158,7 @@ def residual_histogram(held: HeldOutPredictions) -> Any:
     return figure
 
 
-def residuals_vs_predicted(held: HeldOutPredictions) -> Any:
+def residuals_vs_predicted(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure()
     PredictionErrorDisplay.from_predictions(held.y, held.pred, kind="residual_vs_predicted",
                                             ax=axes[0, 0], scatter_kwargs={"alpha": 0.5})

@@ -2,12 +2,12 @@
 
 Both models are scored with the run's primary metric on the run's held-out rows: the test set
 when there is one, else the validation (out-of-fold) rows. The new model's held-out predictions
-come from models that did not see those rows (tasks.final.refit). The champion is loaded and predicts
-the same rows, with one exception: when there is no test set and the champion was trained on
-the very same table (same dataset digest), predicting would score it on its own training rows,
-so its own recorded out-of-fold score on that table is used instead. A champion trained on an
-overlapping but different table is still scored by prediction and so may look better than it
-is: that errs towards keeping it; give a test set for a strict comparison.
+come from models that did not see those rows (tasks.final.refit). The champion is loaded and
+predicts the same rows, with one exception: when there is no test set and the champion was
+trained on the very same table (same dataset digest), predicting would score it on its own
+training rows, so its own recorded out-of-fold score on that table is used instead. A champion
+trained on an overlapping but different table is still scored by prediction and so may look
+better than it is: that errs towards keeping it; give a test set for a strict comparison.
 
 A champion that cannot score this data at all (columns it needs are gone, another task, labels
 this data does not have) is replaced: it cannot serve data shaped like this any more, and the
@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from tasks.features.preprocess import required_columns
 from tasks.final.evaluation import HeldOutPredictions
 from tasks.metrics import Metric
 from tasks.models.predict import predict_scores
+from tasks.types import Estimator, Json
 
 if TYPE_CHECKING:
     from tasks.registry.tracking import Tracker
@@ -69,7 +70,7 @@ class Decision:
     champion_version: str | None  # the champion compared against
     champion_score: float | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Json:
         return asdict(self)
 
     def tags(self) -> dict[str, str]:
@@ -140,7 +141,7 @@ def score_champion(tracker: Tracker, name: str, held: HeldOutPredictions, metric
     return ChampionScore(str(version.version), score, f"predicted the same {held.basis} rows")
 
 
-def _cannot_score(model: Any, held: HeldOutPredictions) -> str | None:
+def _cannot_score(model: Estimator, held: HeldOutPredictions) -> str | None:
     missing = [str(c) for c in required_columns(model) if c not in held.X.columns]
     if missing:
         return f"this data lacks column(s) it needs: {', '.join(missing[:5])}"
@@ -180,8 +181,10 @@ def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions,
             log.warning("alias %s of %s was moved by another run; deciding again",
                         decision.alias, name)
         else:
-            decision = replace(decision, alias=None, promoted=False,
-                               reason=decision.reason + "; no alias set: the registry kept changing")
+            decision = replace(
+                decision, alias=None, promoted=False,
+                reason=decision.reason + "; no alias set: the registry kept changing",
+            )
         tracker.set_version_tags(name, version, _tags(decision, digest))
     return decision
 

@@ -15,7 +15,6 @@ import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -27,10 +26,11 @@ from tasks.final.evaluation import Evaluation
 from tasks.metrics import Metric
 from tasks.registry.charts import ChartSet, draw_charts
 from tasks.registry.model_card import CardFacts, model_card
-from tasks.registry.promotion import CHAMPION, Decision, promote
+from tasks.registry.promotion import CHALLENGER, CHAMPION, Decision, promote
+from tasks.registry.records import RegisteredModel
 from tasks.registry.run import TrackedRun
-from tasks.registry.tracking import RegisteredModel
 from tasks.search.outcome import SearchOutcome
+from tasks.types import Estimator
 
 __all__ = ["report_run", "register_model", "describe_model", "curve_name"]
 
@@ -42,7 +42,7 @@ def curve_name(metric: Metric) -> str:
     return f"best_so_far_{metric.name}"
 
 
-def report_run(run: TrackedRun, model: Any, choice: Choice, outcome: SearchOutcome,
+def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: SearchOutcome,
                evaluation: Evaluation, metric: Metric, budget: Budget | None = None,
                seed: int = 0) -> ChartSet:
     """The run's summary and charts. Charts that cannot be drawn, or cannot fit the time the
@@ -75,12 +75,14 @@ def report_run(run: TrackedRun, model: Any, choice: Choice, outcome: SearchOutco
     return charts
 
 
-def register_model(run: TrackedRun, model: Any, data: SearchData, evaluation: Evaluation,
+def register_model(run: TrackedRun, model: Estimator, data: SearchData, evaluation: Evaluation,
                    metric: Metric, name: str, *, allowed: bool = True) -> RegisteredModel:
     """A new version of `name`, and the champion alias moved to it if it wins (allowed=False:
     no alias moves)."""
     tracker = run.tracker
     example = data.X.iloc[data.refit_rows[:5]]
+    # Where the aliases stand before: a failed registration puts them back.
+    before = {alias: tracker.version_by_alias(name, alias) for alias in (CHAMPION, CHALLENGER)}
     registered = tracker.register(run.run_id, model, example, name)
     decision: Decision | None = None
     try:
@@ -93,9 +95,10 @@ def register_model(run: TrackedRun, model: Any, data: SearchData, evaluation: Ev
             _log_decision(run, registered.version, decision)
         run.mark_registered(registered.version)
     except BaseException:
-        if decision is not None and decision.promoted and decision.champion_version:
-            tracker.set_alias(name, CHAMPION, decision.champion_version)
-        tracker.delete_version(name, registered.version)
+        for alias, version in before.items():
+            if version is not None:
+                tracker.set_alias(name, alias, str(version.version))
+        tracker.delete_version(name, registered.version)  # its own aliases go with it
         raise
     return replace(registered, decision=decision)
 

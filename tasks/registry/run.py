@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 import pandas as pd
@@ -19,7 +20,8 @@ from tasks.data.guardrails import GuardrailReport
 from tasks.data.profile import Profile
 from tasks.data.redact import public_url
 from tasks.data.sets import SearchData
-from tasks.registry.tracking import ParentRun, Tracker
+from tasks.registry.records import ParentRun
+from tasks.registry.tracking import Tracker
 from tasks.search.candidates import TrialResult
 from tasks.search.study import (
     mark_registered,
@@ -28,6 +30,7 @@ from tasks.search.study import (
     predictions_folder,
     resume_study,
 )
+from tasks.types import Json, Params
 
 if TYPE_CHECKING:
     from tasks.config import AutoMLConfig
@@ -49,7 +52,7 @@ class RunSpec:
     resume: bool
     seed: int
     sampler: str
-    params: dict[str, Any]  # the configuration as logged: no credentials
+    params: Json  # the configuration as logged: no credentials
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> RunSpec:
@@ -75,7 +78,7 @@ class TrackedRun:
     seed: int
     sampler: str
     history: tuple[TrialResult, ...] = ()  # finished trials of the run being resumed
-    retry: tuple[dict[str, Any], ...] = ()  # parameters of the trials it was running
+    retry: tuple[Params, ...] = ()  # parameters of the trials it was running
 
     @property
     def run_id(self) -> str:
@@ -101,8 +104,8 @@ def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: Guardrai
     tracker = Tracker(spec.tracking_uri, spec.experiment, spec.artifact_root)
     storage = open_storage(spec.optuna_storage, spec.workdir)
     maximize = profile.metric.greater_is_better
-    common = {"tracker": tracker, "storage": storage, "workdir": spec.workdir,
-              "maximize": maximize, "seed": spec.seed, "sampler": spec.sampler}
+    tracked_run = partial(TrackedRun, tracker=tracker, storage=storage, workdir=spec.workdir,
+                          maximize=maximize, seed=spec.seed, sampler=spec.sampler)
     split = data.split_digest()
     resumed = resume_study(storage, spec.experiment, spec.workdir, split, maximize=maximize,
                            seed=spec.seed, sampler=spec.sampler) if spec.resume else None
@@ -112,22 +115,26 @@ def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: Guardrai
         parent = tracker.reopen_parent(resumed.run_id, list(resumed.interrupted))
         log.info("resuming experiment %r: %d finished trials kept, %d interrupted ones queued "
                  "again", spec.experiment, len(resumed.history), len(resumed.interrupted))
-        return TrackedRun(parent=parent, study_name=resumed.study_name, history=resumed.history,
-                          retry=resumed.retry, **common)
+        return tracked_run(parent=parent, study_name=resumed.study_name,
+                           history=resumed.history, retry=resumed.retry)
     if spec.resume:
         log.info("nothing to resume in experiment %r: starting a new run", spec.experiment)
-    params = {**spec.params, "task": profile.task, "primary_metric": profile.metric.name,
-              "validation_scheme": data.scheme, "n_rows": len(data.X)}
+    params: Json = {**spec.params, "task": profile.task, "primary_metric": profile.metric.name,
+                    "validation_scheme": data.scheme, "n_rows": len(data.X)}
+    source = str(params["training_data"])  # text already: RunSpec.of made it public_url's
     parent = tracker.start_parent(
         f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-        {"task": profile.task, "automl.training_data": params["training_data"]},
-        training=training, source=params["training_data"], checks=report.to_dicts(),
-        report=report.to_text())
-    run = TrackedRun(parent=parent, study_name=f"{spec.experiment}-{parent.run_id}", **common)
-    open_study(name=run.study_name, workdir=spec.workdir, storage=storage, maximize=maximize,
-               seed=spec.seed, sampler=spec.sampler,
-               attrs={"experiment": spec.experiment, "mlflow_run_id": parent.run_id,
-                      "split_digest": split})
+        {"task": profile.task, "automl.training_data": source},
+        training=training, source=source, checks=report.to_dicts(), report=report.to_text())
+    run = tracked_run(parent=parent, study_name=f"{spec.experiment}-{parent.run_id}")
+    try:
+        open_study(name=run.study_name, workdir=spec.workdir, storage=storage, maximize=maximize,
+                   seed=spec.seed, sampler=spec.sampler,
+                   attrs={"experiment": spec.experiment, "mlflow_run_id": parent.run_id,
+                          "split_digest": split})
+    except BaseException:
+        close_run(run, ok=False)  # a retried step starts another run: this one ends, failed
+        raise
     return run
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any
 
 import fsspec
 import numpy as np
@@ -11,13 +10,14 @@ import pandas as pd
 
 from tasks.errors import DataError
 from tasks.features.preprocess import required_columns
+from tasks.types import Estimator
 
 __all__ = ["load_model", "predict_frame"]
 
 _URI_SCHEMES = ("models:/", "runs:/")
 
 
-def load_model(uri: str, tracking_uri: str | None = None) -> Any:
+def load_model(uri: str, tracking_uri: str | None = None) -> Estimator:
     """A fitted pipeline from models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/PATH or a .pkl."""
     if uri.startswith(_URI_SCHEMES):
         from tasks.registry.tracking import load_logged_model
@@ -35,7 +35,7 @@ def load_model(uri: str, tracking_uri: str | None = None) -> Any:
         raise DataError(f"model file '{uri}' was not found") from None
 
 
-def predict_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def predict_frame(model: Estimator, frame: pd.DataFrame) -> pd.DataFrame:
     """The input rows with a `prediction` column and, for classifiers, `proba_<label>` columns."""
     missing = [c for c in required_columns(model) if c not in frame.columns]
     if missing:

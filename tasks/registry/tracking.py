@@ -13,15 +13,14 @@ import pickle
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
-import mlflow.data
 import numpy as np
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import DatasetInput, InputTag, Param, RunStatus, RunTag
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities.model_registry import ModelVersion
@@ -34,29 +33,13 @@ import tasks
 from tasks.errors import DataError
 from tasks.features.preprocess import required_columns
 from tasks.registry.environment import environment, model_requirements
+from tasks.registry.records import ParentRun, RegisteredModel
 from tasks.search.candidates import TrialResult
+from tasks.types import Estimator, Json
 
-__all__ = ["Tracker", "ParentRun", "RegisteredModel", "resolve_registered", "load_logged_model"]
+__all__ = ["Tracker", "resolve_registered", "load_logged_model"]
 
 PKL_NAME = "model.pkl"
-
-
-@dataclass(frozen=True)
-class ParentRun:
-    """A training run's MLflow parent run: the trials are its children, the model its artifact."""
-
-    run_id: str
-    params: dict[str, Any]  # as logged, no credentials (text, when read back from MLflow)
-    table_digest: str | None  # MLflow's digest of the training table as read
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    name: str
-    version: str
-    model_uri: str  # models:/NAME/VERSION
-    pkl_uri: str  # where model.pkl is: a local path for the embedded store, else a URI
-    decision: Any = None  # tasks.registry.promotion.Decision, once the aliases are settled
 
 
 class _UrlSource(DatasetSource):
@@ -73,17 +56,17 @@ class _UrlSource(DatasetSource):
         return self.url  # read it with tasks.data.storage.read_table
 
     @staticmethod
-    def _can_resolve(raw_source: Any) -> bool:
+    def _can_resolve(raw_source: object) -> bool:
         return False
 
     @classmethod
-    def _resolve(cls, raw_source: Any) -> _UrlSource:
+    def _resolve(cls, raw_source: object) -> _UrlSource:
         return cls(str(raw_source))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, str]:
         return {"url": self.url}
 
-    @classmethod
+    @classmethod  # DatasetSource declares dict[Any, Any]: whatever JSON MLflow read back
     def from_dict(cls, source_dict: dict[Any, Any]) -> _UrlSource:
         return cls(source_dict["url"])
 
@@ -102,16 +85,21 @@ class Tracker:
         else:
             self.experiment_id = experiment.experiment_id
 
-    def start_parent(self, run_name: str, params: dict[str, Any], tags: dict[str, str], *,
+    def start_parent(self, run_name: str, params: Json, tags: dict[str, str], *,
                      training: pd.DataFrame | None = None, source: str = "",
                      checks: list[dict[str, str]] | None = None, report: str = "") -> ParentRun:
         """Open a training run: its parameters, the configuration and software as artifacts,
         the training table's lineage, the guardrail report."""
         run_id = self.start(run_name, params, tags)
-        self.log_context(run_id, params)
-        digest = None if training is None else self.log_training_data(run_id, training, source)
-        if checks is not None:
-            self.log_report(run_id, checks, report)
+        try:
+            self.log_context(run_id, params)
+            digest = None if training is None else self.log_training_data(run_id, training,
+                                                                          source)
+            if checks is not None:
+                self.log_report(run_id, checks, report)
+        except BaseException:
+            self.finish(run_id, ok=False)  # never left RUNNING: a retry opens another
+            raise
         return ParentRun(run_id, dict(params), digest)
 
     def reopen_parent(self, run_id: str, interrupted: list[int]) -> ParentRun:
@@ -120,10 +108,11 @@ class Tracker:
         parent = self.client.get_run(run_id).data
         return ParentRun(run_id, dict(parent.params), parent.tags.get("automl.data_digest"))
 
-    def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+    def start(self, run_name: str, params: Json, tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
-        self.client.log_batch(run.info.run_id, params=[Param(k, _text(v)) for k, v in params.items()])
-        return run.info.run_id
+        run_id: str = run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, _text(v)) for k, v in params.items()])
+        return run_id
 
     def log_training_data(self, run_id: str, frame: pd.DataFrame, source: str) -> str:
         """Lineage: where the training table came from and a digest of its content (returned).
@@ -132,20 +121,20 @@ class Tracker:
         """
         name = PurePosixPath(source.rstrip("/").split("?")[0]).name or "training_data"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # MLflow warns about integer columns and missing values
+            warnings.simplefilter("ignore")  # MLflow warns of integer columns and missing values
             try:
-                dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+                dataset = from_pandas(frame, source=source, name=name)
             except MlflowException:
                 # MLflow knows s3:// and local paths, not every fsspec scheme (az://, abfs://).
-                dataset = mlflow.data.from_pandas(frame, source=_UrlSource(source), name=name)
+                dataset = from_pandas(frame, source=_UrlSource(source), name=name)
         tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value="training")]
-        self.client.log_inputs(
-            run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)]
-        )
+        # MLflow has no public way to the entity log_inputs takes (its fluent API uses this too).
+        entity = dataset._to_mlflow_entity()  # noqa: SLF001
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset=entity, tags=tags)])
         self.client.set_tag(run_id, "automl.data_digest", dataset.digest)
         return dataset.digest
 
-    def log_context(self, run_id: str, config: dict[str, Any]) -> None:
+    def log_context(self, run_id: str, config: Json) -> None:
         """The configuration as given (credentials already removed) and the software it ran on."""
         self.client.log_dict(run_id, config, "config.json")
         self.client.log_dict(run_id, environment(), "environment.json")
@@ -173,6 +162,7 @@ class Tracker:
             tags["error"] = result.error[:5000]
             tags["failure_reason"] = result.reason or "error"
         run = self.client.create_run(self.experiment_id, run_name=c.label, tags=tags)
+        run_id: str = run.info.run_id
         now = int(time.time() * 1000)
         values = {
             **result.metrics,
@@ -185,7 +175,7 @@ class Tracker:
         folds = [MlflowMetric("fold_score", float(v), now, step)
                  for step, v in enumerate(result.fold_scores) if np.isfinite(v)]
         self.client.log_batch(
-            run.info.run_id,
+            run_id,
             metrics=[MlflowMetric(k, float(v), now, 0) for k, v in values.items()] + folds,
             params=[Param(k, _text(v)) for k, v in {
                 "family": c.family, **c.params,
@@ -194,12 +184,12 @@ class Tracker:
         )
         # A pruned trial ran as it should and was stopped on purpose: finished, tagged "pruned".
         status = RunStatus.FAILED if result.status == "failed" else RunStatus.FINISHED
-        self.client.set_terminated(run.info.run_id, RunStatus.to_string(status))
+        self.client.set_terminated(run_id, RunStatus.to_string(status))
         if best:
             self.client.log_batch(
                 parent_id, metrics=[MlflowMetric(k, float(v), now, step) for k, v in best.items()]
             )
-        return run.info.run_id
+        return run_id
 
     def log_summary(self, run_id: str, metrics: dict[str, float], tags: dict[str, str],
                     leaderboard: pd.DataFrame) -> None:
@@ -226,7 +216,8 @@ class Tracker:
                                                for k, v in metrics.items()],
                               tags=[RunTag(k, v) for k, v in tags.items()])
 
-    def register(self, run_id: str, model: Any, example: pd.DataFrame, name: str) -> RegisteredModel:
+    def register(self, run_id: str, model: Estimator, example: pd.DataFrame,
+                 name: str) -> RegisteredModel:
         """Log an MLflow sklearn model and model.pkl, then register a version: last, so a
         failure before it leaves nothing in the registry."""
         # The signature names only the columns the model reads (dropped ones are not required);
@@ -262,7 +253,8 @@ class Tracker:
         pkl_uri = f"{artifact_uri}/{PKL_NAME}"
         if pkl_uri.startswith("file://"):
             pkl_uri = pkl_uri.removeprefix("file://")
-        return RegisteredModel(name, str(version.version), f"models:/{name}/{version.version}", pkl_uri)
+        number = str(version.version)
+        return RegisteredModel(name, number, f"models:/{name}/{version.version}", pkl_uri)
 
     def reopen(self, run_id: str, interrupted: list[int]) -> None:
         """Mark a parent run running again, and drop the child runs of trials to be re-run."""
@@ -287,7 +279,7 @@ class Tracker:
                 return None
             raise
 
-    def load_version(self, version: ModelVersion) -> Any:
+    def load_version(self, version: ModelVersion) -> Estimator:
         source = self.client.get_model_version_download_uri(version.name, version.version)
         with tempfile.TemporaryDirectory() as tmp:
             local = mlflow.artifacts.download_artifacts(
@@ -310,7 +302,7 @@ class Tracker:
         self.client.set_terminated(run_id, RunStatus.to_string(status))
 
 
-def load_logged_model(uri: str, tracking_uri: str | None) -> Any:
+def load_logged_model(uri: str, tracking_uri: str | None) -> Estimator:
     """The pipeline behind models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/PATH.
 
     MLflow resolves models:/ through the process-wide registry URI, so it is resolved here
@@ -368,7 +360,7 @@ def resolve_registered(
     return f"models:/{found.name}/{found.version}", str(found.version), how
 
 
-def _champion_or_newest(client: MlflowClient, name: str) -> tuple[Any, str]:
+def _champion_or_newest(client: MlflowClient, name: str) -> tuple[ModelVersion, str]:
     model = client.get_registered_model(name)  # raises when the name is unknown
     if "champion" in (model.aliases or {}):
         return client.get_model_version_by_alias(name, "champion"), "alias @champion"
@@ -386,6 +378,6 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return str(value)[:6000]
 

@@ -5,12 +5,10 @@ modelling stack."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 from tasks.features.roles import ColumnRoles
 from tasks.models.families import FAMILIES
+from tasks.types import Array, Params
 
 __all__ = ["Candidate", "TrialResult", "TrialSettings"]
 
@@ -19,7 +17,7 @@ __all__ = ["Candidate", "TrialResult", "TrialSettings"]
 class Candidate:
     number: int
     family: str
-    params: dict[str, Any]
+    params: Params
     # Cheap fidelity first: after fold i the mean of its fold scores so far must not be worse
     # than prune_bars[i] (the median of the finished trials there, tasks.search.loop), or the trial
     # stops, pruned. Empty: every fold runs.
@@ -49,7 +47,7 @@ class TrialResult:
     candidate: Candidate
     ok: bool
     metrics: dict[str, float] = field(default_factory=dict)
-    predictions: np.ndarray | None = None  # validation predictions, in SearchData.valid_rows order
+    predictions: Array | None = None  # validation predictions, in SearchData.valid_rows order
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     error: str | None = None
@@ -58,7 +56,7 @@ class TrialResult:
     model_bytes: int = 0  # pickled size of one fitted fold's pipeline
     # What the refit on all rows changes in the candidate's parameters: a boosting model stopped
     # early takes the rounds its folds kept on average.
-    refit_params: dict[str, Any] = field(default_factory=dict)
+    refit_params: Params = field(default_factory=dict)
     fold_scores: tuple[float, ...] = ()  # the primary metric on each fold run (NaN: undefined)
     # The sampler proposed a configuration already tried: that trial's number, whose result
     # stands for this one (not run again, not an ensemble member).
@@ -73,6 +71,6 @@ class TrialResult:
         return "ok" if self.ok else "pruned" if self.reason == "pruned" else "failed"
 
     @property
-    def final_params(self) -> dict[str, Any]:
+    def final_params(self) -> Params:
         """The parameters the final model is refit with."""
         return {**self.candidate.params, **self.refit_params}

@@ -6,7 +6,8 @@ import io
 import pickle
 import time
 import traceback
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,58 +17,84 @@ from tasks.models.boosting import rounds_used
 from tasks.models.pipeline import build_pipeline, fit_pipeline, thread_cap
 from tasks.models.predict import predict_scores
 from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+from tasks.types import Array, Estimator, Params
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = ["evaluate_candidate"]
 
 
-def evaluate_candidate(candidate: Candidate, data: SearchData, settings: TrialSettings) -> TrialResult:
+@dataclass
+class _Folds:
+    """What the folds run so far produced; a failed trial still reports their time."""
+
+    parts: list[Array] = field(default_factory=list)  # each fold's validation predictions
+    rounds: list[int | None] = field(default_factory=list)  # boosting rounds each fit kept
+    scores: list[float] = field(default_factory=list)  # the primary metric on each fold
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+
+
+def evaluate_candidate(
+    candidate: Candidate, data: SearchData, settings: TrialSettings
+) -> TrialResult:
     """Never raises for a bad candidate: a failure is a result, so the search goes on."""
-    fit_seconds = predict_seconds = 0.0
     metric = METRICS.get(settings.metric or "")
-    scores: list[float] = []
+    folds = _Folds()
     try:
-        parts, rounds = [], []
         for fit_rows, valid_rows in data.folds:
-            pipeline = build_pipeline(
-                candidate.family,
-                candidate.params,
-                task=data.task,
-                roles=settings.roles,
-                seed=settings.seed,
-                n_jobs=settings.n_jobs,
-                featurize=settings.featurize,
-            )
-            started = time.perf_counter()
-            fit_pipeline(pipeline, data, fit_rows, settings.n_jobs,
-                         stop_on=valid_rows if settings.early_stopping else None,
-                         watch=settings.early_stopping)
-            rounds.append(rounds_used(pipeline[-1]))
-            fitted = time.perf_counter()
-            with thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
-                parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
-            fit_seconds += fitted - started
-            predict_seconds += time.perf_counter() - fitted
+            pipeline = _run_fold(candidate, data, settings, fit_rows, valid_rows, folds)
             if metric is None:
                 continue
-            scores.append(_fold_score(metric, data, valid_rows, parts[-1]))
-            if (why := _pruned(metric, scores, candidate.prune_bars, len(data.folds))) is not None:
-                return TrialResult(candidate, False, fit_seconds=fit_seconds,
-                                   predict_seconds=predict_seconds, error=why, reason="pruned",
-                                   fold_scores=tuple(scores))
-        predictions = np.concatenate(parts)
+            folds.scores.append(_fold_score(metric, data, valid_rows, folds.parts[-1]))
+            why = _pruned(metric, folds.scores, candidate.prune_bars, len(data.folds))
+            if why is not None:
+                return TrialResult(candidate, False, fit_seconds=folds.fit_seconds,
+                                   predict_seconds=folds.predict_seconds, error=why,
+                                   reason="pruned", fold_scores=tuple(folds.scores))
+        predictions = np.concatenate(folds.parts)
         if not np.all(np.isfinite(predictions)):
             raise ValueError("the model predicted non-finite values")
-        model_bytes = _pickled_size(pipeline)
+        model_bytes = _pickled_size(pipeline)  # the last fold's
         metrics = score_all(
             data.task, data.y_valid, predictions, data.weights_valid, data.y_range, data.positive
         )
     except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return TrialResult(candidate, False, fit_seconds=fit_seconds, error=detail[:2000],
+        return TrialResult(candidate, False, fit_seconds=folds.fit_seconds, error=detail[:2000],
                            reason="error")
-    return TrialResult(candidate, True, metrics, predictions, fit_seconds, predict_seconds,
-                       model_bytes=model_bytes, refit_params=_refit_rounds(rounds),
-                       fold_scores=tuple(scores))
+    return TrialResult(candidate, True, metrics, predictions, folds.fit_seconds,
+                       folds.predict_seconds, model_bytes=model_bytes,
+                       refit_params=_refit_rounds(folds.rounds), fold_scores=tuple(folds.scores))
+
+
+def _run_fold(
+    candidate: Candidate, data: SearchData, settings: TrialSettings, fit_rows: Array,
+    valid_rows: Array, folds: _Folds,
+) -> Estimator:
+    """Fit a fresh pipeline on the fold's fit rows and predict its validation rows, adding both
+    to `folds` (its time only once it predicted); the fitted pipeline."""
+    pipeline = build_pipeline(
+        candidate.family,
+        candidate.params,
+        task=data.task,
+        roles=settings.roles,
+        seed=settings.seed,
+        n_jobs=settings.n_jobs,
+        featurize=settings.featurize,
+    )
+    started = time.perf_counter()
+    fit_pipeline(pipeline, data, fit_rows, settings.n_jobs,
+                 stop_on=valid_rows if settings.early_stopping else None,
+                 watch=settings.early_stopping)
+    folds.rounds.append(rounds_used(pipeline[-1]))
+    fitted = time.perf_counter()
+    with thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
+        folds.parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
+    folds.fit_seconds += fitted - started
+    folds.predict_seconds += time.perf_counter() - fitted
+    return pipeline
 
 
 class _ByteCounter(io.RawIOBase):
@@ -77,13 +104,13 @@ class _ByteCounter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, chunk: Any) -> int:
+    def write(self, chunk: ReadableBuffer) -> int:
         size = memoryview(chunk).nbytes  # bytes, or a PickleBuffer of an array's data
         self.size += size
         return size
 
 
-def _pickled_size(model: Any) -> int:
+def _pickled_size(model: object) -> int:
     """Bytes of the pickled model, counted as they stream out: a forest of deep trees pickles
     to hundreds of MB, which pickle.dumps would hold in memory a second time."""
     counter = _ByteCounter()
@@ -91,7 +118,7 @@ def _pickled_size(model: Any) -> int:
     return counter.size
 
 
-def _fold_score(metric: Metric, data: SearchData, rows: np.ndarray, pred: np.ndarray) -> float:
+def _fold_score(metric: Metric, data: SearchData, rows: Array, pred: Array) -> float:
     y = data.y[rows]
     if data.classes is not None:
         y = np.searchsorted(data.classes, y)
@@ -114,9 +141,10 @@ def _pruned(metric: Metric, scores: list[float], bars: tuple[float, ...], folds:
             f"{bars[step]:.4f}, the median of the finished trials")
 
 
-def _refit_rounds(rounds: list[int | None]) -> dict[str, Any]:
+def _refit_rounds(rounds: list[int | None]) -> Params:
     """The folds' kept rounds, averaged, for the refit on all rows (LightGBM and XGBoost both
-    call them n_estimators)."""
-    if not rounds or any(r is None for r in rounds):
+    call them n_estimators); none when a fold's model had no rounds."""
+    kept = [r for r in rounds if r is not None]
+    if not kept or len(kept) < len(rounds):
         return {}
-    return {"n_estimators": max(1, round(sum(rounds) / len(rounds)))}
+    return {"n_estimators": max(1, round(sum(kept) / len(kept)))}

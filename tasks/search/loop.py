@@ -23,6 +23,7 @@ from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.outcome import SearchOutcome
 from tasks.search.sampling import ask_candidate, first_points, tell_result
 from tasks.search.state import SearchState
+from tasks.types import Params
 
 __all__ = ["SearchLimits", "Evaluator", "Record", "run_search", "prunable", "PRUNE_MIN_ROWS"]
 
@@ -70,13 +71,13 @@ def run_search(
     limits: SearchLimits,
     evaluator: Evaluator,
     record: Record,
-    first: Sequence[dict[str, Any]] = (),
+    first: Sequence[Params] = (),
 ) -> SearchOutcome:
     """Run trials until a limit. `first` are configurations tried before the portfolio: a
     resumed run's interrupted trials, a warm start's best points."""
     families = list(state.families)
     queue = first_points(study, families, list(first))
-    running: dict[Any, tuple[optuna.trial.Trial, float, bool]] = {}
+    running: dict[Any, tuple[optuna.trial.Trial, float, bool]] = {}  # by the evaluator's handle
     reason = _stop_reason(limits, state, 0)
     while True:
         while reason is None and len(running) < limits.batch_size:
@@ -125,9 +126,10 @@ def _stop_reason(limits: SearchLimits, state: SearchState, running: int) -> str 
     best = state.best_score
     if len(state.results) + running >= limits.iterations:
         return f"iteration limit ({limits.iterations}) reached"
-    if best is not None and limits.exit_score is not None:
-        if best == limits.exit_score or state.metric.better(best, limits.exit_score):
-            return f"exit score {limits.exit_score} reached ({best:.4f})"
+    if best is not None and limits.exit_score is not None and (
+        best == limits.exit_score or state.metric.better(best, limits.exit_score)
+    ):
+        return f"exit score {limits.exit_score} reached ({best:.4f})"
     if limits.patience is not None and best is not None and state.since_best >= limits.patience:
         return f"early stopping: {state.since_best} trials without improvement"
     if time.monotonic() + state.typical_seconds() >= limits.deadline():

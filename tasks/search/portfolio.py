@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any
 
 import yaml
 
 from tasks.errors import ConfigError
 from tasks.search.spaces import load_space, validate_point
+from tasks.types import Params
 
 __all__ = ["load_portfolio", "initial_points"]
 
@@ -22,20 +22,21 @@ WHERE = "search_spaces/portfolio.yaml"
 
 
 @cache
-def load_portfolio() -> tuple[tuple[str, dict[str, Any]], ...]:
+def load_portfolio() -> tuple[tuple[str, Params], ...]:
     """(family, complete point) pairs in the file's order."""
     text = resources.files("search_spaces").joinpath("portfolio.yaml").read_text()
     return parse_portfolio(yaml.safe_load(text))
 
 
-def parse_portfolio(document: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
+def parse_portfolio(document: object) -> tuple[tuple[str, Params], ...]:
     from tasks.models.families import FAMILIES
 
     if not isinstance(document, list):
         raise ConfigError(f"{WHERE} must be a list of {{family: NAME, params: {{...}}}} entries")
-    entries = []
+    entries: list[tuple[str, Params]] = []
     for index, entry in enumerate(document):
-        if not isinstance(entry, dict) or set(entry) - {"family", "params"} or "family" not in entry:
+        if (not isinstance(entry, dict) or set(entry) - {"family", "params"}
+                or "family" not in entry):
             raise ConfigError(
                 f"{WHERE}: entry {index} must be {{family: NAME, params: {{...}}}}, got {entry!r}"
             )
@@ -59,11 +60,12 @@ def parse_portfolio(document: Any) -> tuple[tuple[str, dict[str, Any]], ...]:
     return tuple(entries)
 
 
-def initial_points(families: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def initial_points(families: list[str]) -> list[tuple[str, Params]]:
     """The portfolio's entries for these families, then every family's own defaults not already
     among them, without repeats."""
-    points: list[tuple[str, dict[str, Any]]] = []
-    for family, point in [*load_portfolio(), *((f, p) for f in families for p in load_space(f).defaults)]:
+    defaults = ((f, p) for f in families for p in load_space(f).defaults)
+    points: list[tuple[str, Params]] = []
+    for family, point in [*load_portfolio(), *defaults]:
         if family in families and (family, point) not in points:
             points.append((family, point))
     return points

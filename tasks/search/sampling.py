@@ -9,7 +9,7 @@ resuming it) is tasks.search.study's.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import optuna
@@ -24,6 +24,7 @@ from optuna.trial import Trial, TrialState
 from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.portfolio import initial_points
 from tasks.search.spaces import load_space
+from tasks.types import Params, ParamValue
 
 __all__ = ["FAMILY", "make_sampler", "first_points", "ask_candidate", "tell_result"]
 
@@ -45,8 +46,8 @@ def make_sampler(seed: int, kind: str = "tpe") -> optuna.samplers.BaseSampler:
 
 
 def first_points(
-    study: optuna.Study, families: list[str], retry: list[dict[str, Any]] | tuple = ()
-) -> list[dict[str, Any]]:
+    study: optuna.Study, families: list[str], retry: Sequence[Params] = ()
+) -> list[Params]:
     """What to try before the sampler's own choices: the configurations of interrupted trials,
     then every family's default configurations not tried yet. Queued one at a time as they are
     asked (not all up front), so the retried ones can go first. A retried point of a family no
@@ -64,7 +65,7 @@ def first_points(
 
 
 def ask_candidate(
-    study: optuna.Study, families: list[str], queue: list[dict[str, Any]] | None = None
+    study: optuna.Study, families: list[str], queue: list[Params] | None = None
 ) -> tuple[Trial, Candidate]:
     """The next trial: the head of `queue` when there is one, else the sampler's choice."""
     if queue:
@@ -115,7 +116,7 @@ def _running_means(scores: tuple[float, ...]) -> list[float]:
         return [float(np.nanmean(values[: i + 1])) for i in range(len(values))]
 
 
-def _suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:
+def _suggest(trial: Trial, name: str, dist: BaseDistribution) -> ParamValue:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
     if isinstance(dist, IntDistribution):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TypeVar
 
 import yaml
 from optuna.distributions import (
@@ -28,6 +28,7 @@ from optuna.distributions import (
 )
 
 from tasks.errors import ConfigError
+from tasks.types import Params
 
 __all__ = ["SearchSpace", "load_space", "parse_space", "register_space", "validate_point"]
 
@@ -38,19 +39,21 @@ _TYPES: dict[str, type[BaseDistribution]] = {
 }
 _KEYS = {"fixed", "params", "defaults"}
 
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True)
 class SearchSpace:
     name: str
     params: dict[str, BaseDistribution]
-    fixed: dict[str, Any] = field(default_factory=dict)
-    defaults: tuple[dict[str, Any], ...] = ()
+    fixed: dict[str, object] = field(default_factory=dict)  # passed to the estimator as given
+    defaults: tuple[Params, ...] = ()
 
 
 _REGISTERED: dict[str, SearchSpace] = {}
 
 
-def register_space(stem: str, document: Any) -> SearchSpace:
+def register_space(stem: str, document: object) -> SearchSpace:
     """A plugin family's space, given as the mapping a YAML file would hold."""
     _REGISTERED[stem] = parse_space(stem, document)
     load_space.cache_clear()
@@ -74,7 +77,7 @@ def load_space(stem: str) -> SearchSpace:
     return parse_space(stem, document)
 
 
-def parse_space(stem: str, document: Any) -> SearchSpace:
+def parse_space(stem: str, document: object) -> SearchSpace:
     where = f"search_spaces/{stem}.yaml"
     if not isinstance(document, dict) or set(document) - _KEYS:
         extra = sorted(set(document) - _KEYS) if isinstance(document, dict) else document
@@ -99,7 +102,7 @@ def parse_space(stem: str, document: Any) -> SearchSpace:
     return SearchSpace(stem, params, fixed, defaults)
 
 
-def _distribution(where: str, name: str, spec: Any) -> BaseDistribution:
+def _distribution(where: str, name: str, spec: object) -> BaseDistribution:
     if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
         raise ConfigError(
             f"{where}: parameter '{name}' needs a type, one of {', '.join(_TYPES)}; got {spec!r}"
@@ -115,20 +118,22 @@ def _distribution(where: str, name: str, spec: Any) -> BaseDistribution:
 
 
 def validate_point(
-    where: str, index: int, point: Any, params: dict[str, BaseDistribution]
-) -> dict[str, Any]:
+    where: str, index: int, point: object, params: dict[str, BaseDistribution]
+) -> Params:
     """A complete point of the space, its values converted to the distributions' types."""
     return _default(where, index, point, params)
 
 
-def _default(where: str, index: int, point: Any, params: dict[str, BaseDistribution]) -> dict[str, Any]:
+def _default(
+    where: str, index: int, point: object, params: dict[str, BaseDistribution]
+) -> Params:
     if not isinstance(point, dict) or set(point) != set(params):
         got = sorted(point) if isinstance(point, dict) else point
         raise ConfigError(
             f"{where}: defaults[{index}] must give every searched parameter "
             f"{sorted(params)}; got {got}"
         )
-    converted = {}
+    converted: Params = {}
     for name, value in point.items():
         dist = params[name]
         try:
@@ -136,14 +141,16 @@ def _default(where: str, index: int, point: Any, params: dict[str, BaseDistribut
                 value = float(_number(value))
             elif isinstance(dist, IntDistribution) and float(value) == int(float(value)):
                 value = int(float(value))
-            inside = dist._contains(dist.to_internal_repr(value))
+            inside = dist._contains(dist.to_internal_repr(value))  # noqa: SLF001 - no public test
         except (TypeError, ValueError):
             inside = False
         if not inside:
-            raise ConfigError(f"{where}: defaults[{index}].{name}={point[name]!r} is outside {dist}")
+            raise ConfigError(
+                f"{where}: defaults[{index}].{name}={point[name]!r} is outside {dist}"
+            )
         converted[name] = value
     return converted
 
 
-def _number(value: Any) -> Any:
+def _number(value: _T) -> _T | float:
     return float(value) if isinstance(value, str) else value

@@ -54,9 +54,8 @@ class SearchState:
         self.elapsed.append(time.monotonic() - self.started)
         if result.ok or result.reason == "pruned":  # a run out of time may finish another time
             self._tried.setdefault(configuration_key(result.candidate), result)
-        score = self.score(result)
-        improved = score is not None and (self.best is None
-                                          or self.metric.better(score, self.score(self.best)))
+        score, best = self.score(result), self.best_score  # best_score is None: no best yet
+        improved = score is not None and (best is None or self.metric.better(score, best))
         if improved:
             self.best, self.since_best = result, 0
         elif counted:

@@ -8,9 +8,9 @@ mid-search can be resumed from the storage alone (its predictions are files besi
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -22,6 +22,7 @@ from tasks.errors import ConfigError
 from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.sampling import FAMILY, make_sampler
 from tasks.search.spaces import load_space
+from tasks.types import Params
 
 __all__ = [
     "open_storage", "open_study", "storage_url", "find_unfinished", "restore_trials",
@@ -47,7 +48,8 @@ def open_storage(url: str | None, workdir: Path) -> BaseStorage:
 
 def open_study(
     *, name: str, workdir: Path, maximize: bool, seed: int,
-    storage: BaseStorage | None = None, attrs: dict[str, Any] | None = None, sampler: str = "tpe",
+    storage: BaseStorage | None = None, attrs: Mapping[str, object] | None = None,
+    sampler: str = "tpe",
 ) -> optuna.Study:
     """Create the study, or open it again to resume it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,7 +82,7 @@ def find_unfinished(storage: BaseStorage, experiment: str) -> str | None:
     return max(studies, key=lambda s: s.user_attrs.get("started", 0)).study_name
 
 
-def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> list[dict[str, Any]]:
+def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> list[Params]:
     """Where a retraining starts: the best trial of the experiment's newest study that
     registered a model, then its next best completed ones, up to `top` distinct configurations.
 
@@ -93,12 +95,12 @@ def warm_start_points(storage: BaseStorage, experiment: str, top: int = 5) -> li
         return []
     newest = max(done, key=lambda s: s.user_attrs.get("started", 0))
     study = optuna.load_study(study_name=newest.study_name, storage=storage)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None]
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    scored = [(t.value, t) for t in trials if t.value is not None]  # (value, trial)
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    complete.sort(key=lambda t: (-t.value if maximize else t.value, t.number))
-    points: list[dict[str, Any]] = []
-    for trial in complete:
+    scored.sort(key=lambda s: (-s[0] if maximize else s[0], s[1].number))
+    points: list[Params] = []
+    for _, trial in scored:
         if dict(trial.params) not in points:
             points.append(dict(trial.params))
         if len(points) == top:
@@ -165,7 +167,7 @@ class Resumed:
     study_name: str
     run_id: str  # the MLflow parent run it belongs to
     history: tuple[TrialResult, ...]  # its finished trials
-    retry: tuple[dict[str, Any], ...]  # parameters of the trials it was running
+    retry: tuple[Params, ...]  # parameters of the trials it was running
     interrupted: tuple[int, ...]  # their trial numbers
 
 

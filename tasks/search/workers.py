@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -87,7 +86,7 @@ class _Worker:
             "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE",
         }
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - stop() closes it
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from tasks.search.workers import serve; serve()", payload.path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
@@ -130,15 +129,17 @@ class _Worker:
         while True:
             if self._recv.poll(POLL_SECONDS):
                 try:
-                    return self._recv.recv()
+                    result: TrialResult = self._recv.recv()  # what serve() sends
                 except EOFError:
                     break
+                return result
             elapsed = time.monotonic() - started
             if not self.alive:
                 break
             if limits.seconds is not None and elapsed > limits.seconds:
                 self.stop()
-                return _stopped(candidate, elapsed, limits.seconds_reason, _timeout_text(limits))
+                return _stopped(candidate, elapsed, limits.seconds_reason,
+                                _timeout_text(limits.seconds, limits.seconds_reason))
             if (at := cut_off()) is not None and time.time() > at:
                 self.stop()
                 return _stopped(candidate, elapsed, "budget", _budget_text(elapsed))
@@ -186,11 +187,12 @@ def _budget_text(seconds: float) -> str:
     return f"budget: stopped after {seconds:.0f} s, when the search's time budget ran out"
 
 
-def _timeout_text(limits: TrialLimits) -> str:
-    if limits.seconds_reason == "budget":
-        return _budget_text(limits.seconds)
-    return (f"timeout: stopped after {limits.seconds:.0f} s, "
-            f"iteration_timeout_minutes={limits.seconds / 60:g}")
+def _timeout_text(seconds: float, reason: str) -> str:
+    """Why a trial stopped at its time limit of `seconds`, set for `reason` (TrialLimits)."""
+    if reason == "budget":
+        return _budget_text(seconds)
+    return (f"timeout: stopped after {seconds:.0f} s, "
+            f"iteration_timeout_minutes={seconds / 60:g}")
 
 
 def _stopped(candidate: Candidate, elapsed: float, reason: str, error: str) -> TrialResult:
@@ -273,11 +275,13 @@ def serve() -> None:
     warnings.simplefilter("ignore")  # a trial's warnings are noise; its failure is its result
     load_plugins()
     with open(sys.argv[1], "rb") as src:
-        data, settings = pickle.load(src)
+        # The file Payload.write pickled for this worker: the supervisor's own, not foreign data.
+        payload: tuple[SearchData, TrialSettings] = pickle.load(src)  # noqa: S301
+    data, settings = payload
     outbox.send("ready")
     while True:
         try:
-            candidate: Any = inbox.recv()
+            candidate: Candidate = inbox.recv()
         except EOFError:  # the supervisor closed the pipe or died: nothing more to do
             return
         outbox.send(evaluate_candidate(candidate, data, settings))

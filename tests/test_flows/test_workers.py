@@ -12,9 +12,9 @@ import time
 import optuna
 import psutil
 import pytest
-from support import dataset_path
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from support import dataset_path
 
 from flows.automl import train
 from tasks.config import parse_config
@@ -142,3 +142,17 @@ def test_a_run_killed_mid_search_resumes_without_repeating_a_trial(prefect_api, 
     client = MlflowClient(config.resolved_tracking_uri)
     versions = client.search_model_versions("name = 'resumable'")
     assert len(versions) == 1 and str(out["model_version"]) == str(versions[0].version)
+
+
+def test_the_workers_cut_off_follows_the_deadline_both_ways():
+    from flows.workers import CutOff
+
+    told: list[float] = []
+    cut_off = CutOff(told.append)
+    now = time.monotonic()
+    cut_off.follow(now + 30)
+    cut_off.follow(now + 30.5)  # a jitter under a second is not passed on
+    cut_off.follow(now + 20)  # a costlier best trial: earlier
+    cut_off.follow(now + 28)  # a cheaper one: later again, or new trials would stop at once
+    # Told as epoch times: the worker processes share the clock, not time.monotonic().
+    assert [round(t - time.time()) for t in told] == [30, 20, 28]

@@ -1,0 +1,32 @@
+"""What the tracking store hands back: a training run's parent run and a registered version.
+Light, so that the flow's result and the registry's decision read them without MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tasks.types import Json
+
+if TYPE_CHECKING:
+    from tasks.registry.promotion import Decision
+
+__all__ = ["ParentRun", "RegisteredModel"]
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """A training run's MLflow parent run: the trials are its children, the model its artifact."""
+
+    run_id: str
+    params: Json  # as logged, no credentials (text, when read back from MLflow)
+    table_digest: str | None  # MLflow's digest of the training table as read
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    model_uri: str  # models:/NAME/VERSION
+    pkl_uri: str  # where model.pkl is: a local path for the embedded store, else a URI
+    decision: Decision | None = None  # once the aliases are settled

@@ -1,0 +1,142 @@
+"""Registering and describing a model (tasks.registry.publish) in a real SQLite registry: a
+registration that fails after its version exists and the champion alias moved is rolled back, so
+a retry registers once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from support import dataset_path
+
+from flows.automl import automl_flow
+from flows.steps import trial_settings
+from tasks.config import AutoMLConfig, parse_config
+from tasks.data.guardrails import GuardrailReport, build_report
+from tasks.data.ingest import TableSources, read_tables
+from tasks.data.inspect import inspect_data
+from tasks.data.profile import Profile
+from tasks.data.sets import SearchData
+from tasks.data.split import SplitPlan, split_data
+from tasks.final.choice import Choice
+from tasks.final.evaluation import Evaluation, evaluate_model
+from tasks.final.refit import refit_model
+from tasks.registry.charts import ChartSet
+from tasks.registry.publish import describe_model, register_model
+from tasks.registry.run import RunSpec, TrackedRun, open_run
+from tasks.search.candidates import Candidate, TrialResult
+from tasks.search.evaluate import evaluate_candidate
+from tasks.search.outcome import SearchOutcome
+from tasks.search.spaces import load_space
+
+NAME = "publish"
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """What the flow body hands register_model and describe_model, for a second model."""
+
+    config: AutoMLConfig
+    profile: Profile
+    data: SearchData
+    report: GuardrailReport
+    run: TrackedRun
+    trial: TrialResult
+    choice: Choice
+    model: object
+    evaluation: Evaluation
+    client: MlflowClient
+
+    def register(self, allowed: bool = True):
+        return register_model(self.run, self.model, self.data, self.evaluation,
+                              self.profile.metric, NAME, allowed=allowed)
+
+
+@pytest.fixture(scope="module")
+def pieces(prefect_api, tmp_path_factory) -> Pieces:
+    workdir = tmp_path_factory.mktemp("publish")
+    config = parse_config(training_data=str(dataset_path("credit_g")), target="class",
+                          test_size=0.2, random_state=0, workdir=str(workdir),
+                          experiment_name=NAME, model_name=NAME)
+    # The champion: a weak model, registered by a real run.
+    first = automl_flow(config.model_copy(update={
+        "allowed_models": ["KNN"], "iterations": 1, "enable_ensembling": False}))
+    assert first.model_version == "1" and first.aliases == ["champion"]
+    # A better one, built from the same steps as the flow's: read, inspect, split, check, open
+    # the run, one trial (LightGBM's defaults), refit, evaluate on the test rows.
+    tables = read_tables(TableSources.of(config))
+    profile = inspect_data(config, tables.train, tables.validation, tables.test)
+    data, test = split_data(SplitPlan.of(config), profile, tables.train, tables.validation,
+                            tables.test)
+    report = build_report(profile, data, test)
+    run = open_run(RunSpec.of(config), profile, data, report, tables.train)
+    settings = trial_settings(config, profile, data)
+    trial = evaluate_candidate(Candidate(0, "lightgbm", load_space("lightgbm").defaults[0]),
+                               data, settings)
+    assert trial.ok, trial.error
+    choice = Choice((trial,), (1.0,), trial.metrics)
+    model = refit_model(choice, data, settings)
+    evaluation = evaluate_model(model, choice, data, test)
+    uri = config.resolved_tracking_uri
+    return Pieces(config, profile, data, report, run, trial, choice, model, evaluation,
+                  MlflowClient(tracking_uri=uri, registry_uri=uri))
+
+
+def alive(client: MlflowClient) -> set[str]:
+    return {str(v.version) for v in client.search_model_versions(f"name = '{NAME}'")}
+
+
+def champion(client: MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(NAME, "champion").version)
+
+
+def test_a_failure_after_the_alias_moved_rolls_the_registration_back(pieces, monkeypatch):
+    client = pieces.client
+    versions, old_champion = alive(client), champion(client)
+    seen: dict[str, str] = {}
+    mark_registered = TrackedRun.mark_registered
+
+    def fails_once(run: TrackedRun, version: str) -> None:
+        # The last thing register_model does: by now the version exists and the alias moved.
+        seen.update(version=version, champion=champion(client))
+        monkeypatch.setattr(TrackedRun, "mark_registered", mark_registered)
+        raise OSError("the study's journal could not be written")
+
+    monkeypatch.setattr(TrackedRun, "mark_registered", fails_once)
+    with pytest.raises(OSError, match="journal could not be written"):
+        pieces.register()
+    assert seen["version"] not in versions and seen["champion"] == seen["version"]
+    # Rolled back: the new version is gone and the champion is the old one again.
+    assert alive(client) == versions
+    assert champion(client) == old_champion
+    with pytest.raises(MlflowException):
+        client.get_model_version(NAME, seen["version"])
+
+    # Tried again: exactly one new version, the champion now.
+    registered = pieces.register()
+    assert alive(client) == versions | {registered.version}
+    assert registered.version != seen["version"]
+    assert registered.decision.promoted and champion(client) == registered.version
+    tags = client.get_model_version(NAME, registered.version).tags
+    assert tags["automl.decision"] == "promoted"
+    assert tags["automl.champion_version"] == old_champion
+    study = optuna.load_study(study_name=pieces.run.study_name, storage=pieces.run.storage)
+    assert study.user_attrs["registered_version"] == registered.version
+
+
+def test_describe_model_logs_the_card_on_the_run(pieces):
+    registered = pieces.register(allowed=False)
+    assert registered.decision is not None and not registered.decision.promoted
+    outcome = SearchOutcome((pieces.trial,), pieces.trial, "iteration limit (1) reached")
+    card = describe_model(pieces.run, registered, pieces.profile, pieces.data, pieces.choice,
+                          pieces.evaluation, outcome, ChartSet(Path("charts")),
+                          pieces.report.to_dicts(), "class")
+    logged = Path(pieces.client.download_artifacts(pieces.run.run_id, "model_card.md"))
+    assert logged.read_text() == card
+    assert card.startswith(f"# {NAME} version {registered.version}")
+    assert "LightGBM-0" in card and "## Registry decision" in card
+    assert "not promoted (--no-promote)" in card
