@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,7 +18,10 @@ from pydantic import (
 
 from tasks.data.redact import mask_secrets
 from tasks.errors import ConfigError
-from tasks.features.settings import ColumnOverride, FeaturizationSettings, parse_featurization
+from tasks.features.settings import FeaturizationSettings, parse_featurization
+
+if TYPE_CHECKING:
+    from tasks.features.settings import ColumnOverride
 
 __all__ = ["AutoMLConfig", "parse_config", "default_tracking_uri", "TaskType"]
 

@@ -6,14 +6,14 @@ Fitted pipelines pickle DatetimeFeatures and TextTfidf by reference: module-leve
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
     MinMaxScaler,
@@ -23,7 +23,13 @@ from sklearn.preprocessing import (
 )
 
 from tasks.features.columns import DATE_PARTS, category_text, date_format, to_datetime
-from tasks.types import Array, Transformer
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from sklearn.pipeline import Pipeline
+
+    from tasks.types import Array, Transformer
 
 __all__ = ["DatetimeFeatures", "TextTfidf", "numeric_block", "onehot_block", "target_block"]
 

@@ -6,7 +6,7 @@ absent-but-unused columns all work at predict time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -23,8 +23,13 @@ from tasks.features.encoders import (
     onehot_block,
     target_block,
 )
-from tasks.features.roles import IMPUTERS, ColumnRoles
-from tasks.types import Estimator, Transformer
+from tasks.features.roles import IMPUTERS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tasks.features.roles import ColumnRoles
+    from tasks.types import Estimator, Transformer
 
 __all__ = ["build_preprocessor", "required_columns", "TEXT_MAX_FEATURES"]
 

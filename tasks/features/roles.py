@@ -3,14 +3,17 @@ per-column overrides win."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from tasks.errors import ConfigError, DataError
 from tasks.features.columns import integral, is_row_count, looks_like_dates, mean_words
 from tasks.features.settings import ColumnOverride, FeaturizationSettings, parse_featurization
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["ColumnRoles", "detect_roles", "IMPUTERS", "MAX_ONEHOT_LEVELS"]
 

@@ -4,12 +4,14 @@ FeaturizationConfig), validated with sentences a user can act on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails
 
 from tasks.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = ["ColumnOverride", "FeaturizationSettings", "parse_featurization", "ColumnRole",
            "Imputer"]

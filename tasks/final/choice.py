@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.search.candidates import TrialResult
-from tasks.types import Array, Estimator
+if TYPE_CHECKING:
+    from tasks.search.candidates import TrialResult
+    from tasks.types import Array, Estimator
 
 __all__ = ["Choice", "SINGLE", "VOTING", "STACK", "predictions_of"]
 

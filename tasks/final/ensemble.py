@@ -9,16 +9,21 @@ milliseconds to a few seconds. An ensemble is chosen only if it beats the best s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.budget import Affordable
-from tasks.data.sets import SearchData
 from tasks.final.choice import STACK, VOTING, Choice, predictions_of
 from tasks.final.stacking import pick_members, stack_metrics, stack_predictions
-from tasks.metrics import Metric, score_all
-from tasks.search.candidates import TrialResult
+from tasks.metrics import score_all
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tasks.budget import Affordable
+    from tasks.data.sets import SearchData
+    from tasks.metrics import Metric
+    from tasks.search.candidates import TrialResult
 
 __all__ = ["choose_model", "voting_ensemble", "stack_ensemble"]
 

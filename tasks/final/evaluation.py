@@ -9,15 +9,19 @@ seen the validation rows, so it is never scored on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from tasks.data.sets import HeldOut, SearchData
-from tasks.final.choice import Choice
 from tasks.metrics import score_all
 from tasks.models.predict import predict_scores
-from tasks.types import Array, Estimator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.data.sets import HeldOut, SearchData
+    from tasks.final.choice import Choice
+    from tasks.types import Array, Estimator
 
 __all__ = ["Evaluation", "HeldOutPredictions", "evaluate_model"]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from tasks.data.sets import SearchData
-from tasks.final.choice import STACK, Choice
+from tasks.final.choice import STACK
 from tasks.models.ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
@@ -14,8 +15,12 @@ from tasks.models.ensembles import (
     StackEnsembleRegressor,
 )
 from tasks.models.pipeline import build_pipeline, fit_pipeline
-from tasks.search.candidates import TrialResult, TrialSettings
-from tasks.types import Estimator
+
+if TYPE_CHECKING:
+    from tasks.data.sets import SearchData
+    from tasks.final.choice import Choice
+    from tasks.search.candidates import TrialResult, TrialSettings
+    from tasks.types import Estimator
 
 __all__ = ["refit_model"]
 

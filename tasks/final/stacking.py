@@ -10,6 +10,7 @@ single model and with the greedy VotingEnsemble.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import clone
@@ -18,12 +19,14 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tasks.data.sets import SearchData
 from tasks.final.choice import predictions_of
 from tasks.metrics import score_all
 from tasks.models.ensembles import stack_features
-from tasks.search.candidates import TrialResult
-from tasks.types import Array, Estimator
+
+if TYPE_CHECKING:
+    from tasks.data.sets import SearchData
+    from tasks.search.candidates import TrialResult
+    from tasks.types import Array, Estimator
 
 __all__ = ["MAX_MEMBERS", "MAX_META_WORK", "meta_learner", "pick_members", "stack_predictions",
            "stack_metrics"]

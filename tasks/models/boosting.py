@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tasks.models.wrappers import EncodedLabelClassifier
-from tasks.types import Array, Estimator, Rows
+
+if TYPE_CHECKING:
+    from tasks.types import Array, Estimator, Rows
 
 __all__ = ["EARLY_STOPPING_ROUNDS", "early_stopping", "rounds_used"]
 

@@ -5,13 +5,15 @@ name these classes: module-level, names kept."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from tasks.types import Array, Estimator, Rows
+if TYPE_CHECKING:
+    from tasks.types import Array, Estimator, Rows
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor", "StackEnsembleClassifier",
            "StackEnsembleRegressor", "stack_features"]

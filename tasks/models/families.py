@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tasks.errors import ConfigError
-from tasks.types import Estimator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from tasks.types import Estimator
 
 __all__ = ["Family", "FAMILIES", "resolve_families", "screen_families", "register_family"]
 

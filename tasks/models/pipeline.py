@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.compose import TransformedTargetRegressor
@@ -11,14 +12,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from tasks.data.sets import SearchData
 from tasks.features.preprocess import build_preprocessor
-from tasks.features.roles import ColumnRoles
 from tasks.models.boosting import early_stopping
 from tasks.models.families import FAMILIES
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
 from tasks.search.spaces import load_space
-from tasks.types import Array, Params
+
+if TYPE_CHECKING:
+    from tasks.data.sets import SearchData
+    from tasks.features.roles import ColumnRoles
+    from tasks.types import Array, Params
 
 __all__ = ["build_pipeline", "fit_pipeline", "openmp_threads", "thread_cap"]
 

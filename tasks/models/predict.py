@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from tasks.types import Array, Estimator, Rows
+if TYPE_CHECKING:
+    from tasks.types import Array, Estimator, Rows
 
 __all__ = ["predict_scores"]
 

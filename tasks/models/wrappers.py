@@ -3,7 +3,7 @@ that have none. Pickled models name these classes: module-level, names kept."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -12,7 +12,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
-from tasks.types import Array, Estimator, Rows
+if TYPE_CHECKING:
+    from tasks.types import Array, Estimator, Rows
 
 __all__ = ["CalibratedClassifier", "EncodedLabelClassifier"]
 

@@ -15,19 +15,23 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
 from tasks.budget import IMPORTANCE_SECONDS
-from tasks.final.evaluation import HeldOutPredictions
-from tasks.metrics import Metric
 from tasks.registry import model_charts as charts
 from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
 from tasks.registry.search_charts import best_vs_time, history, param_importance
-from tasks.search.outcome import SearchOutcome
-from tasks.types import Estimator
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tasks.final.evaluation import HeldOutPredictions
+    from tasks.metrics import Metric
+    from tasks.search.outcome import SearchOutcome
+    from tasks.types import Estimator
 
 __all__ = ["ChartSet", "draw_charts"]
 

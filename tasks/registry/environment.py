@@ -6,8 +6,10 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
+from typing import TYPE_CHECKING
 
-from tasks.types import Json
+if TYPE_CHECKING:
+    from tasks.types import Json
 
 __all__ = ["model_requirements", "environment"]
 

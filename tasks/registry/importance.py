@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 
-from tasks.final.evaluation import HeldOutPredictions
-from tasks.metrics import Metric
 from tasks.models.predict import predict_scores
 from tasks.registry.model_charts import plt
 from tasks.types import Array, Estimator
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from tasks.final.evaluation import HeldOutPredictions
+    from tasks.metrics import Metric
 
 __all__ = ["permutation_chart", "IMPORTANCE_ROWS", "MAX_FEATURES_SHOWN"]
 

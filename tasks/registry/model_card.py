@@ -4,11 +4,13 @@ it is and how to load it. Logged on the run as model_card.md, next to the charts
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
-from tasks.types import Json
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from tasks.types import Json
 
 __all__ = ["CardFacts", "CardData", "CardSearch", "model_card"]
 

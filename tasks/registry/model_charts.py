@@ -6,16 +6,14 @@ the chosen candidate's predictions of them (tasks.final.evaluation.HeldOutPredic
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, safe in worker threads
 
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -24,8 +22,14 @@ from sklearn.metrics import (
     RocCurveDisplay,
 )
 
-from tasks.final.evaluation import HeldOutPredictions
-from tasks.types import Array
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from tasks.final.evaluation import HeldOutPredictions
+    from tasks.types import Array
 
 # plt: pyplot with the Agg backend chosen above, for the other chart modules.
 __all__ = ["new_figure", "confusion", "roc", "precision_recall", "calibration", "gains",

@@ -26,7 +26,6 @@ import fcntl
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,13 +34,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tasks.features.preprocess import required_columns
-from tasks.final.evaluation import HeldOutPredictions
-from tasks.metrics import Metric
 from tasks.models.predict import predict_scores
-from tasks.types import Estimator, Json
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tasks.final.evaluation import HeldOutPredictions
+    from tasks.metrics import Metric
     from tasks.registry.tracking import Tracker
+    from tasks.types import Estimator, Json
 
 __all__ = ["Decision", "ChampionScore", "decide", "score_champion", "promote", "registry_lock",
            "CHAMPION", "CHALLENGER"]

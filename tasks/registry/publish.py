@@ -15,22 +15,26 @@ import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tasks.budget import Budget
-from tasks.data.profile import Profile
-from tasks.data.sets import SearchData
-from tasks.final.choice import Choice
-from tasks.final.evaluation import Evaluation
-from tasks.metrics import Metric
 from tasks.registry.charts import ChartSet, draw_charts
 from tasks.registry.model_card import CardFacts, model_card
-from tasks.registry.promotion import CHALLENGER, CHAMPION, Decision, promote
-from tasks.registry.records import RegisteredModel
-from tasks.registry.run import TrackedRun
-from tasks.search.outcome import SearchOutcome
-from tasks.types import Estimator
+from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
+
+if TYPE_CHECKING:
+    from tasks.budget import Budget
+    from tasks.data.profile import Profile
+    from tasks.data.sets import SearchData
+    from tasks.final.choice import Choice
+    from tasks.final.evaluation import Evaluation
+    from tasks.metrics import Metric
+    from tasks.registry.promotion import Decision
+    from tasks.registry.records import RegisteredModel
+    from tasks.registry.run import TrackedRun
+    from tasks.search.outcome import SearchOutcome
+    from tasks.types import Estimator
 
 __all__ = ["report_run", "register_model", "describe_model", "curve_name"]
 

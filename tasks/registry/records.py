@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tasks.types import Json
-
 if TYPE_CHECKING:
     from tasks.registry.promotion import Decision
+    from tasks.types import Json
 
 __all__ = ["ParentRun", "RegisteredModel"]
 

@@ -9,20 +9,10 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import optuna
-import pandas as pd
-from optuna.storages import BaseStorage
-
-from tasks.data.guardrails import GuardrailReport
-from tasks.data.profile import Profile
 from tasks.data.redact import public_url
-from tasks.data.sets import SearchData
-from tasks.registry.records import ParentRun
 from tasks.registry.tracking import Tracker
-from tasks.search.candidates import TrialResult
 from tasks.search.study import (
     mark_registered,
     open_storage,
@@ -30,10 +20,21 @@ from tasks.search.study import (
     predictions_folder,
     resume_study,
 )
-from tasks.types import Json, Params
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import optuna
+    import pandas as pd
+    from optuna.storages import BaseStorage
+
     from tasks.config import AutoMLConfig
+    from tasks.data.guardrails import GuardrailReport
+    from tasks.data.profile import Profile
+    from tasks.data.sets import SearchData
+    from tasks.registry.records import ParentRun
+    from tasks.search.candidates import TrialResult
+    from tasks.types import Json, Params
 
 __all__ = ["RunSpec", "TrackedRun", "open_run", "close_run"]
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import pickle
+from typing import TYPE_CHECKING
 
 import fsspec
 import numpy as np
-import pandas as pd
 
 from tasks.errors import DataError
 from tasks.features.preprocess import required_columns
-from tasks.types import Estimator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.types import Estimator
 
 __all__ = ["load_model", "predict_frame"]
 

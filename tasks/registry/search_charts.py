@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tasks.metrics import Metric
 from tasks.registry.model_charts import new_figure
-from tasks.search.outcome import SearchOutcome
 
 if TYPE_CHECKING:
     import optuna
+    from matplotlib.axes import Axes
+
+    from tasks.metrics import Metric
+    from tasks.search.outcome import SearchOutcome
 
 __all__ = ["history", "best_vs_time", "param_importance"]
 

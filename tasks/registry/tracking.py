@@ -14,16 +14,14 @@ import tempfile
 import time
 import warnings
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
-import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import DatasetInput, InputTag, Param, RunStatus, RunTag
 from mlflow.entities import Metric as MlflowMetric
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -34,8 +32,13 @@ from tasks.errors import DataError
 from tasks.features.preprocess import required_columns
 from tasks.registry.environment import environment, model_requirements
 from tasks.registry.records import ParentRun, RegisteredModel
-from tasks.search.candidates import TrialResult
-from tasks.types import Estimator, Json
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities.model_registry import ModelVersion
+
+    from tasks.search.candidates import TrialResult
+    from tasks.types import Estimator, Json
 
 __all__ = ["Tracker", "resolve_registered", "load_logged_model"]
 

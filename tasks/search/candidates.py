@@ -5,10 +5,13 @@ modelling stack."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tasks.features.roles import ColumnRoles
 from tasks.models.families import FAMILIES
-from tasks.types import Array, Params
+
+if TYPE_CHECKING:
+    from tasks.features.roles import ColumnRoles
+    from tasks.types import Array, Params
 
 __all__ = ["Candidate", "TrialResult", "TrialSettings"]
 

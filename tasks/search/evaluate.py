@@ -11,16 +11,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.data.sets import SearchData
-from tasks.metrics import METRICS, Metric, score_all
+from tasks.metrics import METRICS, score_all
 from tasks.models.boosting import rounds_used
 from tasks.models.pipeline import build_pipeline, fit_pipeline, thread_cap
 from tasks.models.predict import predict_scores
-from tasks.search.candidates import Candidate, TrialResult, TrialSettings
-from tasks.types import Array, Estimator, Params
+from tasks.search.candidates import TrialResult
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
+
+    from tasks.data.sets import SearchData
+    from tasks.metrics import Metric
+    from tasks.search.candidates import Candidate, TrialSettings
+    from tasks.types import Array, Estimator, Params
 
 __all__ = ["evaluate_candidate"]
 

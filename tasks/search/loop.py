@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
-
-import optuna
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tasks.errors import SearchError
-from tasks.search.candidates import Candidate, TrialResult
-from tasks.search.outcome import SearchOutcome
+from tasks.search.candidates import TrialResult
 from tasks.search.sampling import ask_candidate, first_points, tell_result
 from tasks.search.state import SearchState
-from tasks.types import Params
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import optuna
+
+    from tasks.search.candidates import Candidate
+    from tasks.search.outcome import SearchOutcome
+    from tasks.types import Params
 
 __all__ = ["SearchLimits", "Evaluator", "Record", "run_search", "prunable", "PRUNE_MIN_ROWS"]
 

@@ -4,9 +4,11 @@ stopped, and when each result came (the charts plot the search against time)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tasks.metrics import Metric
-from tasks.search.candidates import TrialResult
+if TYPE_CHECKING:
+    from tasks.metrics import Metric
+    from tasks.search.candidates import TrialResult
 
 __all__ = ["SearchOutcome", "LeaderboardRow"]
 

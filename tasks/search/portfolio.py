@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
 from tasks.errors import ConfigError
 from tasks.search.spaces import load_space, validate_point
-from tasks.types import Params
+
+if TYPE_CHECKING:
+    from tasks.types import Params
 
 __all__ = ["load_portfolio", "initial_points"]
 

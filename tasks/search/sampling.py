@@ -9,22 +9,31 @@ resuming it) is tasks.search.study's.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 from optuna.distributions import (
-    BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
-from optuna.trial import Trial, TrialState
+from optuna.trial import TrialState
 
-from tasks.search.candidates import Candidate, TrialResult
+from tasks.search.candidates import Candidate
 from tasks.search.portfolio import initial_points
 from tasks.search.spaces import load_space
-from tasks.types import Params, ParamValue
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from optuna.distributions import (
+        BaseDistribution,
+    )
+    from optuna.trial import Trial
+
+    from tasks.search.candidates import TrialResult
+    from tasks.types import Params, ParamValue
 
 __all__ = ["FAMILY", "make_sampler", "first_points", "ask_candidate", "tell_result"]
 

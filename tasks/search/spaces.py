@@ -17,18 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import yaml
 from optuna.distributions import (
-    BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
 
 from tasks.errors import ConfigError
-from tasks.types import Params
+
+if TYPE_CHECKING:
+    from optuna.distributions import (
+        BaseDistribution,
+    )
+
+    from tasks.types import Params
 
 __all__ = ["SearchSpace", "load_space", "parse_space", "register_space", "validate_point"]
 

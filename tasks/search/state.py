@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tasks.budget import LEADERS
-from tasks.metrics import Metric
-from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.outcome import SearchOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from tasks.metrics import Metric
+    from tasks.search.candidates import Candidate, TrialResult
 
 __all__ = ["SearchState", "configuration_key", "PRUNE_STARTUP"]
 

@@ -8,21 +8,28 @@ mid-search can be resumed from the storage alone (its predictions are files besi
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from tasks.errors import ConfigError
 from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.sampling import FAMILY, make_sampler
 from tasks.search.spaces import load_space
-from tasks.types import Params
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
+    from tasks.types import Params
 
 __all__ = [
     "open_storage", "open_study", "storage_url", "find_unfinished", "restore_trials",

@@ -25,17 +25,22 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
-from tasks.data.sets import SearchData
 from tasks.models.plugins import load_plugins
-from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+from tasks.search.candidates import TrialResult
 from tasks.search.evaluate import evaluate_candidate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tasks.data.sets import SearchData
+    from tasks.search.candidates import Candidate, TrialSettings
 
 __all__ = [
     "TrialLimits", "Payload", "WorkerPool", "pool_for", "cut_off_pools", "close_pools", "serve",
