@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the command imports what it needs once it knows which command runs
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from flows.result import TrainResult

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from flows.steps import Phases
-from tasks.budget import Budget
-from tasks.config import AutoMLConfig
-from tasks.data.guardrails import GuardrailReport
-from tasks.data.profile import Profile
-from tasks.data.sets import SearchData
-from tasks.final.choice import Choice
-from tasks.final.evaluation import Evaluation
-from tasks.registry.records import RegisteredModel
-from tasks.registry.run import TrackedRun
-from tasks.search.outcome import LeaderboardRow, SearchOutcome
-from tasks.types import Json, Params
+if TYPE_CHECKING:
+    from flows.steps import Phases
+    from tasks.budget import Budget
+    from tasks.config import AutoMLConfig
+    from tasks.data.guardrails import GuardrailReport
+    from tasks.data.profile import Profile
+    from tasks.data.sets import SearchData
+    from tasks.final.choice import Choice
+    from tasks.final.evaluation import Evaluation
+    from tasks.registry.records import RegisteredModel
+    from tasks.registry.run import TrackedRun
+    from tasks.search.outcome import LeaderboardRow, SearchOutcome
+    from tasks.types import Json, Params
 
 __all__ = ["TrainResult", "build_result"]
 

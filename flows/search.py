@@ -4,26 +4,28 @@ run's ensemble), the progress bar, and the cut-off of the trials still running."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flows.ui import TrialProgress
-from flows.workers import CutOff, TaskEvaluator, TrialWorkers
-from tasks.budget import Budget
-from tasks.data.profile import Profile
-from tasks.data.sets import SearchData
+from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
-from tasks.registry.run import TrackedRun
-from tasks.search.candidates import TrialResult
 from tasks.search.loop import SearchLimits, prunable, run_search
-from tasks.search.outcome import SearchOutcome
 from tasks.search.state import SearchState
 from tasks.search.study import save_predictions
-from tasks.types import Params
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from flows.workers import TrialWorkers
+    from tasks.budget import Budget
     from tasks.config import AutoMLConfig
+    from tasks.data.profile import Profile
+    from tasks.data.sets import SearchData
+    from tasks.registry.run import TrackedRun
+    from tasks.search.candidates import TrialResult
+    from tasks.search.outcome import SearchOutcome
+    from tasks.types import Params
 
 __all__ = ["SearchSettings", "search_trials"]
 

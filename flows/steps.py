@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from prefect import Task, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
 
 from flows.search import search_trials
-from tasks.config import AutoMLConfig
 from tasks.data.guardrails import build_report
 from tasks.data.ingest import read_tables
 from tasks.data.inspect import inspect_data
-from tasks.data.profile import Profile
-from tasks.data.sets import SearchData
 from tasks.data.split import split_data
 from tasks.errors import AutoMLError, StorageError
 from tasks.final.ensemble import choose_model
@@ -34,6 +29,16 @@ from tasks.metrics import early_stopping_watch
 from tasks.registry.publish import describe_model, register_model, report_run
 from tasks.registry.run import open_run
 from tasks.search.candidates import TrialSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
+
+    from tasks.config import AutoMLConfig
+    from tasks.data.profile import Profile
+    from tasks.data.sets import SearchData
 
 __all__ = ["Phases", "timed", "io_task", "transient", "trial_settings", "ingest", "inspect",
            "split", "guardrails", "track", "search", "ensemble", "refit", "evaluate", "report",

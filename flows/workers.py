@@ -7,17 +7,23 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import as_completed
 
-from tasks.data.sets import SearchData
-from tasks.search.candidates import Candidate, TrialResult, TrialSettings
 from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from prefect.futures import PrefectFuture
+
+    from tasks.data.sets import SearchData
+    from tasks.search.candidates import Candidate, TrialResult, TrialSettings
 
 __all__ = ["TrialWorkers", "TaskEvaluator", "CutOff"]
 
