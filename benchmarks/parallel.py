@@ -93,7 +93,7 @@ def _bare(data: Path, n_trials: int) -> dict:
     from tasks.data.storage import read_table
     from tasks.final.refit import refit_model
     from tasks.final.ensemble import choose_model
-    from tasks.search.loop import configuration_key
+    from tasks.search.state import configuration_key
     from tasks.data.split import SplitPlan, split_data
     from tasks.search.sampling import ask_candidate, first_points
     from tasks.search.study import open_study
