@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from tasks.data.profile import Profile
-from tasks.data.sets import HeldOut, SearchData
+if TYPE_CHECKING:
+    from tasks.data.profile import Profile
+    from tasks.data.sets import HeldOut, SearchData
 
 __all__ = ["Check", "GuardrailReport", "build_report"]
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from tasks.data.credentials import storage_options
 from tasks.data.storage import read_table
-from tasks.types import Json
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tasks.config import AutoMLConfig
+    from tasks.types import Json
 
 __all__ = ["TableSources", "Tables", "read_tables"]
 

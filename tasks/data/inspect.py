@@ -6,18 +6,22 @@ Every message names the thing, the rule, the value seen and the fix.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import has_fit_parameter
 
-from tasks.config import AutoMLConfig
 from tasks.data.profile import Profile
 from tasks.data.split import SplitPlan
 from tasks.errors import ConfigError, DataError
-from tasks.features.roles import ColumnRoles, detect_roles
+from tasks.features.roles import detect_roles
 from tasks.metrics import default_metric, get_metric
 from tasks.models.families import FAMILIES, resolve_families, screen_families
+
+if TYPE_CHECKING:
+    from tasks.config import AutoMLConfig
+    from tasks.features.roles import ColumnRoles
 
 __all__ = ["inspect_data", "infer_task"]
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tasks.features.roles import ColumnRoles
-from tasks.metrics import Metric
+if TYPE_CHECKING:
+    from tasks.features.roles import ColumnRoles
+    from tasks.metrics import Metric
 
 __all__ = ["Profile"]
 

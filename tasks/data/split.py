@@ -12,11 +12,11 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from tasks.budget import budget_folds
-from tasks.data.profile import Profile
 from tasks.data.sets import HeldOut, SearchData
 
 if TYPE_CHECKING:
     from tasks.config import AutoMLConfig
+    from tasks.data.profile import Profile
 
 __all__ = ["SplitPlan", "split_data", "CV_ROW_LIMIT", "DEFAULT_FOLDS", "DEFAULT_HOLDOUT"]
 

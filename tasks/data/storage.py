@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import fsspec
 import pandas as pd
-from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from tasks.data.redact import mask_secrets, public_url, scrub
 from tasks.errors import DataError, StorageError
-from tasks.types import Json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from fsspec import AbstractFileSystem
+
+    from tasks.types import Json
 
 __all__ = ["read_table", "write_table", "detect_format", "public_url", "mask_secrets", "FORMATS"]
 
