@@ -178,7 +178,7 @@ def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions,
             tracker.set_alias(name, decision.alias, version)
             held_alias = tracker.version_by_alias(name, decision.alias)
             if held_alias is not None and str(held_alias.version) == version:
-                break
+                return decision  # tagged above, before its alias moved
             log.warning("alias %s of %s was moved by another run; deciding again",
                         decision.alias, name)
         else:

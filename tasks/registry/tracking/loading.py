@@ -1,0 +1,92 @@
+"""Models loaded and versions resolved outside a training run: for `automl predict` and the
+batch scoring flow. MLflow resolves models:/ through the process-wide registry URI, so these
+resolve with an explicit client instead."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from tasks.errors import DataError
+from tasks.registry.tracking.client import quiet_mlflow
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+    from tasks.types import Estimator
+
+__all__ = ["load_logged_model", "resolve_registered"]
+
+
+def load_logged_model(uri: str, tracking_uri: str | None) -> Estimator:
+    """The pipeline behind models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/PATH.
+
+    MLflow resolves models:/ through the process-wide registry URI, so it is resolved here
+    with an explicit client instead.
+    """
+    quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        source = uri
+        if uri.startswith("models:/"):
+            source = _model_version_source(client, uri.removeprefix("models:/"))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
+        if local.endswith(".pkl"):
+            return pickle.loads(Path(local).read_bytes())  # noqa: S301 - the user's own model
+        return mlflow.sklearn.load_model(local)
+    except (MlflowException, OSError) as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"model '{uri}' cannot be loaded from {tracking_uri}: {first}; "
+            "check the name, version or alias, and --tracking-uri"
+        ) from None
+
+
+def _model_version_source(client: MlflowClient, ref: str) -> str:
+    name, at, alias = ref.partition("@")
+    if at:
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        name, _, number = ref.partition("/")
+        version = client.get_model_version(name, number)
+    return client.get_model_version_download_uri(version.name, version.version)
+
+
+def resolve_registered(
+    name: str, version: str | None, tracking_uri: str | None
+) -> tuple[str, str, str]:
+    """(models:/NAME/VERSION, VERSION, how it was chosen) for a registered model: the version or
+    alias given, else the version with the alias `champion`, else the newest version."""
+    quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if version and version.isdigit():
+            found, how = client.get_model_version(name, version), f"version {version}"
+        elif version:
+            found, how = client.get_model_version_by_alias(name, version), f"alias @{version}"
+        else:
+            found, how = _champion_or_newest(client, name)
+    except MlflowException as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"registered model '{name}' (version {version or 'champion'}) was not found in "
+            f"{tracking_uri}: {first}; check the model name, the version or alias, and the "
+            "tracking URI"
+        ) from None
+    return f"models:/{found.name}/{found.version}", str(found.version), how
+
+
+def _champion_or_newest(client: MlflowClient, name: str) -> tuple[ModelVersion, str]:
+    model = client.get_registered_model(name)  # raises when the name is unknown
+    if "champion" in (model.aliases or {}):
+        return client.get_model_version_by_alias(name, "champion"), "alias @champion"
+    versions = client.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise MlflowException(f"registered model '{name}' has no versions")
+    newest = max(versions, key=lambda v: int(v.version))
+    return newest, "newest version: no version has the alias @champion yet"
