@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,6 +18,7 @@ from flows.ui import reported_training, run_name
 from flows.workers import TrialWorkers, WorkerSpec
 from tasks.budget import Budget
 from tasks.config import AutoMLConfig
+from tasks.cores import available_cores
 from tasks.data.ingest import TableSources
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan
@@ -96,7 +96,7 @@ def _workers(config: AutoMLConfig, data: SearchData, settings: TrialSettings) ->
 
 def _refit_settings(workers: TrialWorkers) -> TrialSettings:
     # The refit runs alone, after the search: it may use every core.
-    return replace(workers.settings, n_jobs=os.cpu_count() or 1)
+    return replace(workers.settings, n_jobs=available_cores())
 
 
 @contextmanager

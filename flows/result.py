@@ -53,6 +53,10 @@ class TrainResult:
     guardrails: list[dict[str, str]] = field(default_factory=list)
     leaderboard: list[LeaderboardRow] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # search, ensemble, refit...
+    # What the run sized itself to: trials at once (worker processes) and each one's thread cap;
+    # by default from the cores the run may use (affinity and cgroup quota, tasks.cores).
+    concurrency: int = 0
+    threads_per_trial: int = 0
 
     def to_dict(self) -> Json:
         return asdict(self)
@@ -102,4 +106,6 @@ def build_result(
         guardrails=report.to_dicts(),
         leaderboard=outcome.leaderboard(profile.metric)[:10],
         phase_seconds=phases.rounded() if phases else {},
+        concurrency=config.concurrency,
+        threads_per_trial=config.threads_per_trial,
     )

@@ -10,11 +10,12 @@ its exit, and every rule that spends it lives here.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from tasks.cores import available_cores
 
 __all__ = ["Budget", "Cost", "Affordable", "budget_folds", "finish_seconds", "refit_seconds",
            "reserve_seconds", "LEADERS", "REGISTER_SECONDS", "SHUTDOWN_SECONDS"]
@@ -138,7 +139,7 @@ def refit_seconds(members: Sequence[Cost], n_folds: int) -> float:
     all of them costs its fit time / (n_folds-1); a holdout trial fitted one on 90% of them."""
     each = [m.fit_seconds / (n_folds - 1) if n_folds > 1 else m.fit_seconds / (1 - HOLDOUT)
             for m in members]
-    return max(max(each, default=0.0), sum(each) / (os.cpu_count() or 1))
+    return max(max(each, default=0.0), sum(each) / available_cores())
 
 
 def budget_folds(folds: int, n_rows: int, work_per_row: int, minutes: float,

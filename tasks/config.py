@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from tasks.cores import available_cores
 from tasks.data.redact import mask_secrets
 from tasks.errors import ConfigError
 from tasks.features.settings import FeaturizationSettings, parse_featurization
@@ -72,7 +73,8 @@ class AutoMLConfig(BaseModel):
     max_concurrent_iterations: int | None = Field(
         default=None, ge=1,
         description="Trials evaluated at once, each in its own worker process "
-        "(the number of cores when empty).",
+        "(when empty, the cores this run may use: its CPU affinity, capped by its cgroup's CPU "
+        "quota).",
     )
     max_cores_per_iteration: int = Field(
         default=-1, ge=-1,
@@ -218,13 +220,13 @@ class AutoMLConfig(BaseModel):
 
     @property
     def concurrency(self) -> int:
-        return self.max_concurrent_iterations or os.cpu_count() or 1
+        return self.max_concurrent_iterations or available_cores()
 
     @property
     def threads_per_trial(self) -> int:
         if self.max_cores_per_iteration > 0:
             return self.max_cores_per_iteration
-        return max(1, (os.cpu_count() or 1) // self.concurrency)
+        return max(1, available_cores() // self.concurrency)
 
     @property
     def featurize(self) -> bool:

@@ -4,13 +4,14 @@ name these classes: module-level, names kept."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from threadpoolctl import threadpool_info, threadpool_limits
+
+from tasks.cores import available_cores
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
@@ -31,7 +32,7 @@ def _fit_members(
     HistGradientBoosting with two passive OpenMP threads beside the other members)."""
     routed = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     members = [est for _, est in ensemble.estimators]
-    threads = min(len(members), os.cpu_count() or 1)
+    threads = min(len(members), available_cores())
     caps = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
 
     def fit(estimator: Estimator) -> Estimator:

@@ -90,7 +90,7 @@ def test_a_fast_best_model_keeps_the_fixed_reserve(budget):
 
 
 def test_the_leaders_refit_side_by_side_on_the_cores(budget, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("tasks.budget.available_cores", lambda: 2)
     leaders = [best(40, 0), best(20, 1), best(20, 2)]  # 10 + 5 + 5 s to refit, on 2 cores
     assert budget.deadline_after(leaders, n_folds=5) == pytest.approx(
         budget.end - REFIT_MARGIN * 10 - REGISTER_SECONDS)
@@ -98,7 +98,7 @@ def test_the_leaders_refit_side_by_side_on_the_cores(budget, monkeypatch):
 
 
 def test_affords_an_ensemble_only_while_its_refit_fits(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr("tasks.budget.available_cores", lambda: 1)
     budget = Budget(minutes=1, started=time.monotonic() - 40)  # 20 s left
     affords = budget.affords(n_folds=5)
     assert affords([best(8, 0), best(8, 1)])  # 4 s of refit: 1.25 x 4 + 3 < 20
