@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     unknown = [s for s in args.systems if s not in SYSTEMS]
     if unknown:
-        raise SystemExit(f"unknown system(s) {', '.join(unknown)}; the systems are: {', '.join(SYSTEMS)}")
+        raise SystemExit(f"unknown system(s) {', '.join(unknown)}; "
+                         f"the systems are: {', '.join(SYSTEMS)}")
     if args.from_raw:
         outcomes = [Outcome(**json.loads(line)) for path in args.from_raw
                     for line in path.read_text().splitlines() if line.strip()]
@@ -70,11 +71,14 @@ def main(argv: list[str] | None = None) -> None:
                 outcomes.append(outcome)
                 with raw.open("a") as handle:
                     handle.write(json.dumps(dataclasses.asdict(outcome), default=str) + "\n")
-                shown = "FAILED " + str(outcome.failure) if outcome.value is None else f"{outcome.value:.4f}"
+                shown = ("FAILED " + str(outcome.failure) if outcome.value is None
+                         else f"{outcome.value:.4f}")
                 print(f"{dataset.name:<20} {system:<13} {outcome.metric} {shown} "
-                      f"wall {outcome.wall_seconds:.1f}s peak {outcome.peak_rss_mb:.0f} MB", flush=True)
+                      f"wall {outcome.wall_seconds:.1f}s peak {outcome.peak_rss_mb:.0f} MB",
+                      flush=True)
     header = [
-        f"# Benchmark {stamp}: {args.budget:g} s budget, {len(cores)} cores (pinned {cores}), seed {args.seed}",
+        f"# Benchmark {stamp}: {args.budget:g} s budget, {len(cores)} cores (pinned {cores}), "
+        f"seed {args.seed}",
         "",
         f"Command: `python -m benchmarks.peers --budget {args.budget:g} --systems "
         f"{','.join(args.systems)} --datasets {','.join(d.name for d in datasets)}`",
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Peers: {_peer_versions()}",
         f"Splits: seeded 80/20; {'; '.join(notes)}.",
     ]
-    _write(markdown(outcomes, args.systems, header), args.out or RESULTS / f"{stamp}-{args.budget:g}s.md")
+    _write(markdown(outcomes, args.systems, header),
+           args.out or RESULTS / f"{stamp}-{args.budget:g}s.md")
 
 
 def _peer_versions() -> str:

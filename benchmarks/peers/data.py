@@ -43,10 +43,12 @@ class Dataset:
 def load_manifest(folder: Path = SHARED, names: list[str] | None = None) -> list[Dataset]:
     """The manifest's datasets, in its order, or the named ones; an unknown name lists the valid."""
     entries = json.loads((folder / "manifest.json").read_text())
-    known = {e["name"]: Dataset(e["name"], e["task"], e["target"], folder / e["file"]) for e in entries}
+    known = {e["name"]: Dataset(e["name"], e["task"], e["target"], folder / e["file"])
+             for e in entries}
     unknown = [n for n in names or [] if n not in known]
     if unknown:
-        raise SystemExit(f"unknown dataset(s) {', '.join(unknown)}; the manifest has: {', '.join(known)}")
+        raise SystemExit(f"unknown dataset(s) {', '.join(unknown)}; "
+                         f"the manifest has: {', '.join(known)}")
     return [known[n] for n in names] if names else list(known.values())
 
 

@@ -4,20 +4,29 @@ automl-flow goes through its real command line (`automl train ... --json`) with 
 its .pkl is then loaded in a separate process to predict the test rows. The others are small
 runner scripts that train, note when training ended, and predict. Wall time is spawn to end of
 training, imports and start-up included, for every system alike.
+
+Every outcome keeps its tree's memory (peak RSS of the tree and of each process, with its role;
+peak PSS of the tree); automl-flow's also keeps its phases (benchmarks.peers.phases) in `info`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from benchmarks.peers.data import Dataset, score
-from benchmarks.peers.process import Finished, run_tree, thread_env
+from benchmarks.peers.data import score
+from benchmarks.peers.phases import flow_phases
+from benchmarks.peers.process import run_tree, thread_env
+
+if TYPE_CHECKING:
+    from benchmarks.peers.data import Dataset
+    from benchmarks.peers.process import Finished
 
 __all__ = ["SYSTEMS", "Outcome", "run_system"]
 
@@ -41,6 +50,10 @@ class Outcome:
     peak_rss_mb: float
     failure: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    peak_pss_mb: float | None = None  # of the tree; None where not measured (older raw files)
+    # Each process of the tree: pid, role (root, api-server, worker, other), name, peak_rss_mb,
+    # first_seen and last_seen (seconds after spawn); see benchmarks.peers.process.
+    processes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def wall_ratio(self) -> float:
@@ -58,8 +71,9 @@ class _Job:
     folder: Path
 
     def args(self, out: Path) -> list[str]:
-        return ["--train", str(self.train), "--test", str(self.test), "--target", self.dataset.target,
-                "--task", self.dataset.task, "--budget", str(self.budget), "--seed", str(self.seed),
+        return ["--train", str(self.train), "--test", str(self.test),
+                "--target", self.dataset.target, "--task", self.dataset.task,
+                "--budget", str(self.budget), "--seed", str(self.seed),
                 "--cores", str(len(self.cores)), "--workdir", str(self.folder / "work"),
                 "--out", str(out)]
 
@@ -95,11 +109,15 @@ def run_system(
     job = _Job(dataset, train, test, budget, seed, cores, folder / system)
     job.folder.mkdir(parents=True, exist_ok=True)
     out = job.folder / "predictions.parquet"
-    env = thread_env(len(cores), {"PREFECT_HOME": str(folder.parent / "prefect-home")})
+    prefect_home = folder.parent / "prefect-home"
+    env = thread_env(len(cores), {"PREFECT_HOME": str(prefect_home)})
     done = run_tree(SYSTEMS[system](job, out), cores=cores, limit=limit, env=env, cwd=job.folder,
                     log=job.folder / "train.log")
     base = {"dataset": dataset.name, "system": system, "metric": dataset.metric, "budget": budget,
-            "peak_rss_mb": round(done.peak_rss_mb, 1)}
+            "peak_rss_mb": round(done.peak_rss_mb, 1),
+            "peak_pss_mb": None if done.peak_pss_mb is None else round(done.peak_pss_mb, 1),
+            "processes": [dataclasses.asdict(p) for p in done.processes]}
+    info: dict[str, Any] = {}
     try:
         info, trained = _trained(done, limit)
         if system == "automl-flow":
@@ -107,8 +125,26 @@ def run_system(
         value = score(dataset, pd.read_parquet(test)[dataset.target], pd.read_parquet(out))
     except Exception as exc:  # noqa: BLE001 - any failure is a result of the benchmark
         reason = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-        return Outcome(value=None, wall_seconds=round(done.seconds, 2), failure=reason[:300], **base)
-    return Outcome(value=value, wall_seconds=round(trained - done.started, 2), info=info, **base)
+        return Outcome(value=None, wall_seconds=round(done.seconds, 2), failure=reason[:300],
+                       info=_measured(system, info, done, job.folder / "work", prefect_home),
+                       **base)
+    return Outcome(value=value, wall_seconds=round(trained - done.started, 2),
+                   info=_measured(system, info, done, job.folder / "work", prefect_home), **base)
+
+
+def _measured(system: str, info: dict[str, Any], done: Finished, workdir: Path,
+              prefect_home: Path) -> dict[str, Any]:
+    """info with what the harness measured besides: the monitor's own cost and, for automl-flow,
+    its phases (what of them its records give, a failed run's too)."""
+    info["monitor"] = {"polls": done.polls, "pss_every": done.pss_every,
+                       "pss_seconds": round(done.pss_seconds, 2)}
+    if system == "automl-flow":
+        try:
+            info.update(flow_phases(info, started=done.started, seconds=done.seconds,
+                                    workdir=workdir, prefect_home=prefect_home))
+        except Exception as exc:  # noqa: BLE001 - a record unread is no failure of the system
+            info["phases_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return info
 
 
 def _trained(done: Finished, limit: float) -> tuple[dict[str, Any], float]:
@@ -129,7 +165,8 @@ def _trained(done: Finished, limit: float) -> tuple[dict[str, Any], float]:
 def _predict_pkl(job: _Job, info: dict[str, Any], out: Path, limit: float) -> None:
     pkl = str(info["pkl_uri"]).removeprefix("file://")
     keep = {k: info[k] for k in ("best_model", "trials", "failed_trials", "stop_reason",
-                                 "wall_seconds", "validation") if k in info}
+                                 "wall_seconds", "phase_seconds", "validation", "concurrency")
+            if k in info}
     info.clear()
     info.update(keep)
     command = [str(VENV), str(RUNNERS / "predict_pkl.py"), *job.args(out), "--model", pkl]

@@ -38,10 +38,12 @@ def main() -> None:
     # A column with no value at all crashes HGB's binning; it carries nothing, so it goes.
     empty = [c for c in X.columns if X[c].isna().all()]
     X = _categories(X.drop(columns=empty))
-    levels = {c: list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)}
+    levels = {c: list(X[c].cat.categories) for c in X.columns
+              if isinstance(X[c].dtype, pd.CategoricalDtype)}
     wide = [c for c, cats in levels.items() if len(cats) > MAX_LEVELS]
     X = _codes(X, wide)
-    kind = HistGradientBoostingRegressor if args.task == "regression" else HistGradientBoostingClassifier
+    kind = (HistGradientBoostingRegressor if args.task == "regression"
+            else HistGradientBoostingClassifier)
     model = kind(random_state=args.seed).fit(X, y)
     report(model=type(model).__name__)
     X_test, _ = features(args.test, args.target)
