@@ -76,10 +76,12 @@ def automl_flow(
                                         affordable=budget.affords(len(data.folds)))
                 model = steps.refit(choice, data, _refit_settings(workers))
                 evaluation = steps.evaluate(model, choice, data, test)
-                charts = steps.report(run, model, choice, outcome, evaluation, profile.metric,
-                                      budget, config.random_state)
+                # Registered first: the charts and the card take what time is left, never the
+                # model's place in the registry.
                 registered = steps.register(run, model, data, evaluation, profile.metric,
                                             config.registered_model_name, allowed=config.promote)
+                charts = steps.report(run, model, choice, outcome, evaluation, profile.metric,
+                                      budget, config.random_state)
                 steps.describe(run, registered, profile, data, choice, evaluation, outcome,
                                charts, report.to_dicts(), config.target)
     log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(),

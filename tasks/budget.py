@@ -5,20 +5,24 @@ its exit, and every rule that spends it lives here.
 - the reserve: the search stops at least max(5 s, 10%) before the end;
 - the refit plan: the search stops in time to refit its best trials and write the model;
 - the fold count: fewer folds when the budget buys too few trials of the default count;
-- the charts: permutation importance takes what the budget leaves it.
+- the charts: permutation importance takes what the budget leaves it;
+- the floor: the smallest budget that still registers a model (smallest_budget).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from tasks.cores import available_cores
+from tasks.errors import ConfigError
 
 __all__ = ["Budget", "Cost", "Affordable", "budget_folds", "finish_seconds", "refit_seconds",
-           "reserve_seconds", "LEADERS", "REGISTER_SECONDS", "SHUTDOWN_SECONDS"]
+           "reserve_seconds", "smallest_budget", "check_budget", "LEADERS", "MIN_BUDGET_SECONDS",
+           "REGISTER_SECONDS", "SHUTDOWN_SECONDS"]
 
 # Start-up counted against the budget is capped at this fraction of it: a budget shorter than
 # Prefect's start-up still gets its first trials (and overruns) rather than no model at all.
@@ -47,6 +51,13 @@ MIN_TRIALS = 20
 OVERHEAD_SECONDS = 15.0
 HOLDOUT = 0.10  # the validation share of a holdout, when the fold count falls to one
 IMPORTANCE_SECONDS = 10.0  # permutation importance aims at this much at most
+# The least budget that registers a model: the command's start-up (imports, Prefect's API), one
+# cheap trial, its refit, registration and the shutdown, with room for a loaded machine (measured
+# on 2 cores: a 15 s budget registers a model on tables of a few thousand rows).
+MIN_BUDGET_SECONDS = 15.0
+# Until the first model exists, new trials may start this long before the end: enough to refit
+# one cheap model and register it. A run with no model has nothing to keep the reserve for.
+FIRST_MODEL_SECONDS = REGISTER_SECONDS + 1.0
 
 
 class Cost(Protocol):
@@ -97,9 +108,10 @@ class Budget:
 
     def deadline_after(self, leaders: Sequence[Cost], n_folds: int) -> float:
         """When the search must stop, so the final model can still be refit on all rows: the
-        best trials so far (an ensemble's likely members), refit side by side."""
+        best trials so far (an ensemble's likely members), refit side by side. Before any model
+        exists, trials may start until there is just time to refit and register one."""
         if not leaders:
-            return self.search_deadline
+            return max(self.search_deadline, self.end - FIRST_MODEL_SECONDS)
         return min(self.search_deadline, self.end - finish_seconds(leaders, n_folds))
 
     def trials_stop(self, leaders: Sequence[Cost], n_folds: int) -> float:
@@ -164,3 +176,29 @@ def budget_folds(folds: int, n_rows: int, work_per_row: int, minutes: float,
     return k, (f"because a {folds}-fold trial would take about {trial_seconds(folds):.0f} s on "
                f"this data, and the {minutes:g}-minute budget should buy at least {MIN_TRIALS} "
                "trials")
+
+
+def default_trial_seconds(n_rows: int, work_per_row: int) -> float:
+    """About how long the portfolio's first trial (default boosting) takes on a holdout."""
+    return FIT_SECONDS + SECONDS_PER_WORK * n_rows * (1 - HOLDOUT) * work_per_row
+
+
+def smallest_budget(n_rows: int, work_per_row: int) -> float:
+    """Seconds: the fixed floor, which holds a trial of about a second and its refit, or more
+    where one default trial and its refit take longer."""
+    trial = default_trial_seconds(n_rows, work_per_row)
+    return max(MIN_BUDGET_SECONDS, MIN_BUDGET_SECONDS - 1.0 + (1 + REFIT_MARGIN) * trial)
+
+
+def check_budget(minutes: float, n_rows: int = 0, work_per_row: int = 0) -> None:
+    """Refuse, before any training, a budget too short to register even one cheap model."""
+    need = smallest_budget(n_rows, work_per_row)
+    if minutes * 60 >= need:
+        return
+    rounded = math.ceil(need / 5) * 5  # a budget a user would type
+    on = (f" on {n_rows:,} rows" if n_rows and need > MIN_BUDGET_SECONDS else "")
+    raise ConfigError(
+        f"a budget of {minutes * 60:.0f} s is too short to train and register even one default "
+        f"model{on}; the smallest budget that works is "
+        f"{rounded:.0f} s: set experiment_timeout_minutes={rounded / 60:.4g} or more"
+    )

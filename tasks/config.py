@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from tasks.budget import check_budget
 from tasks.cores import available_cores
 from tasks.data.redact import mask_secrets
 from tasks.errors import ConfigError
@@ -197,6 +198,12 @@ class AutoMLConfig(BaseModel):
     @classmethod
     def _featurization(cls, value: object) -> str | FeaturizationSettings:
         return parse_featurization(value)
+
+    @field_validator("experiment_timeout_minutes")
+    @classmethod
+    def _budget_floor(cls, value: float) -> float:
+        check_budget(value)
+        return value
 
     @model_validator(mode="after")
     def _exclusive_choices(self) -> AutoMLConfig:

@@ -85,6 +85,8 @@ def _ranked_auc(y: np.ndarray, proba: np.ndarray, average: str) -> float:
         truth = y == c
         n_pos = int(truth.sum())
         n_neg = len(y) - n_pos
+        if n_pos == 0 and k > 2 and average == "weighted":
+            continue  # a class absent from these rows weighs nothing in the support's average
         if n_pos == 0 or n_neg == 0:
             raise ValueError("Only one class present in y_true. ROC AUC score is not defined.")
         ranks = rankdata(proba[:, c])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from tasks.budget import budget_folds
+from tasks.budget import budget_folds, check_budget
 from tasks.data.sets import HeldOut, SearchData
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def split_data(
         )
     held_out = _held_out(plan, test) if test is not None else None
     n_train = len(frame)
+    outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
+    check_budget(plan.budget_minutes, n_train, profile.n_features * outputs)
     scheme, value, why = _scheme(plan, profile, n_train, classify)
     rows = np.arange(n_train)
     frame, folds, label = _folds(plan, scheme, value, frame, validation, rows, classify)

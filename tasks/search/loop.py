@@ -110,16 +110,23 @@ def run_search(
         _log_progress(result, state)
         reason = reason or _stop_reason(limits, state, len(running))
     if state.best is None:
-        raise SearchError(_nothing_learned(state.results))
+        raise SearchError(_nothing_learned(state.results, state.metric.name))
     assert reason is not None
     return state.outcome(reason)
 
 
-def _nothing_learned(results: Sequence[TrialResult]) -> str:
+def _nothing_learned(results: Sequence[TrialResult], metric: str) -> str:
+    if not results:
+        return ("no trial ran, so no model was registered; raise experiment_timeout_minutes or "
+                "iterations")
     if results and all(r.reason == "budget" for r in results):
         return (f"no trial finished within the time budget ({len(results)} stopped unfinished), "
                 "so no model was registered; raise experiment_timeout_minutes or allow faster "
                 "models with allowed_models")
+    if any(r.ok for r in results):  # trained, but the primary metric has no value
+        return (f"{metric} is undefined on the validation rows of every trial (for example a "
+                "class absent from them), so no model was registered; choose another "
+                "primary_metric or a validation scheme with more rows")
     errors = [r.error for r in results if r.error]
     return (f"all {len(results)} trials failed, so no model was registered; first error: "
             f"{errors[0] if errors else 'none recorded'}")
@@ -137,7 +144,10 @@ def _stop_reason(limits: SearchLimits, state: SearchState, running: int) -> str 
         return f"exit score {limits.exit_score} reached ({best:.4f})"
     if limits.patience is not None and best is not None and state.since_best >= limits.patience:
         return f"early stopping: {state.since_best} trials without improvement"
-    if time.monotonic() + state.typical_seconds() >= limits.deadline():
+    # The first trial starts whatever the clock says: the portfolio's first configuration is
+    # cheap, and a run that has used its budget on start-up still ends with a model.
+    started = len(state.results) + running
+    if started and time.monotonic() + state.typical_seconds() >= limits.deadline():
         return "time budget used"
     return None
 

@@ -104,6 +104,9 @@ def test_bad_input_is_one_sentence_exit_2_and_nothing_registered(api_url, tmp_pa
         (["--target", "class", "--metric", "AUC"], "error: primary_metric 'AUC' is an unknown metric"),
         (["--target", "class", "--cv", "1"], "error: n_cross_validations=1 is invalid"),
         (["--target", "class", "--allowed-models", "DeepForest"], "error: allowed_models names 'DeepForest'"),
+        (["--target", "class", "--timeout-minutes", "0.0833"],
+         "error: experiment_timeout_minutes=0.0833 is invalid: a budget of 5 s is too short to "
+         "train and register even one default model; the smallest budget that works is 15 s"),
     ],
 )
 def test_more_bad_inputs(api_url, tmp_path, args, message):

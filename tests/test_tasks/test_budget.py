@@ -8,16 +8,21 @@ import time
 import pytest
 
 from tasks.budget import (
+    FIRST_MODEL_SECONDS,
     MAX_STARTUP_FRACTION,
+    MIN_BUDGET_SECONDS,
     REFIT_MARGIN,
     REGISTER_SECONDS,
     SAVE_SECONDS_PER_MB,
     SHUTDOWN_SECONDS,
     Budget,
     budget_folds,
+    check_budget,
     refit_seconds,
     reserve_seconds,
+    smallest_budget,
 )
+from tasks.errors import ConfigError
 from tasks.search.candidates import Candidate, TrialResult
 
 
@@ -66,9 +71,21 @@ def test_the_reserve_is_five_seconds_or_a_tenth():
     assert reserve_seconds(20) == 5.0 and reserve_seconds(600) == 60.0
 
 
-def test_without_a_model_the_fixed_reserve_holds(budget):
+def test_without_a_model_trials_start_until_one_could_still_be_registered(budget):
     assert budget.search_deadline == pytest.approx(budget.end - 6)  # 10% of a minute
-    assert budget.deadline_after([], n_folds=5) == budget.search_deadline
+    assert budget.deadline_after([], n_folds=5) == pytest.approx(budget.end - FIRST_MODEL_SECONDS)
+    # Once a model exists, the reserve holds again.
+    assert budget.deadline_after([best(0.1)], n_folds=5) == pytest.approx(budget.search_deadline)
+
+
+def test_a_budget_below_the_floor_is_refused_naming_the_smallest_that_works():
+    with pytest.raises(ConfigError, match=r"5 s is too short.*smallest budget that works is 15 s"):
+        check_budget(5 / 60)
+    check_budget(MIN_BUDGET_SECONDS / 60)
+    # A table where one default trial takes minutes needs more than the floor.
+    with pytest.raises(ConfigError, match=r"on 2,000,000 rows; the smallest budget that works is"):
+        check_budget(1, n_rows=2_000_000, work_per_row=100)
+    assert smallest_budget(2_000_000, 100) > 60 > smallest_budget(5_000, 20)
 
 
 def test_until_a_model_exists_trials_may_run_to_the_end_less_registration(budget):

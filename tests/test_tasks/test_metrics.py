@@ -337,6 +337,17 @@ def test_ranked_auc_is_scikit_learns_with_ties(k, average):
 def test_ranked_auc_is_undefined_where_scikit_learns_is():
     proba = np.full((4, 3), 1 / 3)
     with pytest.raises(ValueError):
-        METRICS["AUC_weighted"](np.array([0, 1, 0, 1]), proba)  # class 2 never occurs
+        METRICS["AUC_macro"](np.array([0, 1, 0, 1]), proba)  # class 2 never occurs
     with pytest.raises(ValueError):
         METRICS["AUC_weighted"](np.array([0, 1, 2, 1]), np.ones((4, 3)))  # not probabilities
+
+
+def test_weighted_auc_leaves_out_a_class_absent_from_the_rows():
+    # A rare class missing from a small holdout weighs nothing in the support-weighted mean:
+    # the value is the present classes' one-vs-rest AUCs averaged by their support.
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 200)
+    proba = rng.dirichlet([1, 1, 1, 1], size=200)
+    present = [skm.roc_auc_score(y == c, proba[:, c]) for c in range(3)]
+    expected = np.average(present, weights=[(y == c).sum() for c in range(3)])
+    assert METRICS["AUC_weighted"](y, proba) == pytest.approx(expected, rel=1e-12)

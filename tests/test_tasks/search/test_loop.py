@@ -253,3 +253,24 @@ def test_the_random_sampler_tries_the_same_trials_whatever_the_concurrency(tmp_p
     # The three-worker run did finish out of order, so the sequence had a chance to differ.
     assert [r.candidate.number for r in outcome.results] != sorted(r.candidate.number
                                                                  for r in outcome.results)
+
+
+def test_the_first_trial_starts_even_when_start_up_used_the_search_time(tmp_path):
+    # A short budget whose start-up ran past the search's deadline still tries its first
+    # (cheap) configuration, and only that one.
+    past = time.monotonic() - 1.0
+    outcome = run_search(study(tmp_path), FAMILIES, AUC, limits(deadline=lambda: past),
+                         scripted([0.5] * 5), lambda r: None)
+    assert len(outcome.results) == 1 and outcome.best is not None
+    assert outcome.stop_reason == "time budget used"
+
+
+def test_trials_that_trained_but_have_no_primary_metric_say_so(tmp_path):
+    class unscored(scripted):
+        def submit(self, c):  # trained and scored, but AUC is undefined on these rows
+            return self.pool.submit(lambda: TrialResult(c, True, {LOG_LOSS.name: 0.5}))
+
+    with pytest.raises(SearchError, match=r"AUC_weighted is undefined on the validation rows of "
+                                          r"every trial.*choose another primary_metric"):
+        run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=2), unscored([]),
+                   lambda r: None)
