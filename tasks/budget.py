@@ -132,6 +132,10 @@ class Budget:
         limit = max(1.0, (self.end - time.monotonic()) / 4)
         return max(1.0, min(IMPORTANCE_SECONDS, 0.1 * self.elapsed(), limit)), limit
 
+    def left(self) -> float:
+        """Seconds until the end of the flow's budget (negative once past it)."""
+        return self.end - time.monotonic()
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 

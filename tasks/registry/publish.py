@@ -40,6 +40,8 @@ __all__ = ["report_run", "register_model", "describe_model", "curve_name"]
 
 log = logging.getLogger("automl")
 
+CHARTS_SECONDS = 2.0  # about what the charts without permutation importance take (2 cores)
+
 
 def curve_name(metric: Metric) -> str:
     """The parent run's best-so-far metric, a point each time the search's best improves."""
@@ -64,6 +66,11 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
     held = evaluation.held_out
     if held is None:
         return ChartSet(Path("charts"))
+    if budget is not None and budget.left() < CHARTS_SECONDS:
+        # The model is registered; drawing now would only push the run past its budget.
+        why = f"no time left in the budget ({max(0.0, budget.left()):.0f} s)"
+        log.info("charts: skipped, %s", why)
+        return ChartSet(Path("charts"), skipped={"all": why})
     aim, limit = budget.importance_seconds() if budget else (10.0, float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         charts = draw_charts(Path(tmp) / "charts", held, model, metric, outcome, seed=seed,

@@ -130,3 +130,32 @@ def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
     unlimited = draw_charts(tmp_path / "unlimited", held, slow, metric,
                             trace(metric.name, [0.7, 0.8]), importance_seconds=0.5)
     assert "permutation_importance.png" in unlimited.drawn
+
+
+def test_no_chart_is_drawn_once_the_budget_is_spent(tmp_path):
+    # The model is registered before the charts: with no time left they are skipped, with the
+    # reason on the run, rather than pushing the command past its budget.
+    import time
+    from types import SimpleNamespace
+
+    from tasks.budget import Budget
+    from tasks.final.choice import Choice
+    from tasks.final.evaluation import Evaluation
+    from tasks.registry.publish import report_run
+    from tasks.registry.tracking import Tracker
+
+    held, model = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    outcome = trace(metric.name, [0.7, 0.75])
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "charts", tmp_path / "artifacts")
+    run = SimpleNamespace(tracker=tracker, run_id=tracker.start("r", {}, {}))
+    evaluation = Evaluation({metric.name: 0.75}, None, held)
+    choice = Choice((outcome.best,), (1.0,), {metric.name: 0.75})
+    spent = Budget(0.25, time.monotonic() - 14)  # a 15 s budget, 14 s of it gone
+    charts = report_run(run, model, choice, outcome, evaluation, metric, spent)
+    assert not charts.drawn and "no time left in the budget" in charts.skipped["all"]
+    fresh = Budget(1, time.monotonic())
+    charts = report_run(run, model, choice, outcome, evaluation, metric, fresh)
+    assert "roc.png" in charts.drawn
+    logged = {a.path for a in tracker.client.list_artifacts(run.run_id, "charts")}
+    assert "charts/roc.png" in logged
