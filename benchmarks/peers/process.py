@@ -6,9 +6,10 @@ the tree's memory, polled every POLL_SECONDS:
 - the peak of the tree's PSS (shared pages split between the processes sharing them): read from
   /proc/PID/smaps_rollup, which walks the page tables, so it costs about 13 ms a GB of resident
   memory (measured on an idle machine: 6.5 ms on a 500 MB process, 10 ms on a 690 MB one with
-  pandas and scikit-learn loaded). Read every poll while its mean CPU cost stays under
-  PSS_SLOW_SECONDS a process, else every PSS_SLOW_EVERY-th poll. CPU time, not wall time: on a
-  busy machine the monitor waits for a core, which costs the system under test nothing.
+  pandas and scikit-learn loaded). Read every PSS_EVERY-th poll: read every poll, it took 8.4% of
+  a core over automl-flow's runs (four processes), a core the system under test needed on a
+  2-core machine. Every PSS_SLOW_EVERY-th poll when a read's mean CPU cost passes
+  PSS_SLOW_SECONDS a process.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ __all__ = ["Finished", "ProcessPeak", "ROLES", "role_of", "run_tree", "short_nam
 
 POLL_SECONDS = 0.2
 PSS_SLOW_SECONDS = 0.020  # a PSS read costing more CPU than this a process (mean) is too slow...
-PSS_SLOW_EVERY = 5  # ...and is then done every 5th poll only
+PSS_SLOW_EVERY = 10  # ...and is then done every 10th poll only
+PSS_EVERY = 5  # a PSS read every second
 # A new child whose command line is its parent's may be a fork not yet exec'd: looked at again on
 # this many polls before its role is settled (and its peak counted).
 FORK_POLLS = 3
@@ -135,7 +137,7 @@ class _Tree:
         self.root, self.clock = root, clock
         self.peak_rss = 0
         self.peak_pss: int | None = None
-        self.pss_every, self.pss_seconds, self.polls, self.pss_reads = 1, 0.0, 0, 0
+        self.pss_every, self.pss_seconds, self.polls, self.pss_reads = PSS_EVERY, 0.0, 0, 0
         # A child (the root too) still showing its parent's command line has not exec'd yet.
         self.cmdlines: dict[int, list[str]] = {os.getpid(): psutil.Process().cmdline()}
         self.pending: dict[int, int] = {}  # pid: polls seen with its parent's command line

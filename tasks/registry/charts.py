@@ -14,7 +14,6 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
@@ -23,6 +22,7 @@ from tasks.budget import IMPORTANCE_SECONDS
 from tasks.registry import model_charts as charts
 from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
+from tasks.registry.records import ChartSet
 from tasks.registry.search_charts import best_vs_time, history, param_importance
 
 if TYPE_CHECKING:
@@ -41,16 +41,6 @@ _DPI = 110
 
 # file name -> (title, what draws it)
 _Plots = dict[str, tuple[str, Callable[[], Figure]]]
-
-
-@dataclass
-class ChartSet:
-    folder: Path
-    drawn: dict[str, str] = field(default_factory=dict)  # file name -> title
-    skipped: dict[str, str] = field(default_factory=dict)  # chart -> why
-    importance: dict[str, float] = field(default_factory=dict)  # raw column -> mean drop
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # file name -> seconds
 
 
 def draw_charts(

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tasks.registry.charts import ChartSet, draw_charts
 from tasks.registry.model_card import CardFacts, model_card
 from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
+from tasks.registry.records import ChartSet
 
 if TYPE_CHECKING:
     from tasks.budget import Budget
@@ -71,6 +71,8 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
         why = f"no time left in the budget ({max(0.0, budget.left()):.0f} s)"
         log.info("charts: skipped, %s", why)
         return ChartSet(Path("charts"), skipped={"all": why})
+    from tasks.registry.charts import draw_charts  # matplotlib: loaded when charts are drawn
+
     aim, limit = budget.importance_seconds() if budget else (10.0, float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         charts = draw_charts(Path(tmp) / "charts", held, model, metric, outcome, seed=seed,

@@ -1,16 +1,19 @@
-"""What the tracking store hands back: a training run's parent run and a registered version.
-Light, so that the flow's result and the registry's decision read them without MLflow."""
+"""What the tracking store hands back (a training run's parent run, a registered version) and
+what the charts step drew. Light, so that the flow's result and the registry's decision read
+them without MLflow or matplotlib."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tasks.registry.promotion import Decision
     from tasks.types import Json
 
-__all__ = ["ParentRun", "RegisteredModel"]
+__all__ = ["ParentRun", "RegisteredModel", "ChartSet"]
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,15 @@ class RegisteredModel:
     model_uri: str  # models:/NAME/VERSION
     pkl_uri: str  # where model.pkl is: a local path for the embedded store, else a URI
     decision: Decision | None = None  # once the aliases are settled
+
+
+@dataclass
+class ChartSet:
+    """The charts of a run (tasks.registry.charts draws them)."""
+
+    folder: Path
+    drawn: dict[str, str] = field(default_factory=dict)  # file name -> title
+    skipped: dict[str, str] = field(default_factory=dict)  # chart -> why
+    importance: dict[str, float] = field(default_factory=dict)  # raw column -> mean drop
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # file name -> seconds
