@@ -6,14 +6,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from flows import steps
 from flows.result import TrainResult, build_result
-from flows.search import SearchSettings
+from flows.search import PendingRun, RunRecords, SearchSettings
 from flows.ui import reported_training, run_name
 from flows.workers import TrialWorkers, WorkerSpec
 from tasks.budget import Budget
@@ -23,9 +24,16 @@ from tasks.data.ingest import TableSources
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan
 from tasks.models.plugins import load_plugins
-from tasks.registry.run import RunSpec, TrackedRun, close_run
+from tasks.registry.run import RunSpec, close_run, new_study_name
 from tasks.search.candidates import TrialSettings
 from tasks.types import Params
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.data.guardrails import GuardrailReport
+    from tasks.data.profile import Profile
+    from tasks.registry.run import TrackedRun
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
@@ -65,10 +73,14 @@ def automl_flow(
                                  tables.test)
         with _workers(config, data, steps.trial_settings(config, profile, data)) as workers:
             report = steps.guardrails(profile, data, test)  # the workers load meanwhile
-            run = steps.track(RunSpec.of(config), profile, data, report, tables.train)
-            with _closing(run):
-                outcome = steps.search(SearchSettings.of(config), profile, data, run, budget,
-                                       workers, warm_start or [])
+            records = _track(config, profile, data, report, tables.train)
+            with _closing(records):
+                # quote: Prefect would otherwise wait for the pending tracking step's future
+                # inside `records` before starting the search.
+                outcome = steps.search(  # type: ignore[call-overload]
+                    SearchSettings.of(config), profile, data, quote(records), budget, workers,
+                    warm_start or [])
+                run = records.tracked()
                 choice = steps.ensemble(outcome.ranked(profile.metric), data, profile.metric,
                                         rounds=config.ensemble_iterations,
                                         enabled=config.enable_ensembling,
@@ -96,20 +108,40 @@ def _workers(config: AutoMLConfig, data: SearchData, settings: TrialSettings) ->
     return TrialWorkers(spec, data, settings)
 
 
+def _track(config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport,
+           training: pd.DataFrame) -> RunRecords:
+    """The run's records. A new run's MLflow run is opened beside the search's first trials; a
+    resumed run's first (the search starts from its history), and on Dask, where a submitted
+    step would run on a cluster worker, away from this process's tracking store."""
+    spec = RunSpec.of(config)
+    if config.resume or config.task_runner == "dask":
+        return steps.track(spec, profile, data, report, training)
+    name = new_study_name(spec.experiment)
+    future = steps.track.submit(spec, profile, data, report, training, study_name=name)
+    return PendingRun(spec, name, profile.metric.greater_is_better, future)
+
+
 def _refit_settings(workers: TrialWorkers) -> TrialSettings:
     # The refit runs alone, after the search: it may use every core.
     return replace(workers.settings, n_jobs=available_cores())
 
 
 @contextmanager
-def _closing(run: TrackedRun) -> Iterator[TrackedRun]:
+def _closing(records: RunRecords) -> Iterator[RunRecords]:
     """The MLflow parent run ends FINISHED, or FAILED when a later step fails."""
     ok = False
     try:
-        yield run
+        yield records
         ok = True
     finally:
-        close_run(run, ok=ok)
+        try:
+            run: TrackedRun | None = records.tracked()
+        except Exception:
+            if ok:
+                raise
+            run = None  # the tracking step failed too: there is no MLflow run to close
+        if run is not None:
+            close_run(run, ok=ok)
 
 
 def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's future type
@@ -124,7 +156,8 @@ def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's futu
             "n_workers": config.concurrency, "threads_per_worker": 1, "processes": True,
             "host": "127.0.0.1", "dashboard_address": None,
         })
-    return ThreadPoolTaskRunner(max_workers=config.concurrency)
+    # One thread more than the trials: the tracking step runs beside the first ones.
+    return ThreadPoolTaskRunner(max_workers=config.concurrency + 1)
 
 
 def train(

@@ -5,29 +5,79 @@ run's ensemble), the progress bar, and the cut-off of the trials still running."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from flows.ui import TrialProgress
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
 from tasks.search.loop import SearchLimits, prunable, run_search
 from tasks.search.state import SearchState
-from tasks.search.study import save_predictions
+from tasks.search.study import open_storage, open_study, predictions_folder, save_predictions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
+
+    import optuna
+    from prefect.futures import PrefectFuture
 
     from flows.workers import TrialWorkers
     from tasks.budget import Budget
     from tasks.config import AutoMLConfig
     from tasks.data.profile import Profile
     from tasks.data.sets import SearchData
-    from tasks.registry.run import TrackedRun
+    from tasks.registry.run import RunSpec, TrackedRun
     from tasks.search.candidates import TrialResult
     from tasks.search.outcome import SearchOutcome
     from tasks.types import Params
 
-__all__ = ["SearchSettings", "search_trials"]
+__all__ = ["SearchSettings", "search_trials", "RunRecords", "PendingRun"]
+
+
+class RunRecords(Protocol):
+    """What the search needs of the training run's records: its study at once, the MLflow run
+    (tracked) only to log the first finished trial."""
+
+    @property
+    def history(self) -> tuple[TrialResult, ...]: ...
+
+    @property
+    def retry(self) -> tuple[Params, ...]: ...
+
+    @property
+    def predictions_folder(self) -> Path: ...
+
+    def study(self) -> optuna.Study: ...
+
+    def tracked(self) -> TrackedRun: ...
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """A new run whose MLflow parent run is being opened (the track step, submitted to the
+    flow's task runner) while the search starts on its Optuna study: MLflow's start-up (its
+    imports, a new store's schema, the run's inputs: 1.5-3 s) overlaps the first trials."""
+
+    spec: RunSpec
+    study_name: str
+    maximize: bool
+    future: PrefectFuture[TrackedRun]
+    history: tuple[TrialResult, ...] = ()
+    retry: tuple[Params, ...] = ()
+
+    @property
+    def predictions_folder(self) -> Path:
+        return predictions_folder(self.spec.workdir, self.study_name)
+
+    def study(self) -> optuna.Study:
+        spec = self.spec
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        return open_study(name=self.study_name, workdir=spec.workdir,
+                          storage=open_storage(spec.optuna_storage, spec.workdir),
+                          maximize=self.maximize, seed=spec.seed, sampler=spec.sampler)
+
+    def tracked(self) -> TrackedRun:
+        return self.future.result()
 
 
 @dataclass(frozen=True)
@@ -51,7 +101,7 @@ class SearchSettings:
                    config.enable_pruning, config.iteration_timeout_minutes, config.max_memory_mb)
 
 
-def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: TrackedRun,
+def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: RunRecords,
                   budget: Budget, workers: TrialWorkers,
                   warm_start: Sequence[Params] = ()) -> SearchOutcome:
     """Up to `concurrency` trials at once, as Prefect tasks on the flow's task runner. The first
@@ -67,7 +117,9 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         save_predictions(run.predictions_folder, result)
         score = state.best_score if state.best is result else None
         best = {} if score is None else {curve_name(profile.metric): score}
-        run_id = run.tracker.log_trial(run.run_id, result, best, step=len(state.results) - 1)
+        tracked = run.tracked()  # the first trial's record waits for the MLflow run
+        run_id = tracked.tracker.log_trial(tracked.run_id, result, best,
+                                           step=len(state.results) - 1)
         progress.update(result.candidate.label,
                         None if state.best is None else state.best.candidate.label)
         if state.best is not None:

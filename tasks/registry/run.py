@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
     from tasks.search.candidates import TrialResult
     from tasks.types import Json, Params
 
-__all__ = ["RunSpec", "TrackedRun", "open_run", "close_run"]
+__all__ = ["RunSpec", "TrackedRun", "open_run", "close_run", "new_study_name", "STUDY_TAG"]
 
 log = logging.getLogger("automl")
+
+STUDY_TAG = "automl.optuna_study"  # on the parent run: the Optuna study of its search
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,20 @@ class TrackedRun:
         mark_registered(self.storage, self.study_name, version)
 
 
+    def tracked(self) -> TrackedRun:
+        return self
+
+
+def new_study_name(experiment: str) -> str:
+    """A new run's study: named before its MLflow run exists, so the search can start first."""
+    return f"{experiment}-{uuid.uuid4().hex}"
+
+
 def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: GuardrailReport,
-             training: pd.DataFrame | None = None) -> TrackedRun:
+             training: pd.DataFrame | None = None, study_name: str | None = None) -> TrackedRun:
     """The run's MLflow parent run and Optuna study, new or resumed. training is the table as
-    read, logged as the run's input dataset."""
+    read, logged as the run's input dataset; study_name, a new run's study (new_study_name),
+    which the search may already be using."""
     spec.workdir.mkdir(parents=True, exist_ok=True)
     tracker = Tracker(spec.tracking_uri, spec.experiment, spec.artifact_root)
     storage = open_storage(spec.optuna_storage, spec.workdir)
@@ -123,11 +136,12 @@ def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: Guardrai
     params: Json = {**spec.params, "task": profile.task, "primary_metric": profile.metric.name,
                     "validation_scheme": data.scheme, "n_rows": len(data.X)}
     source = str(params["training_data"])  # text already: RunSpec.of made it public_url's
+    study_name = study_name or new_study_name(spec.experiment)
     parent = tracker.start_parent(
         f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-        {"task": profile.task, "automl.training_data": source},
+        {"task": profile.task, "automl.training_data": source, STUDY_TAG: study_name},
         training=training, source=source, checks=report.to_dicts(), report=report.to_text())
-    run = tracked_run(parent=parent, study_name=f"{spec.experiment}-{parent.run_id}")
+    run = tracked_run(parent=parent, study_name=study_name)
     try:
         open_study(name=run.study_name, workdir=spec.workdir, storage=storage, maximize=maximize,
                    seed=spec.seed, sampler=spec.sampler,

@@ -72,9 +72,10 @@ def open_study(
     if study.trials:
         # Resumed: a sampler seeded as before would draw the first run's random points again.
         study.sampler = make_sampler(seed + len(study.trials), sampler)
-    if not study.user_attrs:
-        for key, value in {"started": time.time(), **(attrs or {})}.items():
-            study.set_user_attr(key, value)
+    # The search may create the study before the tracking step adds its attributes.
+    started = {} if "started" in study.user_attrs else {"started": time.time()}
+    for key, value in {**started, **(attrs or {})}.items():
+        study.set_user_attr(key, value)
     return study
 
 

@@ -15,7 +15,7 @@ from tasks.config import parse_config
 
 # Every step of the training flow, in the order it runs.
 STEPS = ["ingest", "inspect", "split", "guardrails", "track", "search", "ensemble", "refit",
-         "evaluate", "report", "register", "describe"]
+         "evaluate", "register", "report", "describe"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_phase_seconds_cover_every_step_that_ran(trained):
     assert list(result.phase_seconds) == STEPS
     assert all(seconds >= 0 for seconds in result.phase_seconds.values())
     assert result.phase_seconds["search"] > 0
-    assert sum(result.phase_seconds.values()) <= result.wall_seconds
+    # The tracking step runs beside the search; the others one after another.
+    assert sum(v for k, v in result.phase_seconds.items() if k != "track") <= result.wall_seconds
 
 
 def test_the_result_agrees_with_what_mlflow_recorded(trained):

@@ -81,12 +81,19 @@ def test_retrain_warm_starts_from_the_previous_run(prefect_api, tmp_path):
     first = automl_flow(config)
     storage = open_storage(None, config.workdir_path)
     expected = warm_start_points(storage, "nightly", top=2)
-    cold = optuna.load_study(study_name=f"nightly-{first.run_id}", storage=storage).trials
+    cold = optuna.load_study(study_name=study_of(storage, first.run_id), storage=storage).trials
     # A cold start would begin with the families' defaults again: the warm one must not.
     assert len(expected) == 2 and expected != [t.params for t in cold[:2]]
 
     again = retrain_flow(config.model_copy(update={"iterations": 3}), warm_start_trials=2)
     assert again.model_version == "2" and again.run_id != first.run_id
-    study = [s for s in storage.get_all_studies() if s.study_name.endswith(again.run_id)][0]
-    trials = optuna.load_study(study_name=study.study_name, storage=storage).trials
+    trials = optuna.load_study(study_name=study_of(storage, again.run_id), storage=storage).trials
     assert [t.params for t in trials[:2]] == expected
+
+
+def study_of(storage, run_id: str) -> str:
+    """The study of the run whose MLflow parent run is run_id."""
+    names = [s.study_name for s in storage.get_all_studies()
+             if s.user_attrs.get("mlflow_run_id") == run_id]
+    assert len(names) == 1, names
+    return names[0]

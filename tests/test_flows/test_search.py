@@ -65,7 +65,9 @@ def test_the_best_so_far_curve_never_goes_down_and_reaches_the_last_trial(search
 
 def test_each_ok_trial_saved_its_predictions_beside_the_study(searched):
     config, result, _, children = searched
-    study_name = f"searched-{result.run_id}"
+    client = MlflowClient(config.resolved_tracking_uri)
+    study_name = client.get_run(result.run_id).data.tags["automl.optuna_study"]
+    assert study_name.startswith("searched-")
     folder = config.workdir_path / "trials" / study_name
     status = {int(c.data.tags["trial_number"]): c.data.tags["status"] for c in children}
     assert sorted(status) == list(range(6))

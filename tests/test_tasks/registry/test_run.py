@@ -49,7 +49,8 @@ def test_a_new_run_has_its_parent_run_and_its_study(tmp_path, prepared):
     assert parent.data.params["primary_metric"] == "AUC_weighted"
     assert parent.data.params["n_rows"] == str(len(data.X))
     assert parent.data.tags["automl.data_digest"] == run.parent.table_digest
-    assert run.study_name == f"runs-{run.run_id}"
+    assert run.study_name.startswith("runs-")
+    assert parent.data.tags["automl.optuna_study"] == run.study_name
     assert run.study().user_attrs["split_digest"] == data.split_digest()
     assert find_unfinished(run.storage, "runs") == run.study_name
     close_run(run, ok=False)
