@@ -10,13 +10,11 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the command imports what it needs once it knows which command runs
-    from collections.abc import Callable
 
     from rich.console import Console
 
@@ -199,39 +197,27 @@ def _progress_to(quiet: bool) -> None:
 
 
 def _train(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
-    api_ready = _start_prefect_api()
+    from flows.api import TemporaryAPI
+
+    # Prefect's temporary API comes up while this process reads the configuration and imports
+    # the flow; its URL must be known before anything here imports Prefect.
+    api = TemporaryAPI()
+    api.start()
     from tasks.config import parse_config
 
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
+    api.url()
     from flows.automl import train
     from tasks.budget import SHUTDOWN_SECONDS
 
-    api_ready()
+    api.wait()
     result = train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
         _report(result, out)
     return 0
-
-
-def _start_prefect_api() -> Callable[[], None]:
-    """Without a Prefect server configured, the flow runs on Prefect's temporary local API, a
-    subprocess that takes seconds to come up (4-5 s on 2 cores). Started now, in the
-    background, it comes up while this process imports the flow, the models and MLflow, time
-    the budget counts; the returned call waits until it answers."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    # The flow's client reuses this server (one per process); a start that failed here is
-    # tried again by the client, which then raises its own error.
-    starting = threading.Thread(target=SubprocessASGIServer().start, daemon=True)
-    starting.start()
-    return starting.join
 
 
 def _report(result: TrainResult, console: Console) -> None:
