@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -61,7 +62,8 @@ class TemporaryAPI:
         if not self._answered:
             self._answered = True
             assert self.process is not None and self.process.stdout is not None
-            line = self.process.stdout.readline().strip()
+            ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT_SECONDS)
+            line = self.process.stdout.readline().strip() if ready else ""
             if line.startswith("http"):
                 self._url = line
                 os.environ["PREFECT_API_URL"] = line
