@@ -36,7 +36,7 @@ FORK_POLLS = 3
 # The roles of automl-flow's processes; any other system's tree has a root and "other"s.
 ROOT, API, WORKER, OTHER = "root", "api-server", "worker", "other"
 ROLES = (ROOT, API, WORKER, OTHER)
-_API_MARKS = ("prefect.server", "uvicorn", "create_app")
+_API_MARKS = ("flows.api", "prefect.server", "uvicorn", "create_app")
 _WORKER_MARK = "tasks.search.workers"
 
 

@@ -49,6 +49,7 @@ def test_roles_and_names_from_command_lines():
     api = ["/v/bin/python", "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app"]
     assert role_of(worker) == "worker" and role_of(api) == "api-server"
     assert role_of(["/usr/bin/git", "status"]) == "other"
+    assert role_of(["/x/python", "-m", "flows.api", "123"]) == "api-server"  # the command's own
     assert short_name(api) == "python -m uvicorn"
     assert short_name(worker) == "python -c from tasks.search.workers impo"
     assert short_name(["/v/bin/python", "/x/hgb.py", "--train", "t"]) == "python hgb.py"
