@@ -17,7 +17,7 @@ from flows.result import TrainResult, build_result
 from flows.search import PendingRun, RunRecords, SearchSettings
 from flows.ui import reported_training, run_name
 from flows.workers import TrialWorkers, WorkerSpec
-from tasks.budget import Budget
+from tasks.budget import LEADERS, Budget
 from tasks.config import AutoMLConfig
 from tasks.cores import available_cores
 from tasks.data.ingest import TableSources
@@ -81,11 +81,13 @@ def automl_flow(
                     SearchSettings.of(config), profile, data, quote(records), budget, workers,
                     warm_start or [])
                 run = records.tracked()
-                choice = steps.ensemble(outcome.ranked(profile.metric), data, profile.metric,
+                ranked = outcome.ranked(profile.metric)
+                # The search planned its end for refitting its leaders: that much is affordable.
+                affordable = budget.affords(len(data.folds), planned=ranked[:LEADERS])
+                choice = steps.ensemble(ranked, data, profile.metric,
                                         rounds=config.ensemble_iterations,
                                         enabled=config.enable_ensembling,
-                                        seed=config.random_state,
-                                        affordable=budget.affords(len(data.folds)))
+                                        seed=config.random_state, affordable=affordable)
                 model = steps.refit(choice, data, _refit_settings(workers))
                 evaluation = steps.evaluate(model, choice, data, test)
                 # Registered first: the charts and the card take what time is left, never the

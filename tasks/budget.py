@@ -121,10 +121,19 @@ class Budget:
             return self.end - REGISTER_SECONDS
         return self.deadline_after(leaders, n_folds)
 
-    def affords(self, n_folds: int) -> Affordable:
+    def affords(self, n_folds: int, planned: Sequence[Cost] = ()) -> Affordable:
         """Whether refitting these members on all rows and registering them, from now, still
-        ends within the budget."""
-        return lambda members: time.monotonic() + finish_seconds(members, n_folds) < self.end
+        ends within the budget, or costs no more than finishing the `planned` members: the
+        search stopped in time for those (deadline_after), and a search that ran to its deadline
+        ends a moment past it (the last trials stopped, the workers closed), which must not cost
+        the run its ensemble."""
+        allowed = finish_seconds(planned, n_folds) if planned else 0.0
+
+        def affordable(members: Sequence[Cost]) -> bool:
+            cost = finish_seconds(members, n_folds)
+            return time.monotonic() + cost < self.end or cost <= allowed
+
+        return affordable
 
     def importance_seconds(self) -> tuple[float, float]:
         """(aim, limit) of permutation importance: it aims at a tenth of the run so far, at most

@@ -122,6 +122,20 @@ def test_affords_an_ensemble_only_while_its_refit_fits(monkeypatch):
     assert not affords([best(60, 0), best(8, 1)])  # 17 s: 1.25 x 17 + 3 > 20
 
 
+def test_the_members_the_search_planned_for_stay_affordable_a_moment_past_its_deadline(
+        monkeypatch):
+    # The search stopped in time to refit its two leaders; it ends a moment later than planned
+    # (its last trials stopped, the workers closed): those two, or any set costing no more,
+    # may still be refit, and nothing costlier.
+    monkeypatch.setattr("tasks.budget.available_cores", lambda: 1)
+    leaders = [best(20, 0), best(20, 1)]  # 10 s of refit: 1.25 x 10 + 3 = 15.5 s to finish
+    budget = Budget(minutes=1, started=time.monotonic() - 46)  # 14 s left: not enough
+    assert not budget.affords(n_folds=5)(leaders)
+    affords = budget.affords(n_folds=5, planned=leaders)
+    assert affords(leaders) and affords([best(20, 0), best(4, 2)])
+    assert not affords([*leaders, best(8, 2)])
+
+
 def test_a_large_model_leaves_time_to_write_it():
     budget = Budget(minutes=1, started=time.monotonic())
     small = TrialResult(Candidate(0, "extra_trees", {}), True, {"AUC_weighted": 0.8},
