@@ -91,8 +91,7 @@ def split_data(
         )
     held_out = _held_out(plan, test) if test is not None else None
     n_train = len(frame)
-    outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
-    check_budget(plan.budget_minutes, n_train, profile.n_features * outputs)
+    check_budget(plan.budget_minutes, n_train, _work_per_row(profile, classify))
     scheme, value, why = _scheme(plan, profile, n_train, classify)
     rows = np.arange(n_train)
     frame, folds, label = _folds(plan, scheme, value, frame, validation, rows, classify)
@@ -116,6 +115,12 @@ def split_data(
     ), held_out
 
 
+def _work_per_row(profile: Profile, classify: bool) -> int:
+    """A fit's work per row for the budget's estimates: columns x outputs (classes above two)."""
+    outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
+    return profile.n_features * outputs
+
+
 def _scheme(
     plan: SplitPlan, profile: Profile, n_train: int, classify: bool
 ) -> tuple[str, float, str]:
@@ -124,8 +129,7 @@ def _scheme(
     scheme, value = plan.scheme(n_train)
     why = plan.why(n_train)
     if scheme == "cv" and plan.n_cross_validations is None:
-        outputs = len(profile.class_counts) if classify and len(profile.class_counts) > 2 else 1
-        folds, shorter = budget_folds(int(value), n_train, profile.n_features * outputs,
+        folds, shorter = budget_folds(int(value), n_train, _work_per_row(profile, classify),
                                       plan.budget_minutes, plan.concurrency)
         scheme, value = ("cv", folds) if folds > 1 else ("holdout", DEFAULT_HOLDOUT)
         why = shorter or why
