@@ -1,5 +1,6 @@
 """A plugin (AUTOML_PLUGINS=misbehaving) of model families that misbehave on purpose: one sleeps
-past any timeout, one allocates memory without end, one raises. The hard limits are under test."""
+past any timeout, one allocates memory without end, one raises,
+one takes 300 MB for a moment. The hard limits are under test."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ class HungryClassifier(_Misbehaving):
         time.sleep(600)
 
 
+class GreedyClassifier(_Misbehaving):
+    def misbehave(self) -> None:
+        hoard = np.ones(300 * 2**20 // 8)  # 300 MB, every page touched, then given back
+        del hoard
+
+
 class CrashingClassifier(_Misbehaving):
     def misbehave(self) -> None:
         os._exit(3)  # as a crashing native library would: no exception, no goodbye
@@ -56,6 +63,7 @@ class RaisingClassifier(_Misbehaving):
 
 SPACE = {"params": {"mode": {"type": "categorical", "choices": ["a"]}}, "defaults": [{"mode": "a"}]}
 for key, cls in (("sleepy", SleepyClassifier), ("hungry", HungryClassifier),
-                 ("raising", RaisingClassifier), ("crashing", CrashingClassifier)):
+                 ("raising", RaisingClassifier), ("crashing", CrashingClassifier),
+                 ("greedy", GreedyClassifier)):
     register_family(Family(key, cls.__name__.removesuffix("Classifier"),
                            {"classification": f"misbehaving:{cls.__name__}"}), SPACE)

@@ -31,7 +31,22 @@ if TYPE_CHECKING:
 
     from tasks.types import Array, Transformer
 
-__all__ = ["DatetimeFeatures", "TextTfidf", "numeric_block", "onehot_block", "target_block"]
+__all__ = ["DatetimeFeatures", "FEATURE_DTYPE", "TextTfidf", "as_features", "numeric_block",
+           "onehot_block", "target_block"]
+
+# The model input's type. Every block ends in it, so the stacked matrix (one hstack of the
+# blocks, which would take the widest type) is half the size of float64: on 350,000 rows and 67
+# columns 90 MB instead of 180 in every trial. The tree libraries fit on float32 anyway.
+FEATURE_DTYPE = np.float32
+
+
+def as_features(X: Array) -> Array:
+    """A block's output in FEATURE_DTYPE (a module-level function: fitted pipelines pickle it)."""
+    return np.asarray(X, dtype=FEATURE_DTYPE)
+
+
+def _cast() -> FunctionTransformer:
+    return FunctionTransformer(as_features, feature_names_out="one-to-one")
 
 
 def _scaler(scaling: str | None) -> list[Transformer]:
@@ -48,7 +63,7 @@ def numeric_block(
     """head (numbers or calendar parts) -> imputed with `how`, missing flags, scaled."""
     imputer = SimpleImputer(strategy=how, fill_value=0 if how == "constant" else None,
                             add_indicator=indicator, keep_empty_features=True)
-    return make_pipeline(head, imputer, *_scaler(scaling))
+    return make_pipeline(head, imputer, *_scaler(scaling), _cast())
 
 
 def _category_imputer(how: str) -> SimpleImputer:
@@ -62,7 +77,8 @@ def onehot_block(how: str) -> Pipeline:
     return make_pipeline(
         FunctionTransformer(category_text, feature_names_out="one-to-one"),
         _category_imputer(how),
-        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False),
+        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False,
+                      dtype=FEATURE_DTYPE),
     )
 
 
@@ -73,6 +89,7 @@ def target_block(task: str, how: str, scaling: str | None) -> Pipeline:
         _category_imputer(how),
         TargetEncoder(target_type="continuous" if task == "regression" else "auto"),
         *_scaler(scaling),
+        _cast(),
     )
 
 
@@ -144,7 +161,8 @@ class TextTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # as Da
             raise ValueError(f"TextTfidf takes one column, got {X.shape[1]}")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.vectorizer_: TfidfVectorizer | None = TfidfVectorizer(
-            ngram_range=self.ngram_range, max_features=self.max_features, sublinear_tf=True
+            ngram_range=self.ngram_range, max_features=self.max_features, sublinear_tf=True,
+            dtype=FEATURE_DTYPE,
         )
         try:
             self.vectorizer_.fit(self._documents(X))
@@ -155,7 +173,7 @@ class TextTfidf(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # as Da
     def transform(self, X: pd.DataFrame) -> Array:
         X = pd.DataFrame(X)
         if self.vectorizer_ is None:
-            return np.zeros((len(X), 1))
+            return np.zeros((len(X), 1), dtype=FEATURE_DTYPE)
         dense: Array = self.vectorizer_.transform(self._documents(X)).toarray()
         return dense
 

@@ -31,6 +31,8 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
         return build_pipeline(
             c.family, member.final_params, task=data.task, roles=settings.roles, seed=settings.seed,
             n_jobs=settings.n_jobs, featurize=settings.featurize,
+            n_classes=0 if data.classes is None else len(data.classes),
+            n_rows=len(data.refit_rows),
         )
 
     members = [(m.candidate.label, pipeline(m)) for m in choice.members]

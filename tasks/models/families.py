@@ -37,6 +37,10 @@ class Family:
     max_rows: int | None = None  # skipped above this many training rows (too slow)
     max_features: int | None = None  # skipped above this many encoded feature columns
     onehot_discrete: bool | None = None  # one-hot small integer sets too (default: if scaled)
+    # A forest's trees grow until their leaves are pure: on noisy rows about one leaf per two
+    # rows, gigabytes for 200 trees on 50,000 rows. Its leaves per tree are capped so the whole
+    # forest fits in this many MB (best-first growth keeps the strongest splits).
+    forest_mb: float | None = None
     aliases: tuple[str, ...] = ()
 
     def estimator_class(self, task: str) -> type[Estimator]:
@@ -44,6 +48,8 @@ class Family:
         cls: type[Estimator] = getattr(importlib.import_module(module), name)
         return cls
 
+
+FOREST_MB = 256.0
 
 # Order matters: it is the order of the default configurations tried first (the portfolio):
 # strong, cheap families first, then linear models, then the rest.
@@ -61,10 +67,10 @@ FAMILIES: dict[str, Family] = {
             encode_labels=True, openmp=True, aliases=("XGBoostClassifier", "XGBoostRegressor")),
         Family("random_forest", "RandomForest", {
             "classification": "sklearn.ensemble:RandomForestClassifier",
-            "regression": "sklearn.ensemble:RandomForestRegressor"}),
+            "regression": "sklearn.ensemble:RandomForestRegressor"}, forest_mb=FOREST_MB),
         Family("extra_trees", "ExtremeRandomTrees", {
             "classification": "sklearn.ensemble:ExtraTreesClassifier",
-            "regression": "sklearn.ensemble:ExtraTreesRegressor"}),
+            "regression": "sklearn.ensemble:ExtraTreesRegressor"}, forest_mb=FOREST_MB),
         Family("logistic_regression", "LogisticRegression", {
             "classification": "sklearn.linear_model:LogisticRegression"},
             scaling="standard", threads=False),

@@ -17,14 +17,14 @@ from tasks.features.preprocess import build_preprocessor
 from tasks.models.boosting import early_stopping
 from tasks.models.families import FAMILIES
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
-from tasks.search.spaces import load_space
+from tasks.search.spaces import fixed_settings
 
 if TYPE_CHECKING:
     from tasks.data.sets import SearchData
     from tasks.features.roles import ColumnRoles
     from tasks.types import Array, Params
 
-__all__ = ["build_pipeline", "fit_pipeline", "openmp_threads", "thread_cap"]
+__all__ = ["build_pipeline", "fit_pipeline", "forest_leaf_cap", "openmp_threads", "thread_cap"]
 
 
 def openmp_threads(n_jobs: int) -> int:
@@ -51,11 +51,15 @@ def build_pipeline(
     seed: int,
     n_jobs: int,
     featurize: bool = True,
+    n_classes: int = 0,
+    n_rows: int | None = None,
 ) -> Pipeline:
-    """An unfitted pipeline of preprocessing + the family's estimator with these parameters."""
+    """An unfitted pipeline of preprocessing + the family's estimator with these parameters.
+    A forest's size is bounded from `n_classes` (a classifier's classes: what each tree node
+    holds) and `n_rows` (the rows it will be fitted on; None: not known)."""
     family = FAMILIES[key]
     cls = family.estimator_class(task)
-    settings: dict[str, object] = {**load_space(key).fixed, **params}
+    settings: dict[str, object] = {**fixed_settings(key), **params}
     accepted = cls().get_params()
     if task != "classification" or "class_weight" not in accepted:
         # Searched for the classifiers of a family whose YAML also serves its regressor; never
@@ -66,6 +70,13 @@ def build_pipeline(
     for knob, value in (("random_state", seed), ("n_jobs", n_jobs)):
         if knob in accepted and (knob != "n_jobs" or family.threads):
             settings.setdefault(knob, value)
+    if family.forest_mb is not None and "max_leaf_nodes" in accepted:
+        trees, leaf = settings.get("n_estimators") or 100, settings.get("min_samples_leaf") or 1
+        assert isinstance(trees, int) and isinstance(leaf, int | float)
+        cap = forest_leaf_cap(family.forest_mb, trees, n_classes if task == "classification" else 1)
+        # Only where it can bind: a cap changes the growth order, hence the trees, even unreached.
+        if n_rows is None or n_rows / (leaf if leaf >= 1 else leaf * n_rows) > cap:
+            settings.setdefault("max_leaf_nodes", cap)
     model = cls(**settings)
     if task == "classification" and family.calibrate:
         model = CalibratedClassifier(model, random_state=seed)
@@ -78,6 +89,17 @@ def build_pipeline(
         onehot_discrete=family.onehot_discrete,
     )
     return Pipeline([("features", preprocess), ("model", model)])
+
+
+# A tree node in scikit-learn: its 64-byte record and one float64 per class (1 in regression).
+NODE_BYTES = 64
+MIN_LEAVES = 1000
+
+
+def forest_leaf_cap(forest_mb: float, n_trees: int, n_values: int) -> int:
+    """Leaves per tree so that n_trees trees (2 nodes a leaf) fit in forest_mb."""
+    per_node = NODE_BYTES + 8 * max(1, n_values)
+    return max(MIN_LEAVES, int(forest_mb * 2**20 / (n_trees * 2 * per_node)))
 
 
 def fit_pipeline(

@@ -64,6 +64,7 @@ class TrialResult:
     # The sampler proposed a configuration already tried: that trial's number, whose result
     # stands for this one (not run again, not an ensemble member).
     duplicate_of: int | None = None
+    peak_memory_mb: float = 0.0  # the worker process's peak resident memory during the trial
 
     @property
     def status(self) -> str:

@@ -95,6 +95,8 @@ def tell_result(
         trial.set_user_attr("mlflow_run_id", run_id)
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
     trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))
+    if result.peak_memory_mb:
+        trial.set_user_attr("peak_memory_mb", result.peak_memory_mb)
     trial.set_user_attr("metrics", {k: float(v) for k, v in result.metrics.items()})
     if result.refit_params:
         trial.set_user_attr("refit_params", result.refit_params)

@@ -20,28 +20,18 @@ from importlib import resources
 from typing import TYPE_CHECKING, TypeVar
 
 import yaml
-from optuna.distributions import (
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 
 from tasks.errors import ConfigError
 
 if TYPE_CHECKING:
-    from optuna.distributions import (
-        BaseDistribution,
-    )
+    from optuna.distributions import BaseDistribution
 
     from tasks.types import Params
 
-__all__ = ["SearchSpace", "load_space", "parse_space", "register_space", "validate_point"]
+__all__ = ["SearchSpace", "fixed_settings", "load_space", "parse_space", "register_space",
+           "validate_point"]
 
-_TYPES: dict[str, type[BaseDistribution]] = {
-    "float": FloatDistribution,
-    "int": IntDistribution,
-    "categorical": CategoricalDistribution,
-}
+_TYPES = ("float", "int", "categorical")
 _KEYS = {"fixed", "params", "defaults"}
 
 _T = TypeVar("_T")
@@ -62,6 +52,7 @@ def register_space(stem: str, document: object) -> SearchSpace:
     """A plugin family's space, given as the mapping a YAML file would hold."""
     _REGISTERED[stem] = parse_space(stem, document)
     load_space.cache_clear()
+    fixed_settings.cache_clear()
     return _REGISTERED[stem]
 
 
@@ -70,6 +61,20 @@ def load_space(stem: str) -> SearchSpace:
     """Read search_spaces/<stem>.yaml (once per process)."""
     if stem in _REGISTERED:
         return _REGISTERED[stem]
+    return parse_space(stem, _document(stem))
+
+
+@cache
+def fixed_settings(stem: str) -> dict[str, object]:
+    """The family's fixed estimator settings, read without Optuna: what a trial worker, which
+    only builds models, needs of the file (the search checked the whole file before)."""
+    if stem in _REGISTERED:
+        return dict(_REGISTERED[stem].fixed)
+    document = _document(stem)
+    return dict(document.get("fixed") or {}) if isinstance(document, dict) else {}
+
+
+def _document(stem: str) -> object:
     source = resources.files("search_spaces").joinpath(f"{stem}.yaml")
     try:
         text = source.read_text()
@@ -79,7 +84,7 @@ def load_space(stem: str) -> SearchSpace:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"search_spaces/{stem}.yaml is not valid YAML: {exc}") from None
-    return parse_space(stem, document)
+    return document
 
 
 def parse_space(stem: str, document: object) -> SearchSpace:
@@ -108,6 +113,12 @@ def parse_space(stem: str, document: object) -> SearchSpace:
 
 
 def _distribution(where: str, name: str, spec: object) -> BaseDistribution:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
     if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
         raise ConfigError(
             f"{where}: parameter '{name}' needs a type, one of {', '.join(_TYPES)}; got {spec!r}"
@@ -116,8 +127,11 @@ def _distribution(where: str, name: str, spec: object) -> BaseDistribution:
     if spec["type"] == "float":
         # YAML 1.1 reads 1e-3 (no dot) as a string; the intent is a number.
         kwargs = {k: _number(v) if k in ("low", "high", "step") else v for k, v in kwargs.items()}
+    kinds: dict[str, type[BaseDistribution]] = {
+        "float": FloatDistribution, "int": IntDistribution, "categorical": CategoricalDistribution,
+    }
     try:
-        return _TYPES[spec["type"]](**kwargs)
+        return kinds[spec["type"]](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: parameter '{name}' {spec!r} is invalid: {exc}") from None
 
@@ -138,6 +152,8 @@ def _default(
             f"{where}: defaults[{index}] must give every searched parameter "
             f"{sorted(params)}; got {got}"
         )
+    from optuna.distributions import FloatDistribution, IntDistribution
+
     converted: Params = {}
     for name, value in point.items():
         dist = params[name]

@@ -14,6 +14,9 @@ daemonic Dask workers, which may not have multiprocessing children.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -90,6 +93,9 @@ class _Worker:
             # waiting stops idle OpenMP threads spinning against the other trials' cores.
             "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE",
+            # glibc gives each thread that allocates its own arena, kept at its peak: the boosters'
+            # threads would multiply the heap a trial leaves behind.
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
         }
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - stop() closes it
         self.process = subprocess.Popen(
@@ -289,4 +295,40 @@ def serve() -> None:
             candidate: Candidate = inbox.recv()
         except EOFError:  # the supervisor closed the pipe or died: nothing more to do
             return
-        outbox.send(evaluate_candidate(candidate, data, settings))
+        _reset_peak()
+        result = evaluate_candidate(candidate, data, settings)
+        outbox.send(replace(result, peak_memory_mb=_peak_mb()))
+        del result
+        _release_memory()
+
+
+def _reset_peak() -> None:
+    """Start the process's high-water mark (VmHWM) afresh, so it is this trial's peak."""
+    # Not Linux, or /proc read-only: the peak is then the worker's so far.
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
+def _peak_mb() -> float:
+    """The worker's peak resident memory since _reset_peak (MB), read from the kernel."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource  # elsewhere: the lifetime peak (ru_maxrss is KiB on Linux, bytes on macOS)
+
+    scale = 2**20 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)
+
+
+def _release_memory() -> None:
+    """Hand a finished trial's memory back to the system: the worker waits between trials
+    holding what its largest trial took, beside a sibling at its own peak."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        # glibc keeps freed heap pages unless asked; musl and others have no malloc_trim.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).malloc_trim(0)

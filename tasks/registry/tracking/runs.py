@@ -105,6 +105,8 @@ class RunLog(Connected):
                   "predict_seconds": result.predict_seconds}
         if result.model_bytes:
             values["model_size_bytes"] = result.model_bytes
+        if result.peak_memory_mb:
+            values["peak_memory_mb"] = result.peak_memory_mb
         # The primary metric on each fold it ran, step = fold: a pruned trial has only these.
         now = int(time.time() * 1000)
         folds = [Metric("fold_score", float(v), now, step)

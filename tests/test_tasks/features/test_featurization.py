@@ -195,7 +195,8 @@ def test_every_role_transforms_dense_without_missing_values(mixed, scaling):
     assert X[list(roles.used)].isna().any().sum() >= 4, "the data must have gaps to fill"
     pre = _fit(roles, X, y, scaling)
     out = pre.transform(X)
-    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    # Every block ends in float32: one float64 block would make the whole matrix float64.
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
     assert out.shape == (len(X), len(pre.get_feature_names_out()))
     assert np.isfinite(out).all()
     names = set(pre.get_feature_names_out())
@@ -272,10 +273,11 @@ def test_scaling_standardises_numeric_columns(titanic, roles):
     X, y = titanic
     out = _frame(_fit(roles, X, y, "standard"), X)
     for name in roles.numeric:
-        assert out[name].mean() == pytest.approx(0.0, abs=1e-9)
-        assert out[name].std(ddof=0) == pytest.approx(1.0, rel=1e-6)
+        # Scaled in float64, then stored in float32 (7 significant digits).
+        assert out[name].astype("float64").mean() == pytest.approx(0.0, abs=1e-6)
+        assert out[name].astype("float64").std(ddof=0) == pytest.approx(1.0, rel=1e-6)
     raw = _frame(_fit(roles, X, y, None), X)
-    assert raw["Fare"].to_numpy() == pytest.approx(X["Fare"].to_numpy())
+    assert raw["Fare"].to_numpy() == pytest.approx(X["Fare"].to_numpy(), rel=1e-6)
 
 
 # ---------------------------------------------------------------- predict time

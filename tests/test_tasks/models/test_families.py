@@ -3,6 +3,8 @@ the wrappers a family needs (calibration, label encoding, target scaling); the s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from tasks.errors import ConfigError
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
 from tasks.models.families import FAMILIES, resolve_families, screen_families
-from tasks.models.pipeline import build_pipeline, openmp_threads
+from tasks.models.pipeline import build_pipeline, forest_leaf_cap, openmp_threads
 from tasks.features.preprocess import build_preprocessor
 from tasks.features.roles import detect_roles
 from tasks.search.spaces import load_space
@@ -418,3 +420,30 @@ def test_sample_weights_reach_every_family_that_takes_them(task):
         )
         with threadpool_limits(limits=1):  # OpenMP threads spinning on a busy machine cost seconds
             pipeline.fit(X, y, model__sample_weight=weights)  # a wrapper dropping it raises here
+
+
+@pytest.mark.parametrize(("task", "n_classes"), [("classification", 2),
+                                                 ("classification", 26), ("regression", 0)])
+def test_forests_fit_in_their_memory_share_on_noise(task, n_classes, monkeypatch):
+    # Pure noise grows a leaf for about every other row: unbounded, a forest of the search
+    # space's 200 trees on 20,000 rows takes 0.6-1.7 GB. Scaled down here: 5 trees in 4 MB.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(20_000, 4)), columns=list("abcd"))
+    y = rng.integers(0, max(n_classes, 2), len(X)) if task == "classification" else rng.normal(
+        size=len(X))
+    noise_roles = detect_roles(X)
+    per_node = 64 + 8 * (n_classes if task == "classification" else 1)
+    for key in ("random_forest", "extra_trees"):
+        assert FAMILIES[key].forest_mb is not None
+        monkeypatch.setitem(FAMILIES, key, replace(FAMILIES[key], forest_mb=4.0))
+        pipeline = build_pipeline(key, {"n_estimators": 5}, task=task, roles=noise_roles, seed=0,
+                                  n_jobs=1, n_classes=n_classes)
+        assert _inner(pipeline[-1]).max_leaf_nodes == forest_leaf_cap(4.0, 5, n_classes)
+        # Rows too few to reach the cap: the trees grow as they always did.
+        few = build_pipeline(key, {"n_estimators": 5}, task=task, roles=noise_roles, seed=0,
+                             n_jobs=1, n_classes=n_classes, n_rows=1_000)
+        assert _inner(few[-1]).max_leaf_nodes is None
+        pipeline.fit(X, y)
+        trees = _inner(pipeline[-1]).estimators_
+        mb = sum(t.tree_.node_count for t in trees) * per_node / 2**20
+        assert 2.0 < mb <= 4.0, (key, task, n_classes, mb)  # bound, and the bound is what binds

@@ -145,8 +145,9 @@ def test_model_size_is_the_pickled_size_of_a_fold_model(wine):
     profile, data = wine
     result = evaluate_candidate(_candidate("random_forest"), data, _settings(profile, data, True))
     assert result.ok, result.error
-    model = build_pipeline("random_forest", result.candidate.params, task=data.task,
-                           roles=profile.roles, seed=0, n_jobs=1)
     fit_rows = data.folds[-1][0]
+    model = build_pipeline("random_forest", result.candidate.params, task=data.task,
+                           roles=profile.roles, seed=0, n_jobs=1, n_classes=len(data.classes),
+                           n_rows=len(fit_rows))
     model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
     assert result.model_bytes == len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))

@@ -94,6 +94,15 @@ def test_a_trial_over_its_memory_cap_is_stopped(pool):
     assert "more than max_memory_mb=1000" in result.error
 
 
+def test_each_trial_reports_its_own_peak_memory(pool):
+    # The worker's high-water mark starts afresh for every trial: a small trial after a greedy
+    # one reports its own peak, not the 300 MB its predecessor took.
+    greedy = pool.run(candidate(10, "greedy"), TrialLimits())
+    small = pool.run(candidate(11, "logistic_regression"), TrialLimits())
+    assert greedy.ok and small.ok and greedy.worker == small.worker
+    assert 100 < small.peak_memory_mb < greedy.peak_memory_mb - 250, (small, greedy)
+
+
 def test_a_trial_that_raises_is_a_failed_result_and_the_worker_lives_on(pool):
     result = pool.run(candidate(6, "raising"), TrialLimits())
     assert not result.ok and result.reason == "error"
