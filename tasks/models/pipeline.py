@@ -22,9 +22,10 @@ from tasks.search.spaces import fixed_settings
 if TYPE_CHECKING:
     from tasks.data.sets import SearchData
     from tasks.features.roles import ColumnRoles
-    from tasks.types import Array, Params
+    from tasks.types import Array, Estimator, Params
 
-__all__ = ["build_pipeline", "fit_pipeline", "forest_leaf_cap", "openmp_threads", "thread_cap"]
+__all__ = ["build_pipeline", "fit_model", "fit_pipeline", "forest_leaf_cap", "openmp_threads",
+           "preprocessing_key", "thread_cap", "watched_rows"]
 
 
 def openmp_threads(n_jobs: int) -> int:
@@ -110,24 +111,50 @@ def fit_pipeline(
     rounds when its `watch` ("auc", or "loss": its own) on them stops improving; other models
     ignore it."""
     X, y = data.X.iloc[rows], data.y[rows]
-    weights = {} if data.weights is None else {"sample_weight": data.weights[rows]}
+    weights = None if data.weights is None else data.weights[rows]
     with thread_cap(n_jobs):
         if stop_on is None or len(pipeline) < 2:
-            return pipeline.fit(X, y, **{f"model__{k}": v for k, v in weights.items()})
+            routed = {} if weights is None else {"model__sample_weight": weights}
+            return pipeline.fit(X, y, **routed)
         # The steps one by one, as Pipeline.fit does, so the watched rows can be featurized by
-        # the fitted features step. Rows of a class the fit rows lack are not watched.
+        # the fitted features step.
         features, model = pipeline[:-1], pipeline[-1]
         Xt = features.fit_transform(X, y)
-        # Against the classes, not the rows: isin on two large object arrays of labels is
-        # quadratic (minutes on 350,000 string labels).
-        seen = pd.unique(y)
-        watched = stop_on if data.classes is None else stop_on[np.isin(data.y[stop_on], seen)]
-        extra = early_stopping(model, features.transform(data.X.iloc[watched]), data.y[watched],
-                               None if watch == "loss" else watch)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
-            model.fit(Xt, y, **weights, **(extra or {}))
+        watched = stop_on[watched_rows(data, y, stop_on)]
+        fit_model(model, Xt, y, weights, (features.transform(data.X.iloc[watched]),
+                                          data.y[watched]), watch)
         return pipeline
+
+
+def watched_rows(data: SearchData, y_fit: Array, rows: Array) -> Array:
+    """Which of the validation `rows` early stopping may watch: not those of a class the fit
+    rows lack (a boolean mask)."""
+    if data.classes is None:
+        return np.ones(len(rows), dtype=bool)
+    # Against the classes, not the rows: isin on two large object arrays of labels is
+    # quadratic (minutes on 350,000 string labels).
+    return np.isin(data.y[rows], pd.unique(y_fit))
+
+
+def fit_model(
+    model: Estimator, Xt: Array, y: Array, weights: Array | None,
+    watched: tuple[Array, Array] | None = None, watch: str | None = None,
+) -> Estimator:
+    """Fit the model step on featurized rows; with `watched` (featurized rows, their targets)
+    a boosting model stops early on them, watching `watch` ("auc", or "loss": its own)."""
+    extra = None if watched is None else early_stopping(model, *watched,
+                                                        None if watch == "loss" else watch)
+    fit_weights = {} if weights is None else {"sample_weight": weights}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+        return model.fit(Xt, y, **fit_weights, **(extra or {}))
+
+
+def preprocessing_key(key: str, featurize: bool) -> tuple[object, ...]:
+    """What a family's preprocessing depends on besides the data: pipelines of families with
+    equal keys featurize the same rows alike."""
+    family = FAMILIES[key]
+    return (family.scaling, family.onehot_discrete, featurize)
 
 
 def thread_cap(n_jobs: int) -> threadpool_limits:

@@ -51,6 +51,9 @@ class TrialResult:
     ok: bool
     metrics: dict[str, float] = field(default_factory=dict)
     predictions: Array | None = None  # validation predictions, in SearchData.valid_rows order
+    # Fitting on every fold run, featurizing included: counted even where the worker reused
+    # the fold as it featurized it for an earlier trial (tasks.search.encoded), as the refit on
+    # all rows, which budget estimates take from it, featurizes again.
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     error: str | None = None

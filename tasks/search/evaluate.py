@@ -13,9 +13,16 @@ import numpy as np
 
 from tasks.metrics import METRICS, score_all
 from tasks.models.boosting import rounds_used
-from tasks.models.pipeline import build_pipeline, fit_pipeline, thread_cap
+from tasks.models.pipeline import (
+    build_pipeline,
+    fit_model,
+    preprocessing_key,
+    thread_cap,
+    watched_rows,
+)
 from tasks.models.predict import predict_scores
 from tasks.search.candidates import TrialResult
+from tasks.search.encoded import encoded_fold
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -47,8 +54,8 @@ def evaluate_candidate(
     folds = _Folds()
     try:
         model_bytes = 0
-        for fold, (fit_rows, valid_rows) in enumerate(data.folds):
-            pipeline = _run_fold(candidate, data, settings, fit_rows, valid_rows, folds)
+        for fold, (_, valid_rows) in enumerate(data.folds):
+            pipeline = _run_fold(candidate, data, settings, fold, folds)
             if fold == len(data.folds) - 1:
                 model_bytes = _pickled_size(pipeline)
             # Not held while the next fold fits: two deep forests at once doubled a trial's peak.
@@ -77,11 +84,12 @@ def evaluate_candidate(
 
 
 def _run_fold(
-    candidate: Candidate, data: SearchData, settings: TrialSettings, fit_rows: Array,
-    valid_rows: Array, folds: _Folds,
+    candidate: Candidate, data: SearchData, settings: TrialSettings, fold: int, folds: _Folds,
 ) -> Estimator:
-    """Fit a fresh pipeline on the fold's fit rows and predict its validation rows, adding both
+    """Fit a fresh model on the fold's fit rows, featurized as the worker first did for this
+    fold and kind of family (tasks.search.encoded), and predict its validation rows, adding both
     to `folds` (its time only once it predicted); the fitted pipeline."""
+    fit_rows, valid_rows = data.folds[fold]
     pipeline = build_pipeline(
         candidate.family,
         candidate.params,
@@ -93,14 +101,25 @@ def _run_fold(
         n_classes=0 if data.classes is None else len(data.classes), n_rows=len(fit_rows),
     )
     started = time.perf_counter()
-    fit_pipeline(pipeline, data, fit_rows, settings.n_jobs,
-                 stop_on=valid_rows if settings.early_stopping else None,
-                 watch=settings.early_stopping)
-    folds.rounds.append(rounds_used(pipeline[-1]))
+    encoded, fresh = encoded_fold(data, fold, preprocessing_key(candidate.family,
+                                                                settings.featurize),
+                                  pipeline[0], settings.n_jobs)
+    pipeline.steps[0] = (pipeline.steps[0][0], encoded.features)
+    model, y = pipeline[-1], data.y[fit_rows]
+    watched = None
+    if settings.early_stopping:
+        mask = watched_rows(data, y, valid_rows)
+        watched = (encoded.valid[mask], data.y[valid_rows][mask])
+    with thread_cap(settings.n_jobs):
+        fit_model(model, encoded.fit, y, None if data.weights is None else data.weights[fit_rows],
+                  watched, settings.early_stopping)
+    folds.rounds.append(rounds_used(model))
     fitted = time.perf_counter()
     with thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
-        folds.parts.append(predict_scores(pipeline, data.X.iloc[valid_rows], data.classes))
-    folds.fit_seconds += fitted - started
+        folds.parts.append(predict_scores(model, encoded.valid, data.classes))
+    # A fold featurized for an earlier trial costs this one nothing, but the refit on all rows
+    # will featurize again: the estimates made from fit_seconds count it.
+    folds.fit_seconds += fitted - started + (0.0 if fresh else encoded.seconds)
     folds.predict_seconds += time.perf_counter() - fitted
     return pipeline
 
