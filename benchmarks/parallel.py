@@ -65,6 +65,7 @@ def overhead_ms(trials: list[optuna.trial.FrozenTrial]) -> float:
     extra = sorted(
         (t.datetime_complete - t.datetime_start).total_seconds()
         - t.user_attrs.get("fit_seconds", 0) - t.user_attrs.get("predict_seconds", 0)
+        + t.user_attrs.get("reused_seconds", 0)  # counted in fit_seconds, not spent
         for t in trials
     )
     return 1000 * extra[len(extra) // 2]
@@ -123,7 +124,8 @@ def _bare(data: Path, n_trials: int) -> dict:
         if value is not None:
             tried[key] = value
         results.append(result)
-        per_trial.append(time.perf_counter() - t0 - result.fit_seconds - result.predict_seconds)
+        per_trial.append(time.perf_counter() - t0 - result.fit_seconds - result.predict_seconds
+                         + result.reused_seconds)
     search = time.perf_counter() - search_started
     best = choose_model(
         sorted((r for r in results if r.ok), key=lambda r: r.metrics[profile.metric.name],

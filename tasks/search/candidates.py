@@ -68,6 +68,7 @@ class TrialResult:
     # stands for this one (not run again, not an ensemble member).
     duplicate_of: int | None = None
     peak_memory_mb: float = 0.0  # the worker process's peak resident memory during the trial
+    reused_seconds: float = 0.0  # of fit_seconds, the featurizing counted but not done
 
     @property
     def status(self) -> str:

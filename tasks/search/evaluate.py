@@ -44,6 +44,7 @@ class _Folds:
     scores: list[float] = field(default_factory=list)  # the primary metric on each fold
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    reused_seconds: float = 0.0
 
 
 def evaluate_candidate(
@@ -66,7 +67,8 @@ def evaluate_candidate(
             why = _pruned(metric, folds.scores, candidate.prune_bars, len(data.folds))
             if why is not None:
                 return TrialResult(candidate, False, fit_seconds=folds.fit_seconds,
-                                   predict_seconds=folds.predict_seconds, error=why,
+                                   predict_seconds=folds.predict_seconds,
+                                   reused_seconds=folds.reused_seconds, error=why,
                                    reason="pruned", fold_scores=tuple(folds.scores))
         predictions = np.concatenate(folds.parts)
         if not np.all(np.isfinite(predictions)):
@@ -77,9 +79,10 @@ def evaluate_candidate(
     except Exception as exc:  # noqa: BLE001 - any failure of a candidate is recorded, not raised
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return TrialResult(candidate, False, fit_seconds=folds.fit_seconds, error=detail[:2000],
-                           reason="error")
+                           reason="error", reused_seconds=folds.reused_seconds)
     return TrialResult(candidate, True, metrics, predictions, folds.fit_seconds,
-                       folds.predict_seconds, model_bytes=model_bytes,
+                       folds.predict_seconds, reused_seconds=folds.reused_seconds,
+                       model_bytes=model_bytes,
                        refit_params=_refit_rounds(folds.rounds), fold_scores=tuple(folds.scores))
 
 
@@ -119,7 +122,9 @@ def _run_fold(
         folds.parts.append(predict_scores(model, encoded.valid, data.classes))
     # A fold featurized for an earlier trial costs this one nothing, but the refit on all rows
     # will featurize again: the estimates made from fit_seconds count it.
-    folds.fit_seconds += fitted - started + (0.0 if fresh else encoded.seconds)
+    reused = 0.0 if fresh else encoded.seconds
+    folds.fit_seconds += fitted - started + reused
+    folds.reused_seconds += reused
     folds.predict_seconds += time.perf_counter() - fitted
     return pipeline
 

@@ -94,6 +94,8 @@ def tell_result(
     if run_id:
         trial.set_user_attr("mlflow_run_id", run_id)
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
+    if result.reused_seconds:
+        trial.set_user_attr("reused_seconds", round(result.reused_seconds, 3))
     trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))
     if result.peak_memory_mb:
         trial.set_user_attr("peak_memory_mb", result.peak_memory_mb)

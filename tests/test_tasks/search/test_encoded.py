@@ -61,8 +61,10 @@ def test_kept_features_score_as_fresh_ones(credit, monkeypatch, family):
     assert fresh.ok and kept.ok
     assert kept.metrics == fresh.metrics
     np.testing.assert_array_equal(kept.predictions, fresh.predictions)
-    # The featurizing the trial was spared still counts in its time (the refit will pay it).
-    assert kept.fit_seconds > 0
+    # The featurizing the trial was spared still counts in its time (the refit will pay it),
+    # and is said to be spared.
+    assert fresh.reused_seconds == 0 and kept.reused_seconds > 0
+    assert kept.fit_seconds > kept.reused_seconds
 
 
 def test_the_cache_keeps_to_its_size_dropping_the_oldest(credit, monkeypatch):
