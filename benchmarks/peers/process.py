@@ -37,7 +37,7 @@ FORK_POLLS = 3
 ROOT, API, WORKER, OTHER = "root", "api-server", "worker", "other"
 ROLES = (ROOT, API, WORKER, OTHER)
 _API_MARKS = ("flows.api", "prefect.server", "uvicorn", "create_app")
-_WORKER_MARK = "tasks.search.workers"
+_WORKER_MARK = "tasks.search.trial_process"
 
 
 @dataclass(frozen=True)

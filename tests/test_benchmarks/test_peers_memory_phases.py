@@ -45,7 +45,7 @@ def test_run_tree_keeps_each_process_peak_and_role(tmp_path):
 
 
 def test_roles_and_names_from_command_lines():
-    worker = ["/v/bin/python", "-c", "from tasks.search.workers import serve; serve()", "/p"]
+    worker = ["/v/bin/python", "-c", "from tasks.search.trial_process import serve; serve()", "/p"]
     api = ["/v/bin/python", "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app"]
     assert role_of(worker) == "worker" and role_of(api) == "api-server"
     assert role_of(["/usr/bin/git", "status"]) == "other"

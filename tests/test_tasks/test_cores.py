@@ -191,7 +191,7 @@ def test_the_config_sizes_itself_to_the_affinity_mask(tiny_csv, tmp_path):
     assert free["threads"] == 1
 
 
-WORKER = "from tasks.search.workers import serve"
+WORKER = "from tasks.search.trial_process import serve"
 
 
 @pytest.mark.slow
