@@ -18,7 +18,7 @@ from benchmarks.peers.systems import Outcome
 GROW = "import time; x = bytearray(50 * 2**20); time.sleep(2)  # "
 PARENT = f"""
 import subprocess, sys
-kids = [subprocess.Popen([sys.executable, "-c", {GROW + "from tasks.search.workers"!r}]),
+kids = [subprocess.Popen([sys.executable, "-c", {GROW + "from tasks.search.trial_process"!r}]),
         subprocess.Popen([sys.executable, "-c", {GROW + "prefect.server.api"!r}]),
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])]
 for kid in kids:
@@ -51,7 +51,7 @@ def test_roles_and_names_from_command_lines():
     assert role_of(["/usr/bin/git", "status"]) == "other"
     assert role_of(["/x/python", "-m", "flows.api", "123"]) == "api-server"  # the command's own
     assert short_name(api) == "python -m uvicorn"
-    assert short_name(worker) == "python -c from tasks.search.workers impo"
+    assert short_name(worker) == "python -c from tasks.search.trial_proces"
     assert short_name(["/v/bin/python", "/x/hgb.py", "--train", "t"]) == "python hgb.py"
     assert short_name([], "zombie") == "zombie"
 
