@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.peers.data import load_manifest, write_split
+from benchmarks.peers.data import SHARED, load_manifest, write_split
 from benchmarks.peers.report import markdown
 from benchmarks.peers.systems import BENCH_VENV, SYSTEMS, Outcome, run_system
 
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--from-raw", type=Path, nargs="+",
                         help="render the table from saved raw .jsonl results instead of running")
     parser.add_argument("--out", type=Path, help="the Markdown file (default: results/DATE-Bs.md)")
+    parser.add_argument("--meta", action="store_true",
+                        help="the 36 tables of shared/datasets/meta/, for choosing defaults "
+                             "(never tune on the benchmark tables)")
     return parser
 
 
@@ -51,9 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     if any(s in ("flaml", "autogluon") for s in args.systems) and not BENCH_VENV.exists():
         raise SystemExit(f"{BENCH_VENV} does not exist; build it with `make bench-env`")
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
-    datasets = load_manifest(names=args.datasets)
+    datasets = load_manifest(SHARED / "meta" if args.meta else SHARED, names=args.datasets)
     stamp = time.strftime("%Y-%m-%d")
-    raw = RESULTS / "raw" / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.budget:g}s.jsonl"
+    kind = "-meta" if args.meta else ""
+    raw = RESULTS / "raw" / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.budget:g}s{kind}.jsonl"
     raw.parent.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     outcomes: list[Outcome] = []
