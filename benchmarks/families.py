@@ -4,6 +4,10 @@ a family was skipped or failed. Uses the project's own steps: guardrails, a 3-fo
 size screen, and the same trial evaluation as a search.
 
     .venv/bin/python benchmarks/families.py [--datasets adult,titanic] [--max-rows 5000]
+        [--families catboost,lightgbm] [--meta]
+
+With --meta, the tables of shared/datasets/meta/ (where defaults may be chosen). Boosting stops
+early as in a search (on AUC for binary data, else on the model's own loss).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tasks.config import parse_config
+from tasks.metrics import early_stopping_watch, get_metric
 from tasks.errors import AutoMLError
 from tasks.models.families import FAMILIES, resolve_families, screen_families
 from tasks.features.preprocess import build_preprocessor
@@ -55,17 +60,18 @@ def subsample(frame: pd.DataFrame, target: str, task: str, max_rows: int) -> pd.
     return rows.reset_index(drop=True)
 
 
-def run_dataset(entry: dict, max_rows: int, n_jobs: int) -> Row:
+def run_dataset(entry: dict, max_rows: int, n_jobs: int, folder: Path = SHARED,
+                families: list[str] | None = None) -> Row:
     started = time.perf_counter()
     task = TASKS[entry["task"]]
-    frame = subsample(pd.read_parquet(SHARED / entry["file"]), entry["target"], task, max_rows)
+    frame = subsample(pd.read_parquet(folder / entry["file"]), entry["target"], task, max_rows)
     # Three folds, fewer when a class is rarer (hypothyroid has a class of 2 rows).
     rarest = frame[entry["target"]].value_counts().min() if task == "classification" else 3
     config = parse_config(
-        training_data=str(SHARED / entry["file"]), target=entry["target"], task=task,
+        training_data=str(folder / entry["file"]), target=entry["target"], task=task,
         n_cross_validations=max(2, min(3, int(rarest))), random_state=0,
     )
-    keys = resolve_families(task)
+    keys = resolve_families(task, families)
     try:
         profile = inspect_data(config, frame)
     except AutoMLError as exc:
@@ -78,7 +84,9 @@ def run_dataset(entry: dict, max_rows: int, n_jobs: int) -> Row:
     ).shape[1]
     kept, skipped = screen_families(keys, n_rows=len(frame), n_features=width)
     cells = {k: f"skipped: {reason.partition('skipped: ')[2]}" for k, reason in skipped.items()}
-    settings = TrialSettings(profile.roles, seed=0, n_jobs=n_jobs)
+    n_classes = None if data.classes is None else len(data.classes)
+    watch = early_stopping_watch(get_metric(METRICS[task], task), n_classes)
+    settings = TrialSettings(profile.roles, seed=0, n_jobs=n_jobs, early_stopping=watch)
     for number, key in enumerate(kept):
         candidate = Candidate(number, key, dict(load_space(key).defaults[0]))
         result = evaluate_candidate(candidate, data, settings)
@@ -93,7 +101,7 @@ def run_dataset(entry: dict, max_rows: int, n_jobs: int) -> Row:
 
 
 def markdown(rows: list[Row], task: str) -> str:
-    keys = [k for k in FAMILIES if task in FAMILIES[k].estimators]
+    keys = [k for k in FAMILIES if task in FAMILIES[k].estimators and any(k in r.cells for r in rows)]
     head = ["dataset", "rows x features", *(FAMILIES[k].name for k in keys), "wall"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -112,9 +120,13 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=5000,
                         help="stratified subsample of at most this many rows (0: all rows)")
     parser.add_argument("--n-jobs", type=int, default=2, help="threads per trial")
+    parser.add_argument("--families", help="comma-separated family names (default: all)")
+    parser.add_argument("--meta", action="store_true", help="the tables of shared/datasets/meta/")
     args = parser.parse_args()
 
-    manifest = json.loads((SHARED / "manifest.json").read_text())
+    folder = SHARED / "meta" if args.meta else SHARED
+    families = args.families.split(",") if args.families else None
+    manifest = json.loads((folder / "manifest.json").read_text())
     if args.datasets:
         wanted = args.datasets.split(",")
         unknown = sorted(set(wanted) - {e["name"] for e in manifest})
@@ -125,7 +137,7 @@ def main() -> None:
     logging.getLogger("automl").setLevel(logging.WARNING)
     warnings.simplefilter("ignore")  # convergence chatter; failures show up in the table
     started = time.perf_counter()
-    rows = [run_dataset(entry, args.max_rows, args.n_jobs) for entry in manifest]
+    rows = [run_dataset(entry, args.max_rows, args.n_jobs, folder, families) for entry in manifest]
     print(f"First default configuration of every family, 3-fold CV, seed 0, {args.n_jobs} threads, "
           f"at most {args.max_rows:,} rows (stratified), screened on the rows used. Cells: primary "
           f"metric (fit + predict seconds over the folds).\n")

@@ -22,7 +22,7 @@ from tasks.data.ingest import read_tables
 from tasks.data.inspect import inspect_data
 from tasks.data.split import split_data
 from tasks.errors import AutoMLError, StorageError
-from tasks.final.ensemble import choose_model
+from tasks.final.ensemble import final_choice
 from tasks.final.evaluation import evaluate_model
 from tasks.final.refit import refit_model
 from tasks.metrics import early_stopping_watch
@@ -125,7 +125,7 @@ split = _step(split_data, "split")
 guardrails = _step(build_report, "guardrails")
 track = _step(open_run, "track", io=True)
 search = _step(search_trials, "search")
-ensemble = _step(choose_model, "ensemble")
+ensemble = _step(final_choice, "ensemble")
 refit = _step(refit_model, "refit")
 evaluate = _step(evaluate_model, "evaluate")
 report = _step(report_run, "report", io=True)

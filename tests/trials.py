@@ -11,6 +11,7 @@ from tasks.config import parse_config
 from tasks.data.inspect import inspect_data
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan, split_data
+from tasks.features.roles import ColumnRoles
 from tasks.metrics import METRICS
 from tasks.search.candidates import Candidate, TrialResult, TrialSettings
 from tasks.search.evaluate import evaluate_candidate
@@ -21,6 +22,7 @@ from tasks.search.spaces import load_space
 class Run:
     data: SearchData
     results: list[TrialResult]
+    roles: ColumnRoles | None = None
 
 
 def candidate(number: int, family: str, **overrides: object) -> Candidate:
@@ -39,7 +41,7 @@ def run_trials(name: str, target: str, task: str, candidates: list[Candidate],
     for r in results:
         assert r.ok, r.error
         assert r.predictions is not None and r.predictions.shape[0] == len(data.valid_rows)
-    return Run(data, results)
+    return Run(data, results, profile.roles)
 
 
 def by_metric(run: Run, name: str) -> list[TrialResult]:

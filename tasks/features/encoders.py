@@ -18,6 +18,7 @@ from sklearn.preprocessing import (
     FunctionTransformer,
     MinMaxScaler,
     OneHotEncoder,
+    OrdinalEncoder,
     StandardScaler,
     TargetEncoder,
 )
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from tasks.types import Array, Transformer
 
 __all__ = ["DatetimeFeatures", "FEATURE_DTYPE", "TextTfidf", "as_features", "numeric_block",
-           "onehot_block", "target_block"]
+           "onehot_block", "ordinal_block", "target_block"]
 
 # The model input's type. Every block ends in it, so the stacked matrix (one hstack of the
 # blocks, which would take the widest type) is half the size of float64: on 350,000 rows and 67
@@ -79,6 +80,17 @@ def onehot_block(how: str) -> Pipeline:
         _category_imputer(how),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False,
                       dtype=FEATURE_DTYPE),
+    )
+
+
+def ordinal_block(how: str) -> Pipeline:
+    """Levels as text -> imputed -> one integer code per level (-1: a level unseen in training),
+    for models that take categories natively; codes follow the sorted levels."""
+    return make_pipeline(
+        FunctionTransformer(category_text, feature_names_out="one-to-one"),
+        _category_imputer(how),
+        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                       dtype=FEATURE_DTYPE),
     )
 
 

@@ -21,6 +21,7 @@ from tasks.features.encoders import (
     TextTfidf,
     numeric_block,
     onehot_block,
+    ordinal_block,
     target_block,
 )
 from tasks.features.roles import IMPUTERS
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from tasks.features.roles import ColumnRoles
     from tasks.types import Estimator, Transformer
 
-__all__ = ["build_preprocessor", "required_columns", "TEXT_MAX_FEATURES"]
+__all__ = ["build_preprocessor", "native_columns", "required_columns", "TEXT_MAX_FEATURES"]
 
 # TF-IDF width per text column: the output is dense (histogram boosting takes no sparse input).
 TEXT_MAX_FEATURES = 200
@@ -44,6 +45,7 @@ def build_preprocessor(
     task: str,
     featurize: bool = True,
     onehot_discrete: bool | None = None,
+    native_categorical: bool = False,
 ) -> ColumnTransformer:
     """Impute, encode, expand dates, vectorise text and, when asked, scale; other columns are
     ignored. The output is dense, numeric and without NaN.
@@ -51,12 +53,18 @@ def build_preprocessor(
     scaling: None (trees), "standard" (zero mean, unit variance: linear, kernel and distance
     models) or "minmax" (every output in [0, 1], for models that need non-negative inputs).
     onehot_discrete: one-hot roles.discrete besides their value; None: when scaling is set.
+    native_categorical: categorical, boolean and high-cardinality columns become integer codes,
+    the first native_columns(roles) columns of the output, for a model told they are categories.
     """
     if scaling not in (None, "standard", "minmax"):
         raise ValueError(f"scaling must be None, 'standard' or 'minmax', got {scaling!r}")
     if not featurize:
         return _as_given(roles)
     parts: list[tuple[str, Transformer, list[str]]] = []
+    if native_categorical:
+        # First, so their positions are known before fitting: 0 .. native_columns(roles) - 1.
+        for how, names in _by_imputer(_native(roles), roles, "categorical"):
+            parts.append((_block("categorical", how) + "_codes", ordinal_block(how), names))
     for how, names in _by_imputer(roles.numeric, roles, "numeric"):
         head = FunctionTransformer(numeric_frame, feature_names_out="one-to-one")
         parts.append((_block("numeric", how), numeric_block(head, how, scaling), names))
@@ -64,9 +72,11 @@ def build_preprocessor(
         onehot_discrete = scaling is not None
     if onehot_discrete and roles.discrete:
         parts.append(("discrete", onehot_block("constant"), list(roles.discrete)))
-    for how, names in _by_imputer(roles.categorical + roles.boolean, roles, "categorical"):
+    for how, names in _by_imputer(() if native_categorical else roles.categorical + roles.boolean,
+                                  roles, "categorical"):
         parts.append((_block("categorical", how), onehot_block(how), names))
-    for how, names in _by_imputer(roles.high_cardinality, roles, "high_cardinality"):
+    for how, names in _by_imputer(() if native_categorical else roles.high_cardinality,
+                                  roles, "high_cardinality"):
         parts.append((_block("high_cardinality", how), target_block(task, how, scaling), names))
     for how, names in _by_imputer(roles.datetime, roles, "datetime"):
         # DatetimeFeatures flags a missing date once, not once per calendar part.
@@ -75,6 +85,16 @@ def build_preprocessor(
     # TF-IDF rows have unit length and values in [0, 1] already: no scaling for any model.
     parts.extend((f"text{i}", TextTfidf(TEXT_MAX_FEATURES), [c]) for i, c in enumerate(roles.text))
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def _native(roles: ColumnRoles) -> tuple[str, ...]:
+    return roles.categorical + roles.boolean + roles.high_cardinality
+
+
+def native_columns(roles: ColumnRoles) -> int:
+    """How many category-code columns lead the output of build_preprocessor(native_categorical=
+    True)."""
+    return len(_native(roles))
 
 
 def _as_given(roles: ColumnRoles) -> ColumnTransformer:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tasks.models.predict import scale_probabilities
+
 if TYPE_CHECKING:
     from tasks.search.candidates import TrialResult
     from tasks.types import Array, Estimator
@@ -27,6 +29,10 @@ class Choice:
     kind: str = SINGLE
     # The StackEnsemble's meta-learner, fitted on the members' predictions.
     meta: Estimator | None = None
+    # The StackEnsemble's own cross-validated predictions of the validation rows.
+    stacked: Array | None = None
+    # Class probabilities are rescaled at this temperature (tasks.final.calibration); 1: not.
+    temperature: float = 1.0
 
     @property
     def is_ensemble(self) -> bool:
@@ -40,9 +46,14 @@ class Choice:
 
     @property
     def predictions(self) -> Array:
-        """The validation (or out-of-fold) predictions of the choice: the members' blend."""
-        stacked = np.stack([predictions_of(m) for m in self.members])
-        return np.average(stacked, axis=0, weights=self.weights)
+        """The validation (or out-of-fold) predictions of the choice: the stack's, else the
+        members' blend; at the choice's temperature."""
+        if self.stacked is not None:
+            blend = self.stacked
+        else:
+            blend = np.average(np.stack([predictions_of(m) for m in self.members]), axis=0,
+                               weights=self.weights)
+        return scale_probabilities(blend, self.temperature)
 
 
 def predictions_of(member: TrialResult) -> Array:

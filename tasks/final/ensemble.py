@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tasks.final.calibration import calibrate
 from tasks.final.choice import STACK, VOTING, Choice, predictions_of
 from tasks.final.stacking import pick_members, stack_metrics, stack_predictions
 from tasks.metrics import score_all
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from tasks.metrics import Metric
     from tasks.search.candidates import TrialResult
 
-__all__ = ["choose_model", "voting_ensemble", "stack_ensemble"]
+__all__ = ["choose_model", "final_choice", "voting_ensemble", "stack_ensemble"]
 
 
 def choose_model(
@@ -51,6 +52,19 @@ def choose_model(
         ):
             chosen = option
     return chosen
+
+
+def final_choice(
+    ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
+    stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
+) -> Choice:
+    """choose_model's choice, its probabilities calibrated where the metric reads them
+    (tasks.final.calibration)."""
+    chosen = choose_model(ranked, data, metric, rounds=rounds, enabled=enabled, stack=stack,
+                          seed=seed, affordable=affordable)
+    if chosen.stacked is None and any(m.predictions is None for m in chosen.members):
+        return chosen
+    return calibrate(chosen, data, metric)
 
 
 def _within(
@@ -100,7 +114,7 @@ def stack_ensemble(pool: list[TrialResult], data: SearchData, seed: int) -> Choi
         return None
     pred, meta = stacked
     return Choice(tuple(members), tuple(1.0 for _ in members), stack_metrics(pred, data), STACK,
-                  meta)
+                  meta, stacked=pred)
 
 
 def _greedy_selection(

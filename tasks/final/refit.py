@@ -38,19 +38,22 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
     members = [(m.candidate.label, pipeline(m)) for m in choice.members]
     if choice.is_ensemble and choice.kind == STACK:
         meta = FrozenEstimator(choice.meta)  # fitted on the members' out-of-fold predictions
-        model = Pipeline([("model", _stack(members, meta, data))])
+        model = Pipeline([("model", _stack(members, meta, data, choice.temperature))])
     elif choice.is_ensemble:
         kind = EnsembleClassifier if data.task == "classification" else EnsembleRegressor
-        model = Pipeline([("model", kind(members, list(choice.weights)))])
+        model = Pipeline([("model", kind(members, list(choice.weights), choice.temperature))])
+    elif choice.temperature != 1.0:
+        # A single model at a temperature: a one-member ensemble carries it.
+        model = Pipeline([("model", EnsembleClassifier(members, [1.0], choice.temperature))])
     else:
         model = pipeline(choice.members[0])
     return fit_pipeline(model, data, data.refit_rows, settings.n_jobs)
 
 
 def _stack(
-    members: list[tuple[str, Pipeline]], meta: Estimator, data: SearchData
+    members: list[tuple[str, Pipeline]], meta: Estimator, data: SearchData, temperature: float
 ) -> StackEnsembleClassifier | StackEnsembleRegressor:
     if data.task == "classification":
         assert data.classes is not None  # a classification's data has its labels
-        return StackEnsembleClassifier(members, meta, data.classes)
+        return StackEnsembleClassifier(members, meta, data.classes, temperature)
     return StackEnsembleRegressor(members, meta)

@@ -1,15 +1,16 @@
-"""Boosting rounds decided by early stopping on the fold's validation rows (LightGBM, XGBoost)."""
+"""Boosting rounds decided by early stopping on the fold's validation rows (LightGBM, XGBoost,
+CatBoost)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tasks.models.wrappers import EncodedLabelClassifier
+from tasks.models.wrappers import inner_estimator
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["EARLY_STOPPING_ROUNDS", "early_stopping", "rounds_used"]
+__all__ = ["EARLY_STOPPING_ROUNDS", "always_stops", "early_stopping", "rounds_used"]
 
 # A boosting model stops adding rounds once its loss on the validation rows has not improved for
 # this many (LightGBM's and XGBoost's own mechanism; AutoGluon stops on its holdout the same way).
@@ -21,7 +22,7 @@ def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | N
     """The fit arguments that stop a LightGBM or XGBoost model early on (X_eval, y_eval), or
     None for a model without boosting rounds. `watch` is what is watched: "auc" (both libraries
     call it so), else the model's own objective (log loss, squared error)."""
-    inner = model.estimator if isinstance(model, EncodedLabelClassifier) else model
+    inner = inner_estimator(model)
     library = type(inner).__module__.partition(".")[0]
     if library == "lightgbm":
         import lightgbm
@@ -35,12 +36,26 @@ def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | N
         inner.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS,
                          **({"eval_metric": watch} if watch else {}))
         return {"eval_set": [(X_eval, y_eval)], "verbose": False}
+    if library == "catboost":
+        # It keeps the best round's trees (use_best_model, on by default with an eval_set).
+        if watch == "auc":
+            inner.set_params(eval_metric="AUC")
+        return {"eval_set": [(X_eval, y_eval)], "early_stopping_rounds": EARLY_STOPPING_ROUNDS}
     return None
+
+
+def always_stops(model: Estimator) -> bool:
+    """Whether the model stops early even when the primary metric names nothing to watch (AUC
+    of many classes): CatBoost's rounds are never searched, only capped, so it watches its own
+    loss (on the meta tables that cost it no AUC against watching a multiclass AUC)."""
+    return type(inner_estimator(model)).__module__.startswith("catboost")
 
 
 def rounds_used(model: Estimator) -> int | None:
     """How many boosting rounds a model fitted with early_stopping kept, or None."""
-    inner = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
+    inner = inner_estimator(model, fitted=True)
+    if type(inner).__module__.startswith("catboost"):
+        return int(inner.tree_count_) if inner.get_best_iteration() is not None else None
     best = getattr(inner, "best_iteration_", None)  # LightGBM: a count
     if best is None and type(inner).__module__.startswith("xgboost"):
         best = getattr(inner, "best_iteration", None)  # XGBoost: an index

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from tasks.cores import available_cores
+from tasks.models.predict import scale_probabilities
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
@@ -61,9 +62,11 @@ class _WeightedEnsemble(BaseEstimator):  # type: ignore[misc]
     estimators_: list[Estimator]  # the fitted members
     feature_names_in_: Array
 
-    def __init__(self, estimators: list[tuple[str, Estimator]], weights: list[float]) -> None:
+    def __init__(self, estimators: list[tuple[str, Estimator]], weights: list[float],
+                 temperature: float = 1.0) -> None:
         self.estimators = estimators
         self.weights = weights
+        self.temperature = temperature  # classes only (tasks.final.calibration)
 
     def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> _WeightedEnsemble:
         _fit_members(self, X, y, sample_weight)
@@ -84,7 +87,9 @@ class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):  # type: ignore[mi
         return self
 
     def predict_proba(self, X: Rows) -> Array:
-        return self._average([_aligned_proba(est, X, self.classes_) for est in self.estimators_])
+        proba = self._average([_aligned_proba(est, X, self.classes_) for est in self.estimators_])
+        # Models pickled before temperatures existed have none.
+        return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
     def predict(self, X: Rows) -> Array:
         labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -132,10 +137,12 @@ class StackEnsembleClassifier(ClassifierMixin, _Stack):  # type: ignore[misc]
     classes_: Array
 
     def __init__(
-        self, estimators: list[tuple[str, Estimator]], final_estimator: Estimator, classes: Array
+        self, estimators: list[tuple[str, Estimator]], final_estimator: Estimator, classes: Array,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__(estimators, final_estimator)
         self.classes = classes
+        self.temperature = temperature
 
     def fit(
         self, X: Rows, y: Array, sample_weight: Array | None = None
@@ -150,7 +157,7 @@ class StackEnsembleClassifier(ClassifierMixin, _Stack):  # type: ignore[misc]
         proba = np.zeros((len(X), len(self.classes_)))
         meta_proba = meta.predict_proba(stack_features(members, "classification"))
         proba[:, np.asarray(meta.classes_, int)] = meta_proba
-        return proba
+        return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
     def predict(self, X: Rows) -> Array:
         labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -41,6 +41,11 @@ class Family:
     # rows, gigabytes for 200 trees on 50,000 rows. Its leaves per tree are capped so the whole
     # forest fits in this many MB (best-first growth keeps the strongest splits).
     forest_mb: float | None = None
+    # "onehot": categories arrive one-hot (target-encoded when they have many levels);
+    # "native": as integer codes the estimator is told are categories (CatBoost's own target
+    # statistics, computed in order on the fit rows, are its main strength).
+    categorical: str = "onehot"
+    threads_knob: str = "n_jobs"  # the constructor argument that sets its threads
     aliases: tuple[str, ...] = ()
 
     def estimator_class(self, task: str) -> type[Estimator]:
@@ -65,6 +70,11 @@ FAMILIES: dict[str, Family] = {
         Family("xgboost", "XGBoost", {
             "classification": "xgboost:XGBClassifier", "regression": "xgboost:XGBRegressor"},
             encode_labels=True, openmp=True, aliases=("XGBoostClassifier", "XGBoostRegressor")),
+        Family("catboost", "CatBoost", {
+            "classification": "catboost:CatBoostClassifier",
+            "regression": "catboost:CatBoostRegressor"},
+            categorical="native", threads_knob="thread_count",
+            aliases=("CatBoostClassifier", "CatBoostRegressor")),
         Family("random_forest", "RandomForest", {
             "classification": "sklearn.ensemble:RandomForestClassifier",
             "regression": "sklearn.ensemble:RandomForestRegressor"}, forest_mb=FOREST_MB),

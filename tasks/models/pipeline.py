@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from typing import TYPE_CHECKING
@@ -13,10 +14,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from tasks.features.preprocess import build_preprocessor
+from tasks.features.preprocess import build_preprocessor, native_columns
 from tasks.models.boosting import early_stopping
 from tasks.models.families import FAMILIES
-from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier
+from tasks.models.wrappers import (
+    CalibratedClassifier,
+    EncodedLabelClassifier,
+    NativeCategoryClassifier,
+    NativeCategoryRegressor,
+)
 from tasks.search.spaces import fixed_settings
 
 if TYPE_CHECKING:
@@ -61,15 +67,16 @@ def build_pipeline(
     family = FAMILIES[key]
     cls = family.estimator_class(task)
     settings: dict[str, object] = {**fixed_settings(key), **params}
-    accepted = cls().get_params()
+    # CatBoost's get_params lists only what was set: its constructor's signature lists the rest.
+    accepted = set(cls().get_params()) | set(inspect.signature(cls).parameters)
     if task != "classification" or "class_weight" not in accepted:
         # Searched for the classifiers of a family whose YAML also serves its regressor; never
         # passed to a regressor (LGBMRegressor would weight each distinct target value).
         settings.pop("class_weight", None)
     if family.openmp:
         n_jobs = openmp_threads(n_jobs)
-    for knob, value in (("random_state", seed), ("n_jobs", n_jobs)):
-        if knob in accepted and (knob != "n_jobs" or family.threads):
+    for knob, value in (("random_state", seed), (family.threads_knob, n_jobs)):
+        if knob in accepted and (knob != family.threads_knob or family.threads):
             settings.setdefault(knob, value)
     if family.forest_mb is not None and "max_leaf_nodes" in accepted:
         trees, leaf = settings.get("n_estimators") or 100, settings.get("min_samples_leaf") or 1
@@ -79,6 +86,10 @@ def build_pipeline(
         if n_rows is None or n_rows / (leaf if leaf >= 1 else leaf * n_rows) > cap:
             settings.setdefault("max_leaf_nodes", cap)
     model = cls(**settings)
+    native = featurize and family.categorical == "native"
+    if native:
+        wrapper = NativeCategoryClassifier if task == "classification" else NativeCategoryRegressor
+        model = wrapper(model, native_columns(roles))
     if task == "classification" and family.calibrate:
         model = CalibratedClassifier(model, random_state=seed)
     if task == "classification" and family.encode_labels:
@@ -87,7 +98,7 @@ def build_pipeline(
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     preprocess = build_preprocessor(
         roles, scaling=family.scaling, task=task, featurize=featurize,
-        onehot_discrete=family.onehot_discrete,
+        onehot_discrete=family.onehot_discrete, native_categorical=native,
     )
     return Pipeline([("features", preprocess), ("model", model)])
 
@@ -154,7 +165,7 @@ def preprocessing_key(key: str, featurize: bool) -> tuple[object, ...]:
     """What a family's preprocessing depends on besides the data: pipelines of families with
     equal keys featurize the same rows alike."""
     family = FAMILIES[key]
-    return (family.scaling, family.onehot_discrete, featurize)
+    return (family.scaling, family.onehot_discrete, family.categorical, featurize)
 
 
 def thread_cap(n_jobs: int) -> threadpool_limits:

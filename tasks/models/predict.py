@@ -9,7 +9,21 @@ import numpy as np
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["predict_scores"]
+__all__ = ["predict_scores", "scale_probabilities"]
+
+_TINY = 1e-15
+
+
+def scale_probabilities(proba: Array, temperature: float) -> Array:
+    """Class probabilities (rows summing to 1) at a temperature: p_k ∝ p_k^(1/T)
+    (tasks.final.calibration fits T)."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.clip(proba, _TINY, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled: Array = np.exp(logits)
+    scaled /= scaled.sum(axis=1, keepdims=True)
+    return scaled
 
 
 def predict_scores(model: Estimator, X: Rows, classes: Array | None) -> Array:

@@ -1,12 +1,20 @@
 """Estimator wrappers some families need: label codes for XGBoost, probabilities for models
-that have none. Pickled models name these classes: module-level, names kept."""
+that have none, categories passed as categories (CatBoost). Pickled models name these classes:
+module-level, names kept."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+import pandas as pd
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    RegressorMixin,
+    clone,
+)
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
@@ -15,7 +23,15 @@ from sklearn.preprocessing import LabelEncoder
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["CalibratedClassifier", "EncodedLabelClassifier"]
+__all__ = ["CalibratedClassifier", "EncodedLabelClassifier", "NativeCategoryClassifier",
+           "NativeCategoryRegressor", "inner_estimator"]
+
+
+def inner_estimator(model: Estimator, fitted: bool = False) -> Estimator:
+    """The library's estimator inside this module's wrappers (the fitted one with `fitted`)."""
+    while isinstance(model, EncodedLabelClassifier | _NativeCategories):
+        model = model.estimator_ if fitted else model.estimator
+    return model
 
 
 # scikit-learn ships no types, so its base classes are Any to mypy: subclassing them is the point.
@@ -98,3 +114,60 @@ class CalibratedClassifier(
     def predict_proba(self, X: Rows) -> Array:
         proba: Array = self.calibrated_.predict_proba(X)
         return proba
+
+
+class _NativeCategories(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
+    """Fits an estimator that takes categories natively (CatBoost) on the featurized matrix,
+    whose first `n_categorical` columns are category codes (tasks.features.encoders
+    .ordinal_block): they reach it as integer columns it is told are categorical."""
+
+    def __init__(self, estimator: Estimator, n_categorical: int = 0) -> None:
+        self.estimator = estimator
+        self.n_categorical = n_categorical
+
+    def _frame(self, X: Rows) -> pd.DataFrame:
+        values = np.asarray(X)
+        frame = pd.DataFrame(values)
+        for column in range(self.n_categorical):
+            frame[column] = values[:, column].astype(np.int32)
+        return frame
+
+    def fit(self, X: Rows, y: Array, **fit_params: object) -> _NativeCategories:
+        if "eval_set" in fit_params:
+            eval_set = cast("list[tuple[Rows, Array]]", fit_params["eval_set"])
+            fit_params["eval_set"] = [(self._frame(Xe), ye) for Xe, ye in eval_set]
+        cats = list(range(self.n_categorical))
+        self.estimator_ = clone(self.estimator).fit(self._frame(X), y, cat_features=cats,
+                                                    **fit_params)
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X: Rows) -> Array:
+        out: Array = np.asarray(self.estimator_.predict(self._frame(X)))
+        return out.ravel() if out.ndim == 2 and out.shape[1] == 1 else out
+
+    @property
+    def feature_importances_(self) -> Array:
+        importances: Array = np.asarray(self.estimator_.feature_importances_)
+        return importances
+
+
+class NativeCategoryClassifier(ClassifierMixin, _NativeCategories):  # type: ignore[misc]
+    classes_: Array
+
+    def fit(self, X: Rows, y: Array, **fit_params: object) -> NativeCategoryClassifier:
+        super().fit(X, y, **fit_params)
+        self.classes_ = np.asarray(self.estimator_.classes_)
+        return self
+
+    def predict(self, X: Rows) -> Array:
+        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return labels
+
+    def predict_proba(self, X: Rows) -> Array:
+        proba: Array = self.estimator_.predict_proba(self._frame(X))
+        return proba
+
+
+class NativeCategoryRegressor(RegressorMixin, _NativeCategories):  # type: ignore[misc]
+    pass

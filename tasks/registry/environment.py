@@ -18,7 +18,8 @@ def model_requirements() -> list[str]:
     """Pinned requirements of the pickled pipeline, by installed distribution name."""
     dists = metadata.packages_distributions()
     pins = []
-    for module in ("sklearn", "pandas", "numpy", "scipy", "pyarrow", "lightgbm", "xgboost"):
+    for module in ("sklearn", "pandas", "numpy", "scipy", "pyarrow", "lightgbm", "xgboost",
+                   "catboost"):
         for dist in dists.get(module, [])[:1]:
             pins.append(f"{dist}=={metadata.version(dist)}")
     return pins

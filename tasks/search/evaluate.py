@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tasks.metrics import METRICS, score_all
-from tasks.models.boosting import rounds_used
+from tasks.models.boosting import always_stops, rounds_used
 from tasks.models.pipeline import (
     build_pipeline,
     fit_model,
@@ -110,7 +110,7 @@ def _run_fold(
     pipeline.steps[0] = (pipeline.steps[0][0], encoded.features)
     model, y = pipeline[-1], data.y[fit_rows]
     watched = None
-    if settings.early_stopping:
+    if settings.early_stopping or always_stops(model):
         mask = watched_rows(data, y, valid_rows)
         watched = (encoded.valid[mask], data.y[valid_rows][mask])
     with thread_cap(settings.n_jobs):

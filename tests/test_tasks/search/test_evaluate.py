@@ -64,7 +64,7 @@ def test_too_many_rounds_stop_early_and_score_better(wine, family):
     assert plain.refit_params == {}
 
 
-@pytest.mark.parametrize("family", BOOSTING)
+@pytest.mark.parametrize("family", [*BOOSTING, "catboost"])
 def test_string_labels_and_a_class_missing_from_the_fit_rows(family):
     # hypothyroid: string labels; one holdout whose fit rows lack the rarest class entirely.
     profile, data = _data("hypothyroid", "Class", "log_loss", folds=2)
