@@ -30,6 +30,10 @@ __all__ = ["CALIBRATED_METRICS", "calibrate", "fit_temperature"]
 CALIBRATED_METRICS = frozenset({"log_loss"})
 # Bounds of T: beyond them the model's probabilities carry next to nothing, or are 0/1 anyway.
 LOWEST, HIGHEST = 0.05, 20.0
+# Kept only when it lowers the validation log loss by this share. Smaller gains did not carry
+# over to the refit model on held-out rows (meta tables: about half did; at 0.3% and above, 15
+# of 19 did: benchmarks/results/2026-12-06-issue16-meta.md).
+MIN_GAIN = 0.003
 _TINY = 1e-15
 
 
@@ -49,7 +53,8 @@ def fit_temperature(proba: Array, y: Array, weights: Array | None = None) -> flo
 
 def calibrate(choice: Choice, data: SearchData, metric: Metric) -> Choice:
     """The choice with a temperature fitted on its validation probabilities, when the metric
-    reads probabilities and the temperature improves it; else the choice as it was."""
+    reads probabilities and the temperature improves it by MIN_GAIN at least; else the choice
+    as it was."""
     if data.task != "classification" or metric.name not in CALIBRATED_METRICS:
         return choice
     proba = choice.predictions
@@ -57,6 +62,7 @@ def calibrate(choice: Choice, data: SearchData, metric: Metric) -> Choice:
     t = fit_temperature(proba, y, data.weights_valid)
     metrics = score_all(data.task, data.y_valid, scale_probabilities(proba, t),
                         data.weights_valid, data.y_range, data.positive)
-    if not metric.better(metrics[metric.name], choice.metrics[metric.name]):
+    before, after = choice.metrics[metric.name], metrics[metric.name]
+    if not metric.better(after, before) or abs(before - after) < MIN_GAIN * abs(before):
         return choice
     return replace(choice, metrics=metrics, temperature=t)

@@ -57,6 +57,7 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
     summary = {f"best_{k}": v for k, v in evaluation.validation.items()}
     summary.update({f"test_{k}": v for k, v in (evaluation.test or {}).items()})
     summary["trials"] = len(outcome.results)
+    summary["temperature"] = choice.temperature  # 1: probabilities not rescaled
     tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
     tracker.log_summary(run_id, summary, tags, pd.DataFrame(outcome.leaderboard(metric)))
     best = outcome.best.metrics.get(metric.name)
