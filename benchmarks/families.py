@@ -101,7 +101,8 @@ def run_dataset(entry: dict, max_rows: int, n_jobs: int, folder: Path = SHARED,
 
 
 def markdown(rows: list[Row], task: str) -> str:
-    keys = [k for k in FAMILIES if task in FAMILIES[k].estimators and any(k in r.cells for r in rows)]
+    keys = [k for k in FAMILIES
+            if task in FAMILIES[k].estimators and any(k in r.cells for r in rows)]
     head = ["dataset", "rows x features", *(FAMILIES[k].name for k in keys), "wall"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:

@@ -17,6 +17,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.search import search_trials
+from tasks.budget import boosting_seconds
 from tasks.data.guardrails import build_report
 from tasks.data.ingest import read_tables
 from tasks.data.inspect import inspect_data
@@ -116,6 +117,8 @@ def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> 
         featurize=config.featurize,
         early_stopping=early_stopping_watch(profile.metric, n_classes),
         metric=profile.metric.name,
+        fit_seconds=boosting_seconds(config.experiment_timeout_minutes,
+                                     config.iteration_timeout_minutes, len(data.folds)),
     )
 
 

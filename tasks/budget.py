@@ -6,7 +6,8 @@ its exit, and every rule that spends it lives here.
 - the refit plan: the search stops in time to refit its best trials and write the model;
 - the fold count: fewer folds when the budget buys too few trials of the default count;
 - the charts: permutation importance takes what the budget leaves it;
-- the floor: the smallest budget that still registers a model (smallest_budget).
+- the floor: the smallest budget that still registers a model (smallest_budget);
+- a boosting fit's clock: it stops with the rounds it has after its share (boosting_seconds).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from tasks.cores import available_cores
 from tasks.errors import ConfigError
 
 __all__ = ["Budget", "Cost", "Affordable", "budget_folds", "finish_seconds", "refit_seconds",
-           "reserve_seconds", "smallest_budget", "check_budget", "LEADERS", "MIN_BUDGET_SECONDS",
-           "REGISTER_SECONDS", "SHUTDOWN_SECONDS"]
+           "reserve_seconds", "smallest_budget", "check_budget", "boosting_seconds", "LEADERS",
+           "MIN_BUDGET_SECONDS", "REGISTER_SECONDS", "SHUTDOWN_SECONDS"]
 
 # Start-up counted against the budget is capped at this fraction of it: a budget shorter than
 # Prefect's start-up still gets its first trials (and overruns) rather than no model at all.
@@ -55,6 +56,11 @@ IMPORTANCE_SECONDS = 10.0  # permutation importance aims at this much at most
 # cheap trial, its refit, registration and the shutdown, with room for a loaded machine (measured
 # on 2 cores: a 15 s budget registers a model on tables of a few thousand rows).
 MIN_BUDGET_SECONDS = 15.0
+# A boosting trial (all its folds) stops adding rounds after this share of the run's budget, or
+# of iteration_timeout_minutes, which would kill it: a 2,000-round CatBoost fit on 40,000 rows
+# otherwise holds a worker for most of a one-minute budget and is killed at its end.
+BOOSTING_SHARE = 0.25
+ITERATION_SHARE = 0.8
 # Until the first model exists, new trials may start this long before the end: enough to refit
 # one cheap model and register it. A run with no model has nothing to keep the reserve for.
 FIRST_MODEL_SECONDS = REGISTER_SECONDS + 1.0
@@ -215,3 +221,12 @@ def check_budget(minutes: float, n_rows: int = 0, work_per_row: int = 0) -> None
         f"model{on}; the smallest budget that works is "
         f"{rounded:.0f} s: set experiment_timeout_minutes={rounded / 60:.4g} or more"
     )
+
+
+def boosting_seconds(timeout_minutes: float, iteration_timeout_minutes: float | None,
+                     folds: int) -> float:
+    """How long one fold's boosting fit may add rounds before it stops with those it has."""
+    seconds = timeout_minutes * 60 * BOOSTING_SHARE
+    if iteration_timeout_minutes is not None:
+        seconds = min(seconds, iteration_timeout_minutes * 60 * ITERATION_SHARE)
+    return seconds / max(1, folds)

@@ -3,6 +3,7 @@ CatBoost)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from tasks.models.wrappers import inner_estimator
@@ -10,7 +11,8 @@ from tasks.models.wrappers import inner_estimator
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["EARLY_STOPPING_ROUNDS", "always_stops", "early_stopping", "rounds_used"]
+__all__ = ["EARLY_STOPPING_ROUNDS", "always_stops", "early_stopping", "rounds_used",
+           "stop_after"]
 
 # A boosting model stops adding rounds once its loss on the validation rows has not improved for
 # this many (LightGBM's and XGBoost's own mechanism; AutoGluon stops on its holdout the same way).
@@ -42,6 +44,52 @@ def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | N
             inner.set_params(eval_metric="AUC")
         return {"eval_set": [(X_eval, y_eval)], "early_stopping_rounds": EARLY_STOPPING_ROUNDS}
     return None
+
+
+class _Clock:
+    """Stops a boosting fit once it has run `seconds`: the rounds fitted so far make the model,
+    as early stopping's would. One class for the three libraries' callback protocols; it holds
+    no reference to the data, so a model that keeps its callbacks (XGBoost) still pickles."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: float | None = None
+
+    def _over(self) -> bool:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        return now - self.started > self.seconds
+
+    def __call__(self, env: object) -> None:  # LightGBM: a callable of its CallbackEnv
+        if self._over():
+            import lightgbm
+
+            iteration = getattr(env, "iteration", 0)
+            raise lightgbm.callback.EarlyStopException(
+                iteration, getattr(env, "evaluation_result_list", None) or [])
+
+    def after_iteration(self, *args: object) -> bool:
+        """XGBoost's (model, epoch, log) -> stop?, CatBoost's (info) -> go on?"""
+        over = self._over()
+        return over if len(args) == 3 else not over
+
+    # No before_iteration: LightGBM would run the clock before each round, outside the loop
+    # that catches its stop. XGBoost's own base class gives its clock the other hooks.
+
+
+def stop_after(model: Estimator, seconds: float, fit_args: dict[str, object]) -> None:
+    """Add to a stopped-early fit's arguments (early_stopping's) a clock that ends it after
+    `seconds` with the rounds it has: a trial's share of the budget, not the kill at its end."""
+    inner = inner_estimator(model)
+    library = type(inner).__module__.partition(".")[0]
+    if library in ("lightgbm", "catboost"):
+        fit_args["callbacks"] = [*list(fit_args.get("callbacks") or []), _Clock(seconds)]  # type: ignore[call-overload]
+    elif library == "xgboost":
+        from xgboost.callback import TrainingCallback
+
+        clock = type("XGBoostClock", (_Clock, TrainingCallback), {})(seconds)
+        inner.set_params(callbacks=[clock])
 
 
 def always_stops(model: Estimator) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import warnings
@@ -15,13 +16,14 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tasks.features.preprocess import build_preprocessor, native_columns
-from tasks.models.boosting import early_stopping
+from tasks.models.boosting import early_stopping, stop_after
 from tasks.models.families import FAMILIES
 from tasks.models.wrappers import (
     CalibratedClassifier,
     EncodedLabelClassifier,
     NativeCategoryClassifier,
     NativeCategoryRegressor,
+    inner_estimator,
 )
 from tasks.search.spaces import fixed_settings
 
@@ -150,15 +152,34 @@ def watched_rows(data: SearchData, y_fit: Array, rows: Array) -> Array:
 def fit_model(
     model: Estimator, Xt: Array, y: Array, weights: Array | None,
     watched: tuple[Array, Array] | None = None, watch: str | None = None,
+    seconds: float | None = None,
 ) -> Estimator:
     """Fit the model step on featurized rows; with `watched` (featurized rows, their targets)
-    a boosting model stops early on them, watching `watch` ("auc", or "loss": its own)."""
+    a boosting model stops early on them, watching `watch` ("auc", or "loss": its own), and
+    after `seconds` at the latest."""
     extra = None if watched is None else early_stopping(model, *watched,
                                                         None if watch == "loss" else watch)
+    if extra is not None and seconds is not None:
+        stop_after(model, seconds, extra)
     fit_weights = {} if weights is None else {"sample_weight": weights}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
-        return model.fit(Xt, y, **fit_weights, **(extra or {}))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+            return model.fit(Xt, y, **fit_weights, **(extra or {}))
+    finally:
+        if extra is not None and seconds is not None:
+            _drop_callbacks(model)
+
+
+def _drop_callbacks(model: Estimator) -> None:
+    # XGBoost keeps its callbacks among its parameters: the clock is a class made at run time,
+    # which a pickled model could not name.
+    models = [inner_estimator(model)]
+    with contextlib.suppress(AttributeError):  # a fit that failed holds no fitted estimator
+        models.append(inner_estimator(model, fitted=True))
+    for inner in models:
+        if inner.get_params().get("callbacks") is not None:
+            inner.set_params(callbacks=None)
 
 
 def preprocessing_key(key: str, featurize: bool) -> tuple[object, ...]:

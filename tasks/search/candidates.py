@@ -43,6 +43,9 @@ class TrialSettings:
     # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
     early_stopping: str | None = None
     metric: str | None = None  # the primary metric: each fold is scored with it, for pruning
+    # A boosting fit that stops early also stops after this long, with the rounds it has
+    # (budget.boosting_seconds); None: only when its validation rows stop improving.
+    fit_seconds: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -115,7 +115,7 @@ def _run_fold(
         watched = (encoded.valid[mask], data.y[valid_rows][mask])
     with thread_cap(settings.n_jobs):
         fit_model(model, encoded.fit, y, None if data.weights is None else data.weights[fit_rows],
-                  watched, settings.early_stopping)
+                  watched, settings.early_stopping, settings.fit_seconds)
     folds.rounds.append(rounds_used(model))
     fitted = time.perf_counter()
     with thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too

@@ -151,3 +151,32 @@ def test_model_size_is_the_pickled_size_of_a_fold_model(wine):
                            n_rows=len(fit_rows))
     model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
     assert result.model_bytes == len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+@pytest.mark.parametrize("family", [*BOOSTING, "catboost"])
+def test_a_boosting_fit_stops_on_its_clock_with_the_rounds_it_has(wine, family):
+    profile, data = wine
+    slow = _candidate(family, n_estimators=5000, learning_rate=0.001)  # would run 5,000 rounds
+    settings = replace(_settings(profile, data, stop=True), fit_seconds=0.5)
+    result = evaluate_candidate(slow, data, settings)
+    assert result.ok, result.error
+    # Three folds of at most 0.5 s each, plus featurizing and predicting.
+    assert result.fit_seconds < 8
+    assert 1 <= result.refit_params["n_estimators"] < 5000
+    unbounded = evaluate_candidate(_candidate(family, n_estimators=60, learning_rate=0.001),
+                                   data, _settings(profile, data, stop=True))
+    assert unbounded.refit_params["n_estimators"] == 60  # no clock: every round it asked for
+
+
+def test_a_model_fitted_on_a_clock_pickles():
+    profile, data = _data("wine_quality", "quality", "log_loss")
+    pipeline = build_pipeline("xgboost", {**load_space("xgboost").defaults[0]}, task=data.task,
+                              roles=profile.roles, seed=0, n_jobs=1)
+    from tasks.models.pipeline import fit_model
+
+    rows, valid = data.folds[0]
+    features = pipeline[:-1].fit(data.X.iloc[rows], data.y[rows])
+    fit_model(pipeline[-1], features.transform(data.X.iloc[rows]), data.y[rows], None,
+              (features.transform(data.X.iloc[valid]), data.y[valid]), "loss", seconds=5.0)
+    restored = pickle.loads(pickle.dumps(pipeline))
+    assert restored.predict_proba(data.X.iloc[valid[:5]]).shape[0] == 5
