@@ -32,7 +32,7 @@ CALIBRATED_METRICS = frozenset({"log_loss"})
 LOWEST, HIGHEST = 0.05, 20.0
 # Kept only when it lowers the validation log loss by this share. Smaller gains did not carry
 # over to the refit model on held-out rows (meta tables: about half did; at 0.3% and above, 15
-# of 19 did: benchmarks/results/2026-12-06-issue16-meta.md).
+# of 19 did: benchmarks/results/2026-12-06-issue16.md).
 MIN_GAIN = 0.003
 _TINY = 1e-15
 
