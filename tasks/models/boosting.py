@@ -19,13 +19,17 @@ __all__ = ["EARLY_STOPPING_ROUNDS", "always_stops", "early_stopping", "rounds_us
 EARLY_STOPPING_ROUNDS = 50
 
 
+def _library(model: Estimator) -> str:
+    """The top-level package of the estimator inside the model's wrappers."""
+    return type(inner_estimator(model)).__module__.partition(".")[0]
+
+
 def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | None = None
                    ) -> dict[str, object] | None:
     """The fit arguments that stop a LightGBM or XGBoost model early on (X_eval, y_eval), or
     None for a model without boosting rounds. `watch` is what is watched: "auc" (both libraries
     call it so), else the model's own objective (log loss, squared error)."""
-    inner = inner_estimator(model)
-    library = type(inner).__module__.partition(".")[0]
+    inner, library = inner_estimator(model), _library(model)
     if library == "lightgbm":
         import lightgbm
 
@@ -81,8 +85,7 @@ class _Clock:
 def stop_after(model: Estimator, seconds: float, fit_args: dict[str, object]) -> None:
     """Add to a stopped-early fit's arguments (early_stopping's) a clock that ends it after
     `seconds` with the rounds it has: a trial's share of the budget, not the kill at its end."""
-    inner = inner_estimator(model)
-    library = type(inner).__module__.partition(".")[0]
+    inner, library = inner_estimator(model), _library(model)
     if library in ("lightgbm", "catboost"):
         fit_args["callbacks"] = [*list(fit_args.get("callbacks") or []), _Clock(seconds)]  # type: ignore[call-overload]
     elif library == "xgboost":
@@ -96,7 +99,7 @@ def always_stops(model: Estimator) -> bool:
     """Whether the model stops early even when the primary metric names nothing to watch (AUC
     of many classes): CatBoost's rounds are never searched, only capped, so it watches its own
     loss (on the meta tables that cost it no AUC against watching a multiclass AUC)."""
-    return type(inner_estimator(model)).__module__.startswith("catboost")
+    return _library(model) == "catboost"
 
 
 def rounds_used(model: Estimator) -> int | None:

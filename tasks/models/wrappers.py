@@ -127,7 +127,8 @@ class _NativeCategories(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc
 
     def _frame(self, X: Rows) -> pd.DataFrame:
         values = np.asarray(X)
-        frame = pd.DataFrame(values)
+        # A view, not pandas 3's default copy: the codes become new int columns, the rest stays.
+        frame = pd.DataFrame(values, copy=False)
         for column in range(self.n_categorical):
             frame[column] = values[:, column].astype(np.int32)
         return frame
