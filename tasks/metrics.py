@@ -18,8 +18,10 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
 from tasks.errors import ConfigError
+from tasks.models.predict import class_codes
 
-__all__ = ["Metric", "METRICS", "get_metric", "default_metric", "score_all", "early_stopping_watch"]
+__all__ = ["Metric", "METRICS", "LABEL_METRICS", "get_metric", "default_metric", "score_all",
+           "early_stopping_watch"]
 
 # (targets, predictions, weights, y_range, positive) -> score
 Scorer = Callable[[np.ndarray, np.ndarray, np.ndarray | None, float, int], float]
@@ -39,8 +41,18 @@ class Metric:
         weight: np.ndarray | None = None,
         y_range: float = 1.0,
         positive: int = 1,
+        threshold: float | None = None,
     ) -> float:
+        """The score of pred; a metric of labels reads them at the decision threshold on the
+        positive class's probability when there is one, else takes the most likely class."""
+        if threshold is not None and self.reads_labels:
+            # The labels as probabilities whose most likely class they are.
+            pred = np.eye(pred.shape[1])[class_codes(pred, threshold, positive)]
         return float(self.fn(y, pred, weight, y_range, positive))
+
+    @property
+    def reads_labels(self) -> bool:
+        return self.name in LABEL_METRICS
 
     def better(self, a: float, b: float) -> bool:
         """True when score a beats score b."""
@@ -198,6 +210,14 @@ _REGRESSION: dict[str, tuple[bool, Scorer]] = {
     "mean_absolute_percentage_error": (False, _mape),
 }
 
+# The metrics of predicted labels rather than of probabilities: a decision threshold moves them.
+LABEL_METRICS = frozenset({
+    "accuracy", "norm_macro_recall", "precision_score_weighted", "recall_score_weighted",
+    "balanced_accuracy", "f1_score_macro", "f1_score_weighted", "matthews_correlation",
+    "precision_score_macro", "recall_score_macro", "precision_score_binary",
+    "recall_score_binary", "f1_score_binary",
+})
+
 METRICS: dict[str, Metric] = {
     **{n: Metric(n, "classification", g, f) for n, (g, f) in _CLASSIFICATION.items()},
     **{n: Metric(n, "regression", g, f) for n, (g, f) in _REGRESSION.items()},
@@ -250,14 +270,16 @@ def score_all(
     weight: np.ndarray | None = None,
     y_range: float = 1.0,
     positive: int = 1,
+    threshold: float | None = None,
 ) -> dict[str, float]:
-    """Every metric of the task; a metric undefined on this data is left out, not faked."""
+    """Every metric of the task, labels at `threshold` if given (Metric.__call__); a metric
+    undefined on this data is left out, not faked."""
     out: dict[str, float] = {}
     for name, metric in METRICS.items():
         if metric.task != task:
             continue
         try:
-            value = metric(y, pred, weight, y_range, positive)
+            value = metric(y, pred, weight, y_range, positive, threshold)
         except ValueError:
             continue
         if np.isfinite(value):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 from support import load
 
 from tasks.config import parse_config
@@ -31,8 +32,9 @@ def candidate(number: int, family: str, **overrides: object) -> Candidate:
 
 
 def run_trials(name: str, target: str, task: str, candidates: list[Candidate],
-               folds: int = 3) -> Run:
-    frame = load(name)
+               folds: int = 3, frame: pd.DataFrame | None = None) -> Run:
+    """The candidates on dataset `name`, or on `frame` (some of its rows) when given."""
+    frame = load(name) if frame is None else frame
     config = parse_config(training_data=name, target=target, task=task, n_cross_validations=folds)
     profile = inspect_data(config, frame)
     data, _ = split_data(SplitPlan.of(config), profile, frame)

@@ -33,6 +33,9 @@ class Choice:
     stacked: Array | None = None
     # Class probabilities are rescaled at this temperature (tasks.final.calibration); 1: not.
     temperature: float = 1.0
+    # Binary labels: the positive class where its probability reaches this (tasks.final.
+    # thresholds); None: the most likely class. Predictions stay probabilities.
+    threshold: float | None = None
 
     @property
     def is_ensemble(self) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 from tasks.final.calibration import calibrate
 from tasks.final.choice import STACK, VOTING, Choice, predictions_of
 from tasks.final.stacking import pick_members, stack_metrics, stack_predictions
+from tasks.final.thresholds import tune_threshold
 from tasks.metrics import score_all
 
 if TYPE_CHECKING:
@@ -59,12 +60,13 @@ def final_choice(
     stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
 ) -> Choice:
     """choose_model's choice, its probabilities calibrated where the metric reads them
-    (tasks.final.calibration)."""
+    (tasks.final.calibration), its binary labels at a tuned threshold where the metric reads
+    labels (tasks.final.thresholds)."""
     chosen = choose_model(ranked, data, metric, rounds=rounds, enabled=enabled, stack=stack,
                           seed=seed, affordable=affordable)
     if chosen.stacked is None and any(m.predictions is None for m in chosen.members):
         return chosen
-    return calibrate(chosen, data, metric)
+    return tune_threshold(calibrate(chosen, data, metric), data, metric)
 
 
 def _within(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tasks.metrics import score_all
-from tasks.models.predict import predict_scores
+from tasks.models.predict import class_codes, predict_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,10 +38,17 @@ class HeldOutPredictions:
     classes: Array | None
     y_range: float
     positive: int
+    threshold: float | None = None  # the predicting model's decision threshold (Choice)
 
     @property
     def labels(self) -> Array | None:
         return None if self.classes is None else self.classes[self.y]
+
+    @property
+    def predicted(self) -> Array | None:
+        """The predicted class codes, as the model's predict labels them."""
+        return None if self.classes is None else class_codes(self.pred, self.threshold,
+                                                             self.positive)
 
 
 @dataclass(frozen=True)
@@ -59,22 +66,27 @@ class Evaluation:
 def evaluate_model(
     model: Estimator, choice: Choice, data: SearchData, test: HeldOut | None
 ) -> Evaluation:
-    """`model` is the refit pipeline: scored on the test set when there is one."""
+    """`model` is the refit pipeline: scored on the test set when there is one. Labels are read
+    at the choice's decision threshold, as the model's predict reads them."""
     if test is None:
         rows = data.valid_rows
         held = _held_out("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
-                         data.weights_valid, data)
+                         data.weights_valid, data, choice)
         return Evaluation(choice.metrics, None, held)
     pred = predict_scores(model, test.X, data.classes)
     y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
-    test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive)
-    held = _held_out("test", test.X, y, pred, test.weights, data)
+    test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive,
+                             choice.threshold)
+    held = _held_out("test", test.X, y, pred, test.weights, data, choice)
     return Evaluation(choice.metrics, test_metrics, held)
 
 
 def _held_out(
-    basis: str, X: pd.DataFrame, y: Array, pred: Array, weights: Array | None, data: SearchData
+    basis: str, X: pd.DataFrame, y: Array, pred: Array, weights: Array | None, data: SearchData,
+    choice: Choice,
 ) -> HeldOutPredictions:
-    """The rows with what every basis shares: the data's classes, y_range and positive class."""
+    """The rows with what every basis shares: the data's classes, y_range and positive class,
+    and the choice's threshold."""
     return HeldOutPredictions(basis, X, y, pred, weights, classes=data.classes,
-                              y_range=data.y_range, positive=data.positive)
+                              y_range=data.y_range, positive=data.positive,
+                              threshold=choice.threshold)

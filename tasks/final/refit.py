@@ -38,22 +38,31 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
     members = [(m.candidate.label, pipeline(m)) for m in choice.members]
     if choice.is_ensemble and choice.kind == STACK:
         meta = FrozenEstimator(choice.meta)  # fitted on the members' out-of-fold predictions
-        model = Pipeline([("model", _stack(members, meta, data, choice.temperature))])
-    elif choice.is_ensemble:
-        kind = EnsembleClassifier if data.task == "classification" else EnsembleRegressor
-        model = Pipeline([("model", kind(members, list(choice.weights), choice.temperature))])
-    elif choice.temperature != 1.0:
-        # A single model at a temperature: a one-member ensemble carries it.
-        model = Pipeline([("model", EnsembleClassifier(members, [1.0], choice.temperature))])
+        model = Pipeline([("model", _stack(members, meta, data, choice))])
+    elif choice.is_ensemble and data.task == "regression":
+        model = Pipeline([("model", EnsembleRegressor(members, list(choice.weights)))])
+    elif choice.is_ensemble or choice.temperature != 1.0 or choice.threshold is not None:
+        # A single model at a temperature or a threshold: a one-member ensemble carries them.
+        model = Pipeline([("model", EnsembleClassifier(
+            members, list(choice.weights), choice.temperature, choice.threshold,
+            _positive_label(choice, data)))])
     else:
         model = pipeline(choice.members[0])
     return fit_pipeline(model, data, data.refit_rows, settings.n_jobs)
 
 
+def _positive_label(choice: Choice, data: SearchData) -> object:
+    """The label whose probability the choice's decision threshold is on (None: no threshold)."""
+    if choice.threshold is None or data.classes is None:
+        return None
+    return data.classes[data.positive]
+
+
 def _stack(
-    members: list[tuple[str, Pipeline]], meta: Estimator, data: SearchData, temperature: float
+    members: list[tuple[str, Pipeline]], meta: Estimator, data: SearchData, choice: Choice
 ) -> StackEnsembleClassifier | StackEnsembleRegressor:
     if data.task == "classification":
         assert data.classes is not None  # a classification's data has its labels
-        return StackEnsembleClassifier(members, meta, data.classes, temperature)
+        return StackEnsembleClassifier(members, meta, data.classes, choice.temperature,
+                                       choice.threshold, _positive_label(choice, data))
     return StackEnsembleRegressor(members, meta)

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from tasks.cores import available_cores
-from tasks.models.predict import scale_probabilities
+from tasks.models.predict import class_codes, scale_probabilities
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
@@ -48,6 +48,16 @@ def _fit_members(
         ensemble.feature_names_in_ = names
 
 
+def _decided(model: EnsembleClassifier | StackEnsembleClassifier, proba: Array) -> Array:
+    """The labels of proba: at the model's decision threshold on its positive class's
+    probability (tasks.final.thresholds), else the most likely class."""
+    # Models pickled before thresholds existed have none.
+    threshold = getattr(model, "threshold", None)
+    positive = 1 if threshold is None else int(np.flatnonzero(model.classes_ == model.pos_label)[0])
+    labels: Array = model.classes_[class_codes(proba, threshold, positive)]
+    return labels
+
+
 def _aligned_proba(est: Estimator, X: Rows, classes: Array) -> Array:
     """A member's probabilities in the order of `classes` (zeros for a class it never saw)."""
     proba = np.zeros((len(X), len(classes)))
@@ -77,9 +87,20 @@ class _WeightedEnsemble(BaseEstimator):  # type: ignore[misc]
 
 
 class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):  # type: ignore[misc]
-    """Soft voting with Caruana weights (Azure's VotingEnsemble)."""
+    """Soft voting with Caruana weights (Azure's VotingEnsemble). With a `threshold`, predict
+    labels `pos_label` where its probability reaches it (predict_proba is unchanged).
+
+    Not scikit-learn's FixedThresholdClassifier around the model: it refuses sample weights
+    unless metadata routing is switched on for the whole process."""
 
     classes_: Array
+
+    def __init__(self, estimators: list[tuple[str, Estimator]], weights: list[float],
+                 temperature: float = 1.0, threshold: float | None = None,
+                 pos_label: object = None) -> None:
+        super().__init__(estimators, weights, temperature)
+        self.threshold = threshold
+        self.pos_label = pos_label
 
     def fit(self, X: Rows, y: Array, sample_weight: Array | None = None) -> EnsembleClassifier:
         super().fit(X, y, sample_weight)
@@ -92,8 +113,7 @@ class EnsembleClassifier(ClassifierMixin, _WeightedEnsemble):  # type: ignore[mi
         return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
     def predict(self, X: Rows) -> Array:
-        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return labels
+        return _decided(self, self.predict_proba(X))
 
 
 class EnsembleRegressor(RegressorMixin, _WeightedEnsemble):  # type: ignore[misc]
@@ -132,17 +152,20 @@ class _Stack(BaseEstimator):  # type: ignore[misc]
 class StackEnsembleClassifier(ClassifierMixin, _Stack):  # type: ignore[misc]
     """Azure's StackEnsemble for classification: logistic regression on members' probabilities.
 
-    `classes` are the labels the meta-learner's integer codes 0..K-1 stand for."""
+    `classes` are the labels the meta-learner's integer codes 0..K-1 stand for; `threshold` and
+    `pos_label` as in EnsembleClassifier."""
 
     classes_: Array
 
     def __init__(
         self, estimators: list[tuple[str, Estimator]], final_estimator: Estimator, classes: Array,
-        temperature: float = 1.0,
+        temperature: float = 1.0, threshold: float | None = None, pos_label: object = None,
     ) -> None:
         super().__init__(estimators, final_estimator)
         self.classes = classes
         self.temperature = temperature
+        self.threshold = threshold
+        self.pos_label = pos_label
 
     def fit(
         self, X: Rows, y: Array, sample_weight: Array | None = None
@@ -160,8 +183,7 @@ class StackEnsembleClassifier(ClassifierMixin, _Stack):  # type: ignore[misc]
         return scale_probabilities(proba, getattr(self, "temperature", 1.0))
 
     def predict(self, X: Rows) -> Array:
-        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return labels
+        return _decided(self, self.predict_proba(X))
 
 
 class StackEnsembleRegressor(RegressorMixin, _Stack):  # type: ignore[misc]

@@ -9,7 +9,7 @@ import numpy as np
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["predict_scores", "scale_probabilities"]
+__all__ = ["class_codes", "predict_scores", "scale_probabilities"]
 
 _TINY = 1e-15
 
@@ -24,6 +24,18 @@ def scale_probabilities(proba: Array, temperature: float) -> Array:
     scaled: Array = np.exp(logits)
     scaled /= scaled.sum(axis=1, keepdims=True)
     return scaled
+
+
+def class_codes(proba: Array, threshold: float | None = None, positive: int = 1) -> Array:
+    """The predicted class codes: the most likely class; with a threshold (two classes only,
+    tasks.final.thresholds), `positive` where its probability reaches it, as scikit-learn's
+    FixedThresholdClassifier decides."""
+    if threshold is None:
+        codes: Array = np.argmax(proba, axis=1)
+        return codes
+    if proba.shape[1] != 2:
+        raise ValueError(f"a decision threshold needs two classes, not {proba.shape[1]}")
+    return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
 
 
 def predict_scores(model: Estimator, X: Rows, classes: Array | None) -> Array:

@@ -61,7 +61,7 @@ def _scorer(held: HeldOutPredictions, metric: Metric, order: Array) -> _Scorer:
     def score(estimator: Estimator, X_: pd.DataFrame, y_: Array) -> float:
         pred = predict_scores(estimator, X_, held.classes)
         w = None if w_all is None else w_all[np.sort(order[:len(y_)])]
-        return sign * metric(y_, pred, w, held.y_range, held.positive)
+        return sign * metric(y_, pred, w, held.y_range, held.positive, held.threshold)
 
     return score
 

@@ -62,7 +62,7 @@ def _shown_classes(held: HeldOutPredictions) -> list[int]:
 def confusion(held: HeldOutPredictions) -> Figure:
     figure, axes = new_figure(2, 5.5)
     labels = [str(c) for c in _classes(held)]
-    truth, guess = held.y, np.argmax(held.pred, axis=1)
+    truth, guess = held.y, held.predicted  # at the model's decision threshold, if any
     for ax, normalize, title in ((axes[0, 0], None, "counts"),
                                  (axes[0, 1], "true", "normalized by true class")):
         ConfusionMatrixDisplay.from_predictions(

@@ -133,6 +133,10 @@ def score_champion(tracker: Tracker, name: str, held: HeldOutPredictions, metric
         return ChampionScore(str(version.version), None, why)
     try:
         pred = predict_scores(model, held.X, held.classes)
+        if metric.reads_labels and held.classes is not None:
+            # Its labels as its predict gives them: at its own decision threshold, if it has one.
+            codes = np.searchsorted(held.classes, np.asarray(model.predict(held.X)))
+            pred = np.eye(len(held.classes))[codes]
         score = metric(held.y, pred, held.weights, held.y_range, held.positive)
     except Exception as exc:  # noqa: BLE001
         return ChampionScore(str(version.version), None,

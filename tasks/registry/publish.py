@@ -58,13 +58,17 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
     summary.update({f"test_{k}": v for k, v in (evaluation.test or {}).items()})
     summary["trials"] = len(outcome.results)
     summary["temperature"] = choice.temperature  # 1: probabilities not rescaled
+    held = evaluation.held_out
+    binary = held is not None and held.classes is not None and len(held.classes) == 2
+    if binary or choice.threshold is not None:
+        # The positive class's probability from which predict labels it; 0.5: not tuned.
+        summary["decision_threshold"] = 0.5 if choice.threshold is None else choice.threshold
     tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
     tracker.log_summary(run_id, summary, tags, pd.DataFrame(outcome.leaderboard(metric)))
     best = outcome.best.metrics.get(metric.name)
     if best is not None:  # the curve spans the whole search: a point at its last trial
         tracker.log_outcome(run_id, {curve_name(metric): best}, {},
                             step=len(outcome.results) - 1)
-    held = evaluation.held_out
     if held is None:
         return ChartSet(Path("charts"))
     if budget is not None and budget.left() < CHARTS_SECONDS:

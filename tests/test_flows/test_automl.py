@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from flows.automl import automl_flow
 from tasks.config import parse_config
 from tasks.errors import DataError
+from tasks.final.thresholds import MIN_GAIN
 from tasks.registry.scoring import load_model
 
 pytestmark = pytest.mark.slow
@@ -124,6 +125,28 @@ def test_regression_with_holdout_and_test_set(prefect_api, tmp_path):
     model = pickle.load(open(result.pkl_uri, "rb"))
     predictions = model.predict(load("concrete").drop(columns=["compressive_strength"]).head(10))
     assert predictions.dtype.kind == "f" and np.all(np.isfinite(predictions))
+
+
+def test_balanced_accuracy_on_rare_positives_gets_a_decision_threshold(prefect_api, tmp_path):
+    # kc1: 15% of the rows have defects; the most likely class misses most of them.
+    config, result = train(tmp_path, "kc1", "defects", iterations=4,
+                           primary_metric="balanced_accuracy", random_state=0)
+    threshold = client_of(config).get_run(result.run_id).data.metrics["decision_threshold"]
+    assert 0 < threshold < 0.5
+    # The validation metric is read at the threshold: above every trial's at the most likely
+    # class, by the minimum gain at least (an ensemble only adds to it).
+    board = [r["balanced_accuracy"] for r in result.leaderboard if r["status"] == "ok"]
+    assert result.primary_metric_value >= max(board) + MIN_GAIN
+    with open(result.pkl_uri, "rb") as handle:
+        pickled = pickle.load(handle)
+    registered = load_model(f"models:/{result.registered_model_name}/{result.model_version}",
+                            config.resolved_tracking_uri)
+    rows = load("kc1").drop(columns=["defects"])
+    proba, labels = pickled.predict_proba(rows), pickled.predict(rows)
+    positive = proba[:, list(pickled.classes_).index("True")]
+    assert np.array_equal(labels == "True", positive >= threshold)
+    assert ((positive >= threshold) & (positive < 0.5)).any()  # labels argmax would not give
+    assert np.array_equal(registered.predict(rows), labels)
 
 
 def test_exit_score_stops_the_search(prefect_api, tmp_path):
