@@ -27,6 +27,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--out", required=True, help="predictions parquet")
     parser.add_argument("--model", help="a trained .pkl to predict with (predict_pkl only)")
+    parser.add_argument("--presets", default="medium_quality", help="AutoGluon's presets")
     return parser.parse_args()
 
 

@@ -1,4 +1,5 @@
-"""AutoGluon-Tabular: TabularPredictor(...).fit(time_limit=..., presets="medium_quality")."""
+"""AutoGluon-Tabular: TabularPredictor(...).fit(time_limit=..., presets=...), medium_quality
+unless --presets says otherwise."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def main() -> None:
     predictor = TabularPredictor(
         label=args.target, problem_type=args.task, eval_metric=METRIC[args.task],
         path=args.workdir, verbosity=0,
-    ).fit(train, time_limit=args.budget, presets="medium_quality", num_cpus=args.cores, num_gpus=0)
+    ).fit(train, time_limit=args.budget, presets=args.presets, num_cpus=args.cores, num_gpus=0)
     report(model=predictor.model_best)
     test = pd.read_parquet(args.test).drop(columns=[args.target])
     if args.task == "regression":
