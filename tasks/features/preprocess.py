@@ -46,6 +46,7 @@ def build_preprocessor(
     featurize: bool = True,
     onehot_discrete: bool | None = None,
     native_categorical: bool = False,
+    native_many_levels: bool = True,
 ) -> ColumnTransformer:
     """Impute, encode, expand dates, vectorise text and, when asked, scale; other columns are
     ignored. The output is dense, numeric and without NaN.
@@ -55,6 +56,8 @@ def build_preprocessor(
     onehot_discrete: one-hot roles.discrete besides their value; None: when scaling is set.
     native_categorical: categorical, boolean and high-cardinality columns become integer codes,
     the first native_columns(roles) columns of the output, for a model told they are categories.
+    native_many_levels: with native_categorical, the high-cardinality columns are codes too;
+    else they stay target-encoded (native_columns(roles, many_levels=False) codes lead).
     """
     if scaling not in (None, "standard", "minmax"):
         raise ValueError(f"scaling must be None, 'standard' or 'minmax', got {scaling!r}")
@@ -63,7 +66,7 @@ def build_preprocessor(
     parts: list[tuple[str, Transformer, list[str]]] = []
     if native_categorical:
         # First, so their positions are known before fitting: 0 .. native_columns(roles) - 1.
-        for how, names in _by_imputer(_native(roles), roles, "categorical"):
+        for how, names in _by_imputer(_native(roles, native_many_levels), roles, "categorical"):
             parts.append((_block("categorical", how) + "_codes", ordinal_block(how), names))
     for how, names in _by_imputer(roles.numeric, roles, "numeric"):
         head = FunctionTransformer(numeric_frame, feature_names_out="one-to-one")
@@ -75,7 +78,8 @@ def build_preprocessor(
     for how, names in _by_imputer(() if native_categorical else roles.categorical + roles.boolean,
                                   roles, "categorical"):
         parts.append((_block("categorical", how), onehot_block(how), names))
-    for how, names in _by_imputer(() if native_categorical else roles.high_cardinality,
+    target_encoded = () if native_categorical and native_many_levels else roles.high_cardinality
+    for how, names in _by_imputer(target_encoded,
                                   roles, "high_cardinality"):
         parts.append((_block("high_cardinality", how), target_block(task, how, scaling), names))
     for how, names in _by_imputer(roles.datetime, roles, "datetime"):
@@ -87,14 +91,14 @@ def build_preprocessor(
     return ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
-def _native(roles: ColumnRoles) -> tuple[str, ...]:
-    return roles.categorical + roles.boolean + roles.high_cardinality
+def _native(roles: ColumnRoles, many_levels: bool = True) -> tuple[str, ...]:
+    return roles.categorical + roles.boolean + (roles.high_cardinality if many_levels else ())
 
 
-def native_columns(roles: ColumnRoles) -> int:
+def native_columns(roles: ColumnRoles, many_levels: bool = True) -> int:
     """How many category-code columns lead the output of build_preprocessor(native_categorical=
-    True)."""
-    return len(_native(roles))
+    True, native_many_levels=many_levels)."""
+    return len(_native(roles, many_levels))
 
 
 def _as_given(roles: ColumnRoles) -> ColumnTransformer:

@@ -1,22 +1,55 @@
 """Boosting rounds decided by early stopping on the fold's validation rows (LightGBM, XGBoost,
-CatBoost)."""
+CatBoost), or on a slice of its fit rows (stopping_split)."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from tasks.models.mlp import MLPClassifier, MLPRegressor
 from tasks.models.wrappers import inner_estimator
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
-__all__ = ["EARLY_STOPPING_ROUNDS", "always_stops", "early_stopping", "rounds_used",
-           "stop_after"]
+__all__ = ["EARLY_STOPPING_ROUNDS", "STOP_MIN_ROWS", "STOP_SHARE", "always_stops",
+           "early_stopping", "rounds_param", "rounds_used", "stop_after", "stopping_split"]
 
 # A boosting model stops adding rounds once its loss on the validation rows has not improved for
 # this many (LightGBM's and XGBoost's own mechanism; AutoGluon stops on its holdout the same way).
 EARLY_STOPPING_ROUNDS = 50
+
+# With TrialSettings.stop_share: the share of a fold's fit rows a boosting model stops on
+# instead of fitting on them, and the fewest rows it stops on (at most a quarter of the fit
+# rows). Not the default: on the meta tables it made the boosters' CV scores pessimistic, not
+# honest, and the choices worse (benchmarks/results/2026-12-06-issue16.md, "Honest early
+# stopping").
+STOP_SHARE = 0.1
+STOP_MIN_ROWS = 50
+
+
+def stopping_split(y: Array, share: float, seed: int, classify: bool) -> tuple[Array, Array]:
+    """Positions into `y` (a fold's fit rows' targets) of the rows a boosting model fits on and
+    of the rows it stops on, sorted: `share` of them, at least STOP_MIN_ROWS, at most a quarter;
+    stratified by class, the rows of a class seen once always fitted on."""
+    positions = np.arange(len(y))
+    n_stop = min(max(math.ceil(share * len(y)), STOP_MIN_ROWS), len(y) // 4)
+    spare, stratify = positions, None
+    if classify:
+        _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+        # train_test_split cannot stratify a class of one row, nor give fewer rows than classes
+        spare = positions[counts[codes] > 1]
+        n_stop = min(n_stop, len(spare) // 2)
+        if n_stop >= len(np.unique(codes[spare])):
+            stratify = y[spare]
+    if n_stop < 1:
+        return positions, positions[:0]
+    _, stop = train_test_split(spare, test_size=n_stop, random_state=seed, stratify=stratify)
+    return np.setdiff1d(positions, stop), np.sort(stop)
 
 
 def _library(model: Estimator) -> str:
@@ -103,8 +136,11 @@ def always_stops(model: Estimator) -> bool:
 
 
 def rounds_used(model: Estimator) -> int | None:
-    """How many boosting rounds a model fitted with early_stopping kept, or None."""
+    """How many boosting rounds a model fitted with early_stopping kept, or None; an MLP: the
+    epochs its clock left its schedule, so that its refit on all rows takes about as long."""
     inner = inner_estimator(model, fitted=True)
+    if isinstance(inner, MLPClassifier | MLPRegressor):
+        return int(inner.scheduled_epochs_)
     if type(inner).__module__.startswith("catboost"):
         return int(inner.tree_count_) if inner.get_best_iteration() is not None else None
     best = getattr(inner, "best_iteration_", None)  # LightGBM: a count
@@ -112,3 +148,9 @@ def rounds_used(model: Estimator) -> int | None:
         best = getattr(inner, "best_iteration", None)  # XGBoost: an index
         best = None if best is None else best + 1
     return int(best) if best else None
+
+
+def rounds_param(model: Estimator) -> str:
+    """The estimator parameter that sets the rounds rounds_used counts, at the refit."""
+    is_mlp = isinstance(inner_estimator(model), MLPClassifier | MLPRegressor)
+    return "max_epochs" if is_mlp else "n_estimators"

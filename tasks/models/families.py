@@ -6,6 +6,7 @@ Adding a family = one YAML file under search_spaces/ + one entry here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -43,10 +44,19 @@ class Family:
     forest_mb: float | None = None
     # "onehot": categories arrive one-hot (target-encoded when they have many levels);
     # "native": as integer codes the estimator is told are categories (CatBoost's own target
-    # statistics, computed in order on the fit rows, are its main strength).
+    # statistics, computed in order on the fit rows, are its main strength);
+    # "native_few_levels": columns of up to roles.MAX_ONEHOT_LEVELS levels as such codes, the
+    # many-level ones target-encoded (the other boosters overfit a split on dozens of levels,
+    # and a level's target mean keeps an order, as of grades, that codes lose).
     categorical: str = "onehot"
     threads_knob: str = "n_jobs"  # the constructor argument that sets its threads
     aliases: tuple[str, ...] = ()
+    # An optional package the estimator imports when it fits (torch, the `nn` extra): the family
+    # is skipped, with a sentence, where it is not installed.
+    requires: str | None = None
+    # What it imports stays in the trial worker (torch: 248 MB): the worker is replaced after
+    # its trial, so the trials after it do not carry that memory (tasks.search.workers).
+    retire_worker: bool = False
 
     def estimator_class(self, task: str) -> type[Estimator]:
         module, _, name = self.estimators[task].partition(":")
@@ -63,13 +73,15 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("lightgbm", "LightGBM", {
             "classification": "lightgbm:LGBMClassifier", "regression": "lightgbm:LGBMRegressor"},
-            openmp=True),
+            openmp=True, categorical="native_few_levels"),
         Family("gradient_boosting", "GradientBoosting", {
             "classification": "sklearn.ensemble:HistGradientBoostingClassifier",
-            "regression": "sklearn.ensemble:HistGradientBoostingRegressor"}, openmp=True),
+            "regression": "sklearn.ensemble:HistGradientBoostingRegressor"},
+            openmp=True, categorical="native_few_levels"),
         Family("xgboost", "XGBoost", {
             "classification": "xgboost:XGBClassifier", "regression": "xgboost:XGBRegressor"},
-            encode_labels=True, openmp=True, aliases=("XGBoostClassifier", "XGBoostRegressor")),
+            encode_labels=True, openmp=True, categorical="native_few_levels",
+            aliases=("XGBoostClassifier", "XGBoostRegressor")),
         Family("catboost", "CatBoost", {
             "classification": "catboost:CatBoostClassifier",
             "regression": "catboost:CatBoostRegressor"},
@@ -77,10 +89,20 @@ FAMILIES: dict[str, Family] = {
             aliases=("CatBoostClassifier", "CatBoostRegressor")),
         Family("random_forest", "RandomForest", {
             "classification": "sklearn.ensemble:RandomForestClassifier",
-            "regression": "sklearn.ensemble:RandomForestRegressor"}, forest_mb=FOREST_MB),
+            "regression": "sklearn.ensemble:RandomForestRegressor"}, forest_mb=FOREST_MB,
+            categorical="native_few_levels"),
         Family("extra_trees", "ExtremeRandomTrees", {
             "classification": "sklearn.ensemble:ExtraTreesClassifier",
-            "regression": "sklearn.ensemble:ExtraTreesRegressor"}, forest_mb=FOREST_MB),
+            "regression": "sklearn.ensemble:ExtraTreesRegressor"}, forest_mb=FOREST_MB,
+            categorical="native_few_levels"),
+        # Categories embedded from their codes; it standardises the target itself. torch's
+        # threads are an OpenMP team: one thread fitted health_insurance in 3.8-4.0 s, two in
+        # 4.4-7.5 s, beside other work under passive waiting.
+        Family("mlp", "NeuralNetwork", {
+            "classification": "tasks.models.mlp:MLPClassifier",
+            "regression": "tasks.models.mlp:MLPRegressor"},
+            openmp=True, categorical="native", requires="torch", retire_worker=True,
+            aliases=("MLP", "NeuralNetworkClassifier", "NeuralNetworkRegressor")),
         Family("logistic_regression", "LogisticRegression", {
             "classification": "sklearn.linear_model:LogisticRegression"},
             scaling="standard", threads=False),
@@ -177,9 +199,10 @@ def resolve_families(
 def screen_families(
     keys: list[str], *, n_rows: int, n_features: int
 ) -> tuple[list[str], dict[str, str]]:
-    """Leave out the families too slow for data this size: (kept keys in registry order,
-    {skipped key: the reason, one sentence}). Never leaves nothing: when every family would be
-    skipped, the first one is kept anyway.
+    """Leave out the families too slow for data this size, or whose optional package is not
+    installed: (kept keys in registry order, {skipped key: the reason, one sentence}). Never
+    leaves nothing: when every family would be skipped, the first one that can run is kept
+    anyway; when none can, that is an error.
 
     n_features counts encoded columns (a categorical column counts its one-hot levels).
     """
@@ -188,9 +211,13 @@ def screen_families(
         raise ConfigError(f"unknown family keys {unknown}; the keys are: {', '.join(FAMILIES)}")
     ordered = [k for k in FAMILIES if k in keys]
     skipped: dict[str, str] = {}
+    missing = {k for k in ordered if _lacks_package(FAMILIES[k])}
     for key in ordered:
         f = FAMILIES[key]
-        if f.max_rows is not None and n_rows > f.max_rows:
+        if key in missing:
+            skipped[key] = (f"{f.name} skipped: it needs the package '{f.requires}', which is not "
+                            f"installed; {_INSTALL.get(str(f.requires), 'install it')} to add it")
+        elif f.max_rows is not None and n_rows > f.max_rows:
             skipped[key] = (
                 f"{f.name} skipped: it is capped at {f.max_rows:,} rows, the data has {n_rows:,}"
             )
@@ -201,7 +228,18 @@ def screen_families(
             )
     kept = [k for k in ordered if k not in skipped]
     if ordered and not kept:
-        first = ordered[0]
+        if not set(ordered) - missing:
+            raise ConfigError(f"{'; '.join(skipped.values())}; or allow another model")
+        first = next(k for k in ordered if k not in missing)
         log.warning("%s; kept anyway, as every allowed model is over its cap", skipped.pop(first))
         kept = [first]
     return kept, skipped
+
+
+# How to install a family's optional package: the project's extra that brings it.
+_INSTALL = {"torch": "pip install 'automl-flow[nn]'"}
+
+
+def _lacks_package(family: Family) -> bool:
+    # Found, not imported: the flow never loads torch for a family its workers will run.
+    return family.requires is not None and importlib.util.find_spec(family.requires) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 import warnings
@@ -15,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from tasks.features.engineered import EngineeredFeaturesClassifier, EngineeredFeaturesRegressor
 from tasks.features.preprocess import build_preprocessor, native_columns
 from tasks.models.boosting import early_stopping, stop_after
 from tasks.models.families import FAMILIES
@@ -69,6 +69,8 @@ def build_pipeline(
     family = FAMILIES[key]
     cls = family.estimator_class(task)
     settings: dict[str, object] = {**fixed_settings(key), **params}
+    # Not the library's: the model is wrapped in tasks.features.engineered instead.
+    engineered = bool(settings.pop("engineered_features", False))
     # CatBoost's get_params lists only what was set: its constructor's signature lists the rest.
     accepted = set(cls().get_params()) | set(inspect.signature(cls).parameters)
     if task != "classification" or "class_weight" not in accepted:
@@ -88,10 +90,18 @@ def build_pipeline(
         if n_rows is None or n_rows / (leaf if leaf >= 1 else leaf * n_rows) > cap:
             settings.setdefault("max_leaf_nodes", cap)
     model = cls(**settings)
-    native = featurize and family.categorical == "native"
-    if native:
+    native = featurize and family.categorical in ("native", "native_few_levels")
+    many_levels = family.categorical == "native"
+    if native and "n_categorical" in accepted:
+        # It reads the leading category codes itself (the MLP embeds them): told how many.
+        model.set_params(n_categorical=native_columns(roles, many_levels))
+    elif native:
         wrapper = NativeCategoryClassifier if task == "classification" else NativeCategoryRegressor
-        model = wrapper(model, native_columns(roles))
+        model = wrapper(model, native_columns(roles, many_levels))
+    if engineered:
+        adds = (EngineeredFeaturesClassifier if task == "classification"
+                else EngineeredFeaturesRegressor)
+        model = adds(model, native_columns(roles, many_levels) if native else 0, random_state=seed)
     if task == "classification" and family.calibrate:
         model = CalibratedClassifier(model, random_state=seed)
     if task == "classification" and family.encode_labels:
@@ -101,6 +111,7 @@ def build_pipeline(
     preprocess = build_preprocessor(
         roles, scaling=family.scaling, task=task, featurize=featurize,
         onehot_discrete=family.onehot_discrete, native_categorical=native,
+        native_many_levels=many_levels,
     )
     return Pipeline([("features", preprocess), ("model", model)])
 
@@ -156,7 +167,10 @@ def fit_model(
 ) -> Estimator:
     """Fit the model step on featurized rows; with `watched` (featurized rows, their targets)
     a boosting model stops early on them, watching `watch` ("auc", or "loss": its own), and
-    after `seconds` at the latest."""
+    after `seconds` at the latest; a model with a clock of its own (the MLP) stops on it then,
+    early stopping or not."""
+    if seconds is not None and "time_limit" in inner_estimator(model).get_params():
+        inner_estimator(model).set_params(time_limit=seconds)
     extra = None if watched is None else early_stopping(model, *watched,
                                                         None if watch == "loss" else watch)
     if extra is not None and seconds is not None:
@@ -173,12 +187,16 @@ def fit_model(
 
 def _drop_callbacks(model: Estimator) -> None:
     # XGBoost keeps its callbacks among its parameters: the clock is a class made at run time,
-    # which a pickled model could not name.
-    models = [inner_estimator(model)]
-    with contextlib.suppress(AttributeError):  # a fit that failed holds no fitted estimator
-        models.append(inner_estimator(model, fitted=True))
-    for inner in models:
-        if inner.get_params().get("callbacks") is not None:
+    # which a pickled model could not name. Every level of the wrappers holds a copy: the
+    # template each wrapper cloned and the fitted estimator.
+    pending, seen = [model], []
+    while pending:
+        level = pending.pop()
+        seen.append(level)
+        pending.extend(getattr(level, name) for name in ("estimator", "estimator_")
+                       if hasattr(level, name))
+    for inner in seen:
+        if "callbacks" in inner.get_params() and inner.get_params()["callbacks"] is not None:
             inner.set_params(callbacks=None)
 
 

@@ -1,6 +1,6 @@
 """Estimator wrappers some families need: label codes for XGBoost, probabilities for models
-that have none, categories passed as categories (CatBoost). Pickled models name these classes:
-module-level, names kept."""
+that have none, categories passed as categories (the boosting libraries). Pickled models name
+these classes: module-level, names kept."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
+from tasks.features.engineered import EngineeredFeatures
+
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
 
@@ -29,7 +31,7 @@ __all__ = ["CalibratedClassifier", "EncodedLabelClassifier", "NativeCategoryClas
 
 def inner_estimator(model: Estimator, fitted: bool = False) -> Estimator:
     """The library's estimator inside this module's wrappers (the fitted one with `fitted`)."""
-    while isinstance(model, EncodedLabelClassifier | _NativeCategories):
+    while isinstance(model, EncodedLabelClassifier | _NativeCategories | EngineeredFeatures):
         model = model.estimator_ if fitted else model.estimator
     return model
 
@@ -117,34 +119,71 @@ class CalibratedClassifier(
 
 
 class _NativeCategories(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
-    """Fits an estimator that takes categories natively (CatBoost) on the featurized matrix,
-    whose first `n_categorical` columns are category codes (tasks.features.encoders
-    .ordinal_block): they reach it as integer columns it is told are categorical."""
+    """Fits an estimator that takes categories natively (CatBoost, LightGBM, XGBoost,
+    HistGradientBoosting) on the featurized matrix, whose first `n_categorical` columns are
+    category codes (tasks.features.encoders.ordinal_block), telling it they are categories:
+    each library its own way. A code of -1 (a level unseen in training) reaches CatBoost as a
+    level of its own and the others as a missing value."""
 
     def __init__(self, estimator: Estimator, n_categorical: int = 0) -> None:
         self.estimator = estimator
         self.n_categorical = n_categorical
 
-    def _frame(self, X: Rows) -> pd.DataFrame:
+    def _library(self) -> str:
+        return type(self.estimator).__module__.partition(".")[0]
+
+    def _input(self, X: Rows) -> Rows:
         values = np.asarray(X)
-        # A view, not pandas 3's default copy: the codes become new int columns, the rest stays.
-        frame = pd.DataFrame(values, copy=False)
-        for column in range(self.n_categorical):
-            frame[column] = values[:, column].astype(np.int32)
-        return frame
+        if self._library() == "catboost":
+            # A view, not pandas 3's default copy: the codes become new int columns, the rest
+            # stays.
+            frame = pd.DataFrame(values, copy=False)
+            for column in range(self.n_categorical):
+                frame[column] = values[:, column].astype(np.int32)
+            return frame
+        codes = values[:, :self.n_categorical]
+        if self.n_categorical and codes.size and codes.min() < 0:
+            values = values.copy()  # only rows with an unseen level cost a copy
+            codes = values[:, :self.n_categorical]
+            codes[codes < 0] = np.nan
+        return values
+
+    def _categorical_args(self, estimator: Estimator, X: Rows) -> dict[str, object]:
+        """Tell the estimator which columns are categories: set on it, or the fit arguments."""
+        cats = list(range(self.n_categorical))
+        library = self._library()
+        if library == "catboost":
+            return {"cat_features": cats}
+        if library == "lightgbm":
+            return {"categorical_feature": cats} if cats else {}
+        width = np.asarray(X).shape[1]
+        if library == "xgboost":
+            estimator.set_params(enable_categorical=True,
+                                 feature_types=["c"] * len(cats) + ["q"] * (width - len(cats)))
+            return {}
+        if "categorical_features" not in estimator.get_params():
+            return {}  # a forest: codes split as ordered numbers, as AutoGluon's forests take them
+        # HistGradientBoosting takes at most max_bins levels per category; a column with more
+        # stays an ordered code, which a tree can still split.
+        top = np.nanmax(np.asarray(X)[:, :len(cats)], axis=0, initial=-1) if cats else []
+        limit = estimator.get_params().get("max_bins", 255)
+        mask = np.zeros(width, dtype=bool)
+        mask[:len(cats)] = np.asarray(top) < limit
+        estimator.set_params(categorical_features=mask if mask.any() else None)
+        return {}
 
     def fit(self, X: Rows, y: Array, **fit_params: object) -> _NativeCategories:
         if "eval_set" in fit_params:
             eval_set = cast("list[tuple[Rows, Array]]", fit_params["eval_set"])
-            fit_params["eval_set"] = [(self._frame(Xe), ye) for Xe, ye in eval_set]
-        cats = list(range(self.n_categorical))
-        self.estimator_ = clone(self.estimator).fit(self._frame(X), y, cat_features=cats,
-                                                    **fit_params)
+            fit_params["eval_set"] = [(self._input(Xe), ye) for Xe, ye in eval_set]
+        estimator = clone(self.estimator)
+        known = self._categorical_args(estimator, X)
+        self.estimator_ = estimator.fit(self._input(X), y, **known, **fit_params)
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
     def predict(self, X: Rows) -> Array:
-        out: Array = np.asarray(self.estimator_.predict(self._frame(X)))
+        out: Array = np.asarray(self.estimator_.predict(self._input(X)))
         return out.ravel() if out.ndim == 2 and out.shape[1] == 1 else out
 
     @property
@@ -166,7 +205,7 @@ class NativeCategoryClassifier(ClassifierMixin, _NativeCategories):  # type: ign
         return labels
 
     def predict_proba(self, X: Rows) -> Array:
-        proba: Array = self.estimator_.predict_proba(self._frame(X))
+        proba: Array = self.estimator_.predict_proba(self._input(X))
         return proba
 
 

@@ -18,8 +18,12 @@ def model_requirements() -> list[str]:
     """Pinned requirements of the pickled pipeline, by installed distribution name."""
     dists = metadata.packages_distributions()
     pins = []
-    for module in ("sklearn", "pandas", "numpy", "scipy", "pyarrow", "lightgbm", "xgboost",
-                   "catboost"):
+    modules = ["sklearn", "pandas", "numpy", "scipy", "pyarrow", "lightgbm", "xgboost", "catboost"]
+    # torch is optional (the nn extra) and imported only to fit or run a network: loaded here,
+    # the model being registered has one (its predictions were just made).
+    if "torch" in sys.modules:
+        modules.append("torch")
+    for module in modules:
         for dist in dists.get(module, [])[:1]:
             pins.append(f"{dist}=={metadata.version(dist)}")
     return pins

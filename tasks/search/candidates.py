@@ -42,6 +42,10 @@ class TrialSettings:
     # Boosting rounds stop on each fold's validation rows when this stops improving: "auc",
     # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
     early_stopping: str | None = None
+    # What boosting stops on: None, the fold's validation rows, which also score it; or this
+    # share of the fold's fit rows (boosting.stopping_split). benchmarks/early_stopping.py
+    # compares the two: the validation rows chose better models on the meta tables.
+    stop_share: float | None = None
     metric: str | None = None  # the primary metric: each fold is scored with it, for pruning
     # A boosting fit that stops early also stops after this long, with the rounds it has
     # (budget.boosting_seconds); None: only when its validation rows stop improving.

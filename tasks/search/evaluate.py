@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tasks.metrics import METRICS, score_all
-from tasks.models.boosting import always_stops, rounds_used
+from tasks.models.boosting import always_stops, rounds_param, rounds_used, stopping_split
 from tasks.models.pipeline import (
     build_pipeline,
     fit_model,
@@ -41,6 +41,7 @@ class _Folds:
 
     parts: list[Array] = field(default_factory=list)  # each fold's validation predictions
     rounds: list[int | None] = field(default_factory=list)  # boosting rounds each fit kept
+    rounds_param: str = "n_estimators"  # the estimator parameter that sets them at the refit
     scores: list[float] = field(default_factory=list)  # the primary metric on each fold
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
@@ -83,7 +84,8 @@ def evaluate_candidate(
     return TrialResult(candidate, True, metrics, predictions, folds.fit_seconds,
                        folds.predict_seconds, reused_seconds=folds.reused_seconds,
                        model_bytes=model_bytes,
-                       refit_params=_refit_rounds(folds.rounds), fold_scores=tuple(folds.scores))
+                       refit_params=_refit_rounds(folds.rounds, folds.rounds_param),
+                       fold_scores=tuple(folds.scores))
 
 
 def _run_fold(
@@ -108,15 +110,29 @@ def _run_fold(
                                                                 settings.featurize),
                                   pipeline[0], settings.n_jobs)
     pipeline.steps[0] = (pipeline.steps[0][0], encoded.features)
-    model, y = pipeline[-1], data.y[fit_rows]
+    model, X, y = pipeline[-1], encoded.fit, data.y[fit_rows]
+    weights = None if data.weights is None else data.weights[fit_rows]
     watched = None
     if settings.early_stopping or always_stops(model):
-        mask = watched_rows(data, y, valid_rows)
-        watched = (encoded.valid[mask], data.y[valid_rows][mask])
+        if settings.stop_share is None:
+            # The rows that score the model also choose its rounds: measured on the meta tables,
+            # that flatters the boosters no more than the other families' CV flatters them, and
+            # stopping on a slice of the fit rows instead chose worse models
+            # (benchmarks/results/2026-12-06-issue16.md, "Honest early stopping").
+            mask = watched_rows(data, y, valid_rows)
+            watched = (encoded.valid[mask], data.y[valid_rows][mask])
+        else:
+            # Seeded per fold: the same rows for every trial of the run, whatever its worker.
+            fit, stop = stopping_split(y, settings.stop_share, settings.seed + fold,
+                                       data.classes is not None)
+            mask = watched_rows(data, y[fit], fit_rows[stop])
+            watched = (X[stop[mask]], y[stop[mask]])
+            X, y = X[fit], y[fit]
+            weights = None if weights is None else weights[fit]
     with thread_cap(settings.n_jobs):
-        fit_model(model, encoded.fit, y, None if data.weights is None else data.weights[fit_rows],
-                  watched, settings.early_stopping, settings.fit_seconds)
+        fit_model(model, X, y, weights, watched, settings.early_stopping, settings.fit_seconds)
     folds.rounds.append(rounds_used(model))
+    folds.rounds_param = rounds_param(model)
     fitted = time.perf_counter()
     with thread_cap(settings.n_jobs):  # predicting spins OpenMP threads too
         folds.parts.append(predict_scores(model, encoded.valid, data.classes))
@@ -173,10 +189,10 @@ def _pruned(metric: Metric, scores: list[float], bars: tuple[float, ...], folds:
             f"{bars[step]:.4f}, the median of the finished trials")
 
 
-def _refit_rounds(rounds: list[int | None]) -> Params:
-    """The folds' kept rounds, averaged, for the refit on all rows (LightGBM and XGBoost both
-    call them n_estimators); none when a fold's model had no rounds."""
+def _refit_rounds(rounds: list[int | None], param: str) -> Params:
+    """The folds' kept rounds, averaged, for the refit on all rows as `param` (LightGBM and
+    XGBoost both call them n_estimators); none when a fold's model had no rounds."""
     kept = [r for r in rounds if r is not None]
     if not kept or len(kept) < len(rounds):
         return {}
-    return {"n_estimators": max(1, round(sum(kept) / len(kept)))}
+    return {param: max(1, round(sum(kept) / len(kept)))}

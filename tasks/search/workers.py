@@ -3,7 +3,8 @@ stopped.
 
 A thread cannot be stopped and a process pool cannot lose a worker without breaking, so every
 trial runs in a worker process of its own that a supervisor watches: past the time limit or the
-memory cap the supervisor kills it and starts a fresh one for the next trial. The supervisor is
+memory cap the supervisor kills it and starts a fresh one for the next trial; so too after a
+trial of a family whose import stays behind (Family.retire_worker: torch). The supervisor is
 whatever runs the trial task (a thread of the flow, or a Dask worker), so the same limits hold on
 every task runner.
 
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from tasks.models.families import FAMILIES
 from tasks.search.candidates import TrialResult
 
 if TYPE_CHECKING:
@@ -234,7 +236,12 @@ class WorkerPool:
         except queue.Empty:
             worker = self._start()
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
-        if worker.alive:
+        family = FAMILIES.get(candidate.family)
+        if worker.alive and family is not None and family.retire_worker:
+            # What its trial imported (torch) would stay in the worker for every later trial.
+            worker.stop()
+            self._idle.put(self._start())  # loading the data while the result is recorded
+        elif worker.alive:
             self._idle.put(worker)
         return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
 

@@ -78,7 +78,7 @@ def test_ensemble_beats_best_single_on_auc(credit):
         assert member.candidate.label in choice.label
 
 
-@pytest.mark.parametrize("name", ["AUC_weighted", "log_loss", "accuracy", "f1_score_macro"])
+@pytest.mark.parametrize("name", ["AUC_weighted", "log_loss", "accuracy", "f1_score_weighted"])
 def test_ensemble_metrics_are_those_of_the_blend(credit, name):
     metric = METRICS[name]
     choice = choose_model(by_metric(credit, name), credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)

@@ -11,11 +11,12 @@ from threadpoolctl import threadpool_limits
 
 from tasks.models.families import FAMILIES
 from tasks.models.pipeline import build_pipeline
+from tasks.models.wrappers import inner_estimator
 from tasks.features.roles import detect_roles
 from tasks.search.spaces import load_space
 
 WEIGHTED = [k for k in FAMILIES if "class_weight" in load_space(k).params]
-UNWRAPPED = [k for k in WEIGHTED if not FAMILIES[k].calibrate]  # the estimator is the model step
+UNWRAPPED = [k for k in WEIGHTED if not FAMILIES[k].calibrate]  # the estimator is within reach
 
 
 def _point(family: str, class_weight) -> dict:
@@ -41,7 +42,7 @@ def test_balanced_weights_raise_the_minority_class_probability(family):
     for weight in (None, "balanced"):
         model = build_pipeline(family, _point(family, weight), task="classification", roles=roles,
                                seed=0, n_jobs=1)
-        assert model.named_steps["model"].get_params()["class_weight"] == weight
+        assert inner_estimator(model.named_steps["model"]).get_params()["class_weight"] == weight
         with threadpool_limits(1):
             model.fit(X.iloc[:1500], y[:1500])
         minority = list(model.classes_).index(pd.Series(y).value_counts().idxmin())
@@ -56,6 +57,6 @@ def test_regressors_build_and_fit_without_class_weight(family):
     X, y = frame.drop(columns="compressive_strength"), frame["compressive_strength"]
     model = build_pipeline(family, _point(family, "balanced"), task="regression",
                            roles=detect_roles(X), seed=0, n_jobs=1)
-    assert model.named_steps["model"].get_params().get("class_weight") is None
+    assert inner_estimator(model.named_steps["model"]).get_params().get("class_weight") is None
     with threadpool_limits(1):
         assert np.isfinite(model.fit(X, y).predict(X.head(5))).all()

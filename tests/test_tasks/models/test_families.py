@@ -28,7 +28,7 @@ from tasks.search.spaces import load_space
 # Azure automated ML's supported models (its SupportedModels constants), less the TensorFlow
 # ones; XGBoost goes by XGBoostClassifier / XGBoostRegressor there.
 # Families beyond Azure's, under the library's own name.
-BEYOND_AZURE = {"catboost"}
+BEYOND_AZURE = {"catboost", "mlp"}
 AZURE = {
     "classification": {
         "LogisticRegression", "SGD", "MultinomialNaiveBayes", "BernoulliNaiveBayes", "SVM",
@@ -243,7 +243,7 @@ def test_build_pipeline_caller_params_override_fixed(roles):
     model = build_pipeline(
         "random_forest", {"n_estimators": 7}, task="regression", roles=roles, seed=0, n_jobs=1
     )[-1]
-    assert model.get_params()["n_estimators"] == 7
+    assert _inner(model).get_params()["n_estimators"] == 7
 
 
 def test_build_pipeline_wraps_what_a_family_needs(roles):
@@ -452,6 +452,6 @@ def test_forests_fit_in_their_memory_share_on_noise(task, n_classes, monkeypatch
                              n_jobs=1, n_classes=n_classes, n_rows=1_000)
         assert _inner(few[-1]).max_leaf_nodes is None
         pipeline.fit(X, y)
-        trees = _inner(pipeline[-1]).estimators_
+        trees = inner_estimator(pipeline[-1], fitted=True).estimators_
         mb = sum(t.tree_.node_count for t in trees) * per_node / 2**20
         assert 2.0 < mb <= 4.0, (key, task, n_classes, mb)  # bound, and the bound is what binds

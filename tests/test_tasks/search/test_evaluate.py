@@ -7,6 +7,7 @@ import pickle
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from support import load
 
@@ -19,6 +20,7 @@ from tasks.final.refit import refit_model
 from tasks.search.spaces import load_space
 from tasks.data.split import SplitPlan, split_data
 from tasks.search.candidates import Candidate, TrialSettings
+from tasks.models.wrappers import inner_estimator
 from tasks.search.evaluate import evaluate_candidate
 
 BOOSTING = ["lightgbm", "xgboost"]
@@ -110,7 +112,7 @@ def test_the_refit_takes_the_rounds_the_folds_kept(wine):
     result = evaluate_candidate(_candidate("lightgbm", n_estimators=600, learning_rate=0.3), data,
                                 settings)
     model = refit_model(Choice((result,), (1.0,), result.metrics), data, settings)
-    booster = model.named_steps["model"]
+    booster = inner_estimator(model.named_steps["model"], fitted=True)
     assert booster.n_estimators == result.refit_params["n_estimators"]
     assert booster.booster_.num_trees() == booster.n_estimators * len(data.classes)
     assert np.allclose(model.predict_proba(data.X.iloc[:5]).sum(axis=1), 1.0)
@@ -180,3 +182,72 @@ def test_a_model_fitted_on_a_clock_pickles():
               (features.transform(data.X.iloc[valid]), data.y[valid]), "loss", seconds=5.0)
     restored = pickle.loads(pickle.dumps(pipeline))
     assert restored.predict_proba(data.X.iloc[valid[:5]]).shape[0] == 5
+
+
+@pytest.fixture
+def stopped_on(monkeypatch):
+    """What each booster fit was given, as the library saw it: (fitted rows, rows it stops on),
+    both as float32 matrices. The real fit runs."""
+    import catboost
+    import lightgbm
+    import xgboost
+
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    for cls in (lightgbm.LGBMClassifier, xgboost.XGBClassifier, catboost.CatBoostClassifier):
+        def spy(self, X, y, *args, _fit=cls.fit, **kwargs):
+            (watched, _), = kwargs["eval_set"]
+            seen.append((np.asarray(X, np.float32), np.asarray(watched, np.float32)))
+            return _fit(self, X, y, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "fit", spy)
+    return seen
+
+
+def _numbered():
+    """Binary data whose rows a featurized matrix still names: continuous columns only, which
+    boosting's featurizing passes through (as float32)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=450, n_features=5, n_informative=3, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)]).assign(y=np.where(y, "p", "n"))
+    config = parse_config(training_data="numbered", target="y", task="classification",
+                          n_cross_validations=3)
+    profile = inspect_data(config, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
+    rows = {r.tobytes(): i for i, r in enumerate(data.X.to_numpy(np.float32))}
+    assert len(rows) == len(frame)
+    return profile, data, lambda matrix: {rows[r.tobytes()] for r in matrix}
+
+
+@pytest.mark.parametrize("family", [*BOOSTING, "catboost"])
+def test_boosting_stops_on_fit_rows_the_validation_rows_never_score(family, stopped_on):
+    profile, data, rows_of = _numbered()
+    settings = replace(_settings(profile, data, stop=True), stop_share=0.1)
+    result = evaluate_candidate(_candidate(family, n_estimators=300), data, settings)
+    assert result.ok, result.error
+    assert len(stopped_on) == len(data.folds)
+    for (fitted, watched), (fit_rows, valid_rows) in zip(stopped_on, data.folds, strict=True):
+        fitted, watched = rows_of(fitted), rows_of(watched)
+        assert watched and not watched & set(valid_rows)
+        assert not watched & fitted and watched | fitted == set(fit_rows)
+        assert len(watched) < len(fit_rows) / 3
+    # Before: the fold's validation rows, which then score the model.
+    stopped_on.clear()
+    evaluate_candidate(_candidate(family, n_estimators=300), data,
+                       replace(settings, stop_share=None))
+    assert [rows_of(w) for _, w in stopped_on] == [set(v) for _, v in data.folds]
+
+
+def test_the_stopping_rows_follow_the_seed(stopped_on):
+    profile, data, rows_of = _numbered()
+    settings = replace(_settings(profile, data, stop=True), stop_share=0.1)
+    runs = []
+    for seed in (0, 0, 1):
+        stopped_on.clear()
+        result = evaluate_candidate(_candidate("lightgbm", n_estimators=300), data,
+                                    replace(settings, seed=seed))
+        runs.append(([rows_of(w) for _, w in stopped_on], result))
+    (first, a), (again, b), (other, _) = runs
+    assert first == again and np.array_equal(a.predictions, b.predictions)
+    assert a.refit_params == b.refit_params
+    assert first != other

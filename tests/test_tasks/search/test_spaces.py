@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from tasks.errors import ConfigError
 from tasks.models.families import FAMILIES
 from tasks.models.pipeline import build_pipeline
+from tasks.models.wrappers import inner_estimator
 from tasks.features.roles import detect_roles
 from tasks.search.spaces import SearchSpace, load_space, parse_space
 
@@ -180,7 +181,7 @@ def test_fixed_settings_reach_the_estimator(datasets):
     pipeline = build_pipeline(
         "random_forest", space.defaults[0], task="classification", roles=roles, seed=7, n_jobs=1
     )
-    params = pipeline.named_steps["model"].get_params()
+    params = inner_estimator(pipeline.named_steps["model"]).get_params()
     for name, value in {**space.fixed, **space.defaults[0]}.items():
         assert params[name] == value
     assert params["random_state"] == 7 and params["n_jobs"] == 1
