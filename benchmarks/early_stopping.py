@@ -16,7 +16,8 @@ voting_ensemble): the weight it gives the boosters and its test score; the refit
 of (a) against (b).
 
     .venv/bin/python benchmarks/early_stopping.py [--datasets chile_vote,spam7] [--seed 0]
-        [--max-rows 10000] [--share 0.1] [--jsonl FILE]
+        [--max-rows 10000] [--share 0.1] [--xgboost default|portfolio] [--jsonl FILE]
+    .venv/bin/python benchmarks/early_stopping.py --summarize FILE
 """
 
 from __future__ import annotations
@@ -57,15 +58,18 @@ BOOSTERS = ("LightGBM", "CatBoost", "XGBoost")
 REFERENCES = ("RandomForest", "ExtraTrees", "HistGB")
 
 
-def configurations() -> dict[str, tuple[str, dict]]:
-    """Name -> (family, parameters): each booster's first default but XGBoost's portfolio entry
-    (its first portfolio point), and the non-boosting references' first defaults."""
-    xgboost = next(p for f, p in load_portfolio() if f == "xgboost")
+def configurations(xgboost: str = "default") -> dict[str, tuple[str, dict]]:
+    """Name -> (family, parameters): LightGBM's and CatBoost's first defaults; XGBoost's second
+    default (the hand-written portfolio's XGBoost entry, seed 0's) or with "portfolio" the first
+    XGBoost entry of today's portfolio (the learned one, seed 1's); the non-boosting references'
+    first defaults."""
     first = {k: dict(load_space(k).defaults[0]) for k in
              ("lightgbm", "catboost", "random_forest", "extra_trees", "gradient_boosting")}
+    xgb = (dict(next(p for f, p in load_portfolio() if f == "xgboost")) if xgboost == "portfolio"
+           else dict(load_space("xgboost").defaults[1]))
     return {"LightGBM": ("lightgbm", first["lightgbm"]),
             "CatBoost": ("catboost", first["catboost"]),
-            "XGBoost": ("xgboost", dict(xgboost)),
+            "XGBoost": ("xgboost", xgb),
             "RandomForest": ("random_forest", first["random_forest"]),
             "ExtraTrees": ("extra_trees", first["extra_trees"]),
             "HistGB": ("gradient_boosting", first["gradient_boosting"])}
@@ -91,7 +95,8 @@ def _capped(frame: pd.DataFrame, target: str, classify: bool, rows: int, seed: i
     return kept.reset_index(drop=True)
 
 
-def run_table(entry: dict, seed: int, max_rows: int, share: float) -> dict | None:
+def run_table(entry: dict, seed: int, max_rows: int, share: float, xgboost: str = "default"
+              ) -> dict | None:
     task = TASKS[entry["task"]]
     classify = task == "classification"
     target = entry["target"]
@@ -136,7 +141,7 @@ def run_table(entry: dict, seed: int, max_rows: int, share: float) -> dict | Non
                       time.perf_counter() - started, result, pred)
 
     out: dict[str, dict[str, Scored]] = {"a": {}, "b": {}}
-    for name, (family, params) in configurations().items():
+    for name, (family, params) in configurations(xgboost).items():
         probe = build_pipeline(family, params, task=task, roles=profile.roles, seed=seed,
                                n_jobs=1, n_classes=n_classes or 0)[-1]
         stops = name in BOOSTERS and (watch is not None or always_stops(probe))
@@ -259,6 +264,9 @@ def main() -> None:
                         help="at most this many training rows (and test rows), stratified")
     parser.add_argument("--share", type=float, default=STOP_SHARE,
                         help="variant (b): the share of each fold's fit rows to stop on")
+    parser.add_argument("--xgboost", choices=("default", "portfolio"), default="default",
+                        help="XGBoost's configuration: its second default (the hand-written "
+                        "portfolio's entry) or the current portfolio's first XGBoost entry")
     parser.add_argument("--jsonl", help="append each table's figures to this file")
     parser.add_argument("--summarize", help="only summarize the records of this JSONL file")
     args = parser.parse_args()
@@ -276,7 +284,7 @@ def main() -> None:
     started, records = time.perf_counter(), []
     for name in names:
         t0 = time.perf_counter()
-        record = run_table(manifest[name], args.seed, args.max_rows, args.share)
+        record = run_table(manifest[name], args.seed, args.max_rows, args.share, args.xgboost)
         if record is None:
             continue
         records.append(record)
