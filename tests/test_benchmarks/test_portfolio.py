@@ -133,10 +133,12 @@ def test_the_file_written_reads_back_as_the_chosen_points():
     assert f"- family: {BASELINE}  # note 1\n- family" in text
 
 
-def test_the_generated_portfolio_says_how_to_rerun_and_parses():
-    text = (ROOT / "search_spaces" / "portfolio.yaml").read_text()
+def test_the_learned_portfolio_says_how_to_rerun_and_parses():
+    # Learned but not adopted (benchmarks/results/2026-12-06-issue16.md): the run's portfolio is
+    # still the hand-written one, and both must parse.
+    text = (ROOT / "benchmarks" / "results" / "2026-12-06-portfolio-learned.yaml").read_text()
     assert "benchmarks/portfolio.py" in text and "python -m benchmarks.portfolio" in text
     entries = parse_portfolio(yaml.safe_load(text))
-    assert entries == load_portfolio()
+    assert load_portfolio()
     first_two = [(f, p) for f, p in entries[:2]]
     assert (BASELINE, load_space(BASELINE).defaults[0]) in first_two
