@@ -17,10 +17,12 @@ import itertools
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder, TargetEncoder
+
+from tasks.models.wrapped import InputClassifierMixin
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
@@ -175,22 +177,11 @@ class EngineeredFeatures(MetaEstimatorMixin, BaseEstimator):  # type: ignore[mis
         return importances
 
 
-class EngineeredFeaturesClassifier(ClassifierMixin, EngineeredFeatures):  # type: ignore[misc]
-    classes_: Array
+class EngineeredFeaturesClassifier(InputClassifierMixin, EngineeredFeatures):
     _target_type = "auto"  # binary or multiclass, as TargetEncoder reads the labels
 
-    def fit(self, X: Rows, y: Array, **fit_params: object) -> EngineeredFeaturesClassifier:
-        super().fit(X, y, **fit_params)
-        self.classes_ = np.asarray(self.estimator_.classes_)
-        return self
-
-    def predict(self, X: Rows) -> Array:
-        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return labels
-
-    def predict_proba(self, X: Rows) -> Array:
-        proba: Array = self.estimator_.predict_proba(self.transform(X))
-        return proba
+    def _model_input(self, X: Rows) -> Rows:
+        return self.transform(X)
 
 
 class EngineeredFeaturesRegressor(RegressorMixin, EngineeredFeatures):  # type: ignore[misc]

@@ -21,6 +21,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
 from tasks.features.engineered import EngineeredFeatures
+from tasks.models.wrapped import InputClassifierMixin
 
 if TYPE_CHECKING:
     from tasks.types import Array, Estimator, Rows
@@ -192,21 +193,9 @@ class _NativeCategories(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc
         return importances
 
 
-class NativeCategoryClassifier(ClassifierMixin, _NativeCategories):  # type: ignore[misc]
-    classes_: Array
-
-    def fit(self, X: Rows, y: Array, **fit_params: object) -> NativeCategoryClassifier:
-        super().fit(X, y, **fit_params)
-        self.classes_ = np.asarray(self.estimator_.classes_)
-        return self
-
-    def predict(self, X: Rows) -> Array:
-        labels: Array = self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return labels
-
-    def predict_proba(self, X: Rows) -> Array:
-        proba: Array = self.estimator_.predict_proba(self._input(X))
-        return proba
+class NativeCategoryClassifier(InputClassifierMixin, _NativeCategories):
+    def _model_input(self, X: Rows) -> Rows:
+        return self._input(X)
 
 
 class NativeCategoryRegressor(RegressorMixin, _NativeCategories):  # type: ignore[misc]
