@@ -67,7 +67,7 @@ def pieces(prefect_api, tmp_path_factory) -> Pieces:
         "allowed_models": ["KNN"], "iterations": 1, "enable_ensembling": False}))
     assert first.model_version == "1" and first.aliases == ["champion"]
     # A better one, built from the same steps as the flow's: read, inspect, split, check, open
-    # the run, one trial (LightGBM's defaults), refit, evaluate on the test rows.
+    # the run, one trial (LightGBM's regularised defaults), refit, evaluate on the test rows.
     tables = read_tables(TableSources.of(config))
     profile = inspect_data(config, tables.train, tables.validation, tables.test)
     data, test = split_data(SplitPlan.of(config), profile, tables.train, tables.validation,
@@ -75,7 +75,7 @@ def pieces(prefect_api, tmp_path_factory) -> Pieces:
     report = build_report(profile, data, test)
     run = open_run(RunSpec.of(config), profile, data, report, tables.train)
     settings = trial_settings(config, profile, data)
-    trial = evaluate_candidate(Candidate(0, "lightgbm", load_space("lightgbm").defaults[0]),
+    trial = evaluate_candidate(Candidate(0, "lightgbm", load_space("lightgbm").defaults[1]),
                                data, settings)
     assert trial.ok, trial.error
     choice = Choice((trial,), (1.0,), trial.metrics)
