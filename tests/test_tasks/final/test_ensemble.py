@@ -178,8 +178,9 @@ def test_an_ensemble_too_slow_to_refit_gives_up_its_costliest_member(credit, sta
     ranked = by_metric(credit, "AUC_weighted")
     free = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=stack)
     assert free.is_ensemble and len(free.members) >= 3, "the case under test no longer occurs"
-    costliest = max(free.members, key=lambda m: m.fit_seconds)
-    assert costliest is not ranked[0], "the best single model is always affordable"
+    # The best single model is always affordable: the costliest of the others (by measured
+    # time, which varies with the machine's load, hence not the costliest of all).
+    costliest = max((m for m in free.members if m is not ranked[0]), key=lambda m: m.fit_seconds)
     cut = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=stack,
                        affordable=lambda members: costliest not in members)
     assert costliest not in cut.members
