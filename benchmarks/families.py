@@ -20,6 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -34,6 +35,9 @@ from tasks.search.spaces import load_space
 from tasks.data.split import SplitPlan, split_data
 from tasks.search.candidates import Candidate, TrialSettings
 from tasks.search.evaluate import evaluate_candidate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 TASKS = {"binary": "classification", "multiclass": "classification", "regression": "regression"}
@@ -58,6 +62,21 @@ def subsample(frame: pd.DataFrame, target: str, task: str, max_rows: int) -> pd.
     stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
     rows, _ = train_test_split(frame, train_size=max_rows, stratify=stratify, random_state=0)
     return rows.reset_index(drop=True)
+
+
+def read_manifest(folder: Path, wanted: str | None, error: Callable[[str], NoReturn],
+                  noun: str = "datasets") -> list[dict[str, str]]:
+    """The manifest's entries in its order, or those of the comma-separated `wanted` names; an
+    unknown name goes to `error` (argparse's parser.error) with the names the manifest has."""
+    manifest: list[dict[str, str]] = json.loads((folder / "manifest.json").read_text())
+    if wanted:
+        names = wanted.split(",")
+        unknown = sorted(set(names) - {e["name"] for e in manifest})
+        if unknown:
+            error(f"unknown {noun} {unknown}; the manifest has: "
+                  f"{', '.join(e['name'] for e in manifest)}")
+        manifest = [e for e in manifest if e["name"] in names]
+    return manifest
 
 
 def run_dataset(entry: dict, max_rows: int, n_jobs: int, folder: Path = SHARED,
@@ -127,14 +146,7 @@ def main() -> None:
 
     folder = SHARED / "meta" if args.meta else SHARED
     families = args.families.split(",") if args.families else None
-    manifest = json.loads((folder / "manifest.json").read_text())
-    if args.datasets:
-        wanted = args.datasets.split(",")
-        unknown = sorted(set(wanted) - {e["name"] for e in manifest})
-        if unknown:
-            parser.error(f"unknown datasets {unknown}; the manifest has: "
-                         f"{', '.join(e['name'] for e in manifest)}")
-        manifest = [e for e in manifest if e["name"] in wanted]
+    manifest = read_manifest(folder, args.datasets, parser.error)
     logging.getLogger("automl").setLevel(logging.WARNING)
     warnings.simplefilter("ignore")  # convergence chatter; failures show up in the table
     started = time.perf_counter()

@@ -1,5 +1,6 @@
-"""benchmarks.portfolio, which learns search_spaces/portfolio.yaml: the pool it draws, how it
-normalises and costs the trials, the greedy choice, and the file it writes."""
+"""benchmarks.portfolio (its modules benchmarks/portfolio_*.py), which learns
+search_spaces/portfolio.yaml: the pool it draws, how it normalises and costs the trials, the
+greedy choice, and the file it writes."""
 
 from __future__ import annotations
 
@@ -9,19 +10,16 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.portfolio import (
+from benchmarks.portfolio_pool import (
     BASELINE,
     HAND_WRITTEN,
     SEARCHED,
     Candidate,
-    anytime,
     candidate_pool,
-    greedy,
     hand_written,
-    normalise,
-    portfolio_yaml,
-    trial_cost,
 )
+from benchmarks.portfolio_report import portfolio_yaml
+from benchmarks.portfolio_select import anytime, greedy, normalise, trial_cost
 from tasks.search.portfolio import load_portfolio, parse_portfolio
 from tasks.search.spaces import load_space, validate_point
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
-import pytest
 from support import load
 
 from tasks.config import parse_config
@@ -22,16 +21,8 @@ from tasks.search.evaluate import evaluate_candidate
 from tasks.search.spaces import load_space
 
 
-@pytest.fixture(scope="module")
-def credit():
-    frame = load("credit_g")
-    config = parse_config(training_data="credit_g", target="class", n_cross_validations=3)
-    profile = inspect_data(config, frame)
-    return frame, profile
-
-
-def test_categories_lead_the_model_input_as_codes(credit):
-    frame, profile = credit
+def test_categories_lead_the_model_input_as_codes(credit_profile):
+    frame, profile = credit_profile
     roles = profile.roles
     k = native_columns(roles)
     assert k == len(roles.categorical + roles.boolean + roles.high_cardinality) > 0
@@ -50,8 +41,8 @@ def test_categories_lead_the_model_input_as_codes(credit):
     assert pre.transform(unseen)[0, position] == -1
 
 
-def test_catboost_is_told_which_columns_are_categories(credit):
-    frame, profile = credit
+def test_catboost_is_told_which_columns_are_categories(credit_profile):
+    frame, profile = credit_profile
     pipeline = build_pipeline("catboost", {**load_space("catboost").defaults[0],
                                            "n_estimators": 30},
                               task="classification", roles=profile.roles, seed=0, n_jobs=1)

@@ -22,7 +22,8 @@ from tasks.data.inspect import inspect_data
 from tasks.data.split import SplitPlan, split_data
 from tasks.features.preprocess import native_columns
 from tasks.features.roles import detect_roles
-from tasks.models.mlp import AdamW, MLPClassifier, MLPRegressor, embedding_size
+from tasks.models.mlp import MLPClassifier, MLPRegressor
+from tasks.models.mlp_network import AdamW, embedding_size
 from tasks.models.pipeline import build_pipeline
 from tasks.search.candidates import Candidate, TrialSettings
 from tasks.search.evaluate import evaluate_candidate
