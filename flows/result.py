@@ -57,6 +57,10 @@ class TrainResult:
     # by default from the cores the run may use (affinity and cgroup quota, tasks.cores).
     concurrency: int = 0
     threads_per_trial: int = 0
+    # Binary labels: the positive class's probability from which the model predicts it (tuned
+    # for threshold metrics, tasks.final.thresholds; else 0.5); None for other tasks.
+    decision_threshold: float | None = None
+    temperature: float = 1.0  # class probabilities rescaled at it (tasks.final.calibration)
 
     def to_dict(self) -> Json:
         return asdict(self)
@@ -108,4 +112,13 @@ def build_result(
         phase_seconds=phases.rounded() if phases else {},
         concurrency=config.concurrency,
         threads_per_trial=config.threads_per_trial,
+        decision_threshold=_threshold(choice, data),
+        temperature=choice.temperature,
     )
+
+
+def _threshold(choice: Choice, data: SearchData) -> float | None:
+    if choice.threshold is not None:
+        return choice.threshold
+    binary = data.classes is not None and len(data.classes) == 2
+    return 0.5 if binary else None

@@ -226,10 +226,10 @@ METRICS: dict[str, Metric] = {
 _DEFAULTS = {"classification": "AUC_weighted", "regression": "normalized_root_mean_squared_error"}
 
 
-# Early stopping of boosting rounds follows the primary metric, or is off: stopping on another
-# criterion hurts (watching log loss for multiclass AUC_weighted cost 0.016-0.033 AUC on
-# wine_quality: the loss bottoms out long before the ranking does). "auc" is a binary AUC; "loss"
-# is the model's own objective: log loss for classes, squared error for values.
+# Early stopping of boosting rounds follows the primary metric where the libraries can watch it:
+# "auc" is a binary AUC; "loss" is the model's own objective, log loss for classes, squared
+# error for values. For other metrics (None) the boosters, whose rounds are not searched, watch
+# their own loss (tasks.models.boosting.always_stops).
 _WATCHED = {
     **dict.fromkeys(("AUC_weighted", "AUC_macro", "AUC_binary"), "auc"),
     **dict.fromkeys(("log_loss", "normalized_root_mean_squared_error", "root_mean_squared_error",

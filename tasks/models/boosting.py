@@ -130,9 +130,10 @@ def stop_after(model: Estimator, seconds: float, fit_args: dict[str, object]) ->
 
 def always_stops(model: Estimator) -> bool:
     """Whether the model stops early even when the primary metric names nothing to watch (AUC
-    of many classes): CatBoost's rounds are never searched, only capped, so it watches its own
-    loss (on the meta tables that cost it no AUC against watching a multiclass AUC)."""
-    return _library(model) == "catboost"
+    of many classes, accuracy, F1, MAE...): the boosters' rounds are never searched, only capped,
+    so they watch their own loss there (on the meta tables that cost CatBoost no AUC against
+    watching a multiclass AUC)."""
+    return _library(model) in ("catboost", "lightgbm", "xgboost")
 
 
 def rounds_used(model: Estimator) -> int | None:

@@ -28,24 +28,16 @@ from tasks.search.spaces import load_space
 N_FIT = 700
 
 
-@pytest.fixture(scope="module")
-def credit():
-    frame = load("credit_g")
-    config = parse_config(training_data="credit_g", target="class", n_cross_validations=3)
-    profile = inspect_data(config, frame)
-    return frame, profile
-
-
 def _pipeline(key: str, roles, **params):
     point = {**load_space(key).defaults[0], "engineered_features": True, **params}
     return build_pipeline(key, point, task="classification", roles=roles, seed=0, n_jobs=1)
 
 
 @pytest.fixture(scope="module")
-def featurized(credit):
+def featurized(credit_profile):
     """LightGBM's featurized credit_g rows (codes first), fit rows and new rows, and its
     engineered-features step, unfitted."""
-    frame, profile = credit
+    frame, profile = credit_profile
     pipeline = _pipeline("lightgbm", profile.roles)
     X, y = frame.drop(columns="class"), frame["class"].to_numpy()
     features = pipeline[0].fit(X.iloc[:N_FIT], y[:N_FIT])
@@ -153,9 +145,9 @@ def test_fit_rows_are_target_encoded_out_of_fold_and_new_rows_on_all_of_them(fea
 
 
 @pytest.mark.parametrize("key", ["lightgbm", "catboost"])
-def test_a_pickled_pipeline_predicts_the_same(credit, key):
-    frame, profile = credit
-    few = {"n_estimators": 60} if key == "catboost" else {}
+def test_a_pickled_pipeline_predicts_the_same(credit_profile, key):
+    frame, profile = credit_profile
+    few = {"n_estimators": 60}  # a ceiling that only early stopping would lower
     pipeline = _pipeline(key, profile.roles, **few)
     X, y = frame.drop(columns="class"), frame["class"].to_numpy()
     with threadpool_limits(limits=1):
@@ -171,8 +163,8 @@ def test_a_pickled_pipeline_predicts_the_same(credit, key):
     assert list(restored.classes_) == sorted(set(y))
 
 
-def test_a_lightgbm_trial_stops_early_through_the_wrapper(credit):
-    frame, _ = credit
+def test_a_lightgbm_trial_stops_early_through_the_wrapper(credit_profile):
+    frame, _ = credit_profile
     config = parse_config(training_data="credit_g", target="class", n_cross_validations=3)
     profile = inspect_data(config, frame)
     data, _ = split_data(SplitPlan.of(config), profile, frame)

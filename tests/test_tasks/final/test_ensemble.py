@@ -5,6 +5,7 @@ test_stacking.py."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -116,14 +117,23 @@ def test_ensemble_only_when_it_beats_best_single(credit, name):
 
 
 def test_guard_rejects_a_greedy_blend_that_does_not_beat_best(credit):
-    # balanced_accuracy on these models: the greedy rounds mix in other members, yet the final
-    # blend does not beat the best model alone, so the best model alone must be chosen.
+    # balanced_accuracy reads labels at 0.5: with each trial's positive probability shifted
+    # (seeded), the greedy rounds mix in another member, yet the final blend does not beat the
+    # best model alone, so the best model alone must be chosen.
     name = "balanced_accuracy"
-    metric = METRICS[name]
-    ranked = by_metric(credit, name)
-    counts = _greedy_selection(ranked, credit.data, metric, ROUNDS)
+    metric, data = METRICS[name], credit.data
+    rng, shifted = np.random.default_rng(7), []
+    for result in credit.results:
+        proba = result.predictions.copy()
+        proba[:, 1] = np.clip(proba[:, 1] + rng.uniform(-0.15, 0.15), 0, 1)
+        proba[:, 0] = 1 - proba[:, 1]
+        metrics = score_all(data.task, data.y_valid, proba, data.weights_valid, data.y_range,
+                            data.positive)
+        shifted.append(replace(result, predictions=proba, metrics=metrics))
+    ranked = sorted(shifted, key=lambda r: r.metrics[name], reverse=True)
+    counts = _greedy_selection(ranked, data, metric, ROUNDS)
     assert len(counts) >= 2, "the case under test (a greedy mix) no longer occurs on this data"
-    choice = choose_model(ranked, credit.data, metric, rounds=ROUNDS, enabled=True, stack=False)
+    choice = choose_model(ranked, data, metric, rounds=ROUNDS, enabled=True, stack=False)
     assert not choice.is_ensemble
     assert choice.members[0] is ranked[0]
 

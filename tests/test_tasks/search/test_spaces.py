@@ -105,12 +105,15 @@ def _point_random(space: SearchSpace, seed: int) -> dict:
     return point
 
 
-# Tree counts only cost time; corner and random points use the smallest one.
+# Tree counts only cost time; corner and random points use the smallest one, and a fixed
+# ceiling (the boosters' rounds, which early stopping decides in a trial) a small count.
 ROUNDS = ("n_estimators", "max_iter")
+CHEAP_ROUNDS = 30
 
 
 def _cheap(space: SearchSpace, point: dict) -> dict:
-    return {k: space.params[k].low if k in ROUNDS else v for k, v in point.items()}
+    ceilings = {k: CHEAP_ROUNDS for k in ROUNDS if k in space.fixed}
+    return {**ceilings, **{k: space.params[k].low if k in ROUNDS else v for k, v in point.items()}}
 
 
 def _check_contract(key: str, kind: str, params: dict, datasets) -> None:
