@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from tasks.final.thresholds import decision_threshold
+
 if TYPE_CHECKING:
     from flows.steps import Phases
     from tasks.budget import Budget
@@ -57,9 +59,10 @@ class TrainResult:
     # by default from the cores the run may use (affinity and cgroup quota, tasks.cores).
     concurrency: int = 0
     threads_per_trial: int = 0
-    # Binary labels: the positive class's probability from which the model predicts it (tuned
+    # Binary labels: the probability of positive_class from which the model predicts it (tuned
     # for threshold metrics, tasks.final.thresholds; else 0.5); None for other tasks.
     decision_threshold: float | None = None
+    positive_class: str | None = None
     temperature: float = 1.0  # class probabilities rescaled at it (tasks.final.calibration)
 
     def to_dict(self) -> Json:
@@ -112,13 +115,13 @@ def build_result(
         phase_seconds=phases.rounded() if phases else {},
         concurrency=config.concurrency,
         threads_per_trial=config.threads_per_trial,
-        decision_threshold=_threshold(choice, data),
+        decision_threshold=decision_threshold(choice, data.classes),
+        positive_class=_positive_class(data),
         temperature=choice.temperature,
     )
 
 
-def _threshold(choice: Choice, data: SearchData) -> float | None:
-    if choice.threshold is not None:
-        return choice.threshold
-    binary = data.classes is not None and len(data.classes) == 2
-    return 0.5 if binary else None
+def _positive_class(data: SearchData) -> str | None:
+    if data.classes is None or len(data.classes) != 2:
+        return None
+    return str(data.classes[data.positive])

@@ -238,8 +238,9 @@ _WATCHED = {
 
 
 def early_stopping_watch(metric: Metric, n_classes: int | None) -> str | None:
-    """What boosting's early stopping watches for this primary metric, or None: no early
-    stopping. Binary data only for "auc" (the libraries' AUC is the binary one)."""
+    """What boosting's early stopping watches for this primary metric, or None: nothing the
+    libraries have, so they watch their own loss. Binary data only for "auc" (the libraries' AUC
+    is the binary one)."""
     watch = _WATCHED.get(metric.name)
     return None if watch == "auc" and n_classes != 2 else watch
 

@@ -1,4 +1,4 @@
-"""Features engineered inside one model's pipeline (a searched option of the boosters): after
+"""Features engineered inside one model's pipeline (an option of the boosters, fixed off): after
 mljar's golden features and AutoGluon's TabPrep, on the already featurized matrix.
 
 Appended after its columns, so the leading category codes keep their positions:

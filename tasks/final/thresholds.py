@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tasks.metrics import Metric
     from tasks.types import Array
 
-__all__ = ["TUNED_METRICS", "MIN_GAIN", "search_threshold", "tune_threshold"]
+__all__ = ["TUNED_METRICS", "MIN_GAIN", "decision_threshold", "search_threshold", "tune_threshold"]
 
 # Not the one-sided binary precision and recall: a threshold maximises them by giving the other
 # side away (recall is 1 at threshold 0).
@@ -71,3 +71,11 @@ def tune_threshold(choice: Choice, data: SearchData, metric: Metric) -> Choice:
     metrics = score_all(data.task, data.y_valid, choice.predictions, data.weights_valid,
                         data.y_range, data.positive, threshold=t)
     return replace(choice, metrics=metrics, threshold=t)
+
+
+def decision_threshold(choice: Choice, classes: Array | None) -> float | None:
+    """The positive class's probability from which the model labels a row positive: the tuned
+    threshold, 0.5 for other binary models (the most likely class), None without two classes."""
+    if choice.threshold is not None:
+        return choice.threshold
+    return 0.5 if classes is not None and len(classes) == 2 else None

@@ -59,9 +59,9 @@ def _library(model: Estimator) -> str:
 
 def early_stopping(model: Estimator, X_eval: Rows, y_eval: Array, watch: str | None = None
                    ) -> dict[str, object] | None:
-    """The fit arguments that stop a LightGBM or XGBoost model early on (X_eval, y_eval), or
-    None for a model without boosting rounds. `watch` is what is watched: "auc" (both libraries
-    call it so), else the model's own objective (log loss, squared error)."""
+    """The fit arguments that stop a LightGBM, XGBoost or CatBoost model early on (X_eval,
+    y_eval), or None for a model without boosting rounds. `watch` is what is watched: "auc" (the
+    libraries call it so), else the model's own objective (log loss, squared error)."""
     inner, library = inner_estimator(model), _library(model)
     if library == "lightgbm":
         import lightgbm
@@ -88,9 +88,12 @@ class _Clock:
     as early stopping's would. One class for the three libraries' callback protocols; it holds
     no reference to the data, so a model that keeps its callbacks (XGBoost) still pickles."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, stopper: object = None) -> None:
         self.seconds = seconds
         self.started: float | None = None
+        # LightGBM's early-stopping callback: a stop on the clock keeps its best round, as
+        # XGBoost and CatBoost keep theirs, not the up to 50 rounds fitted past it.
+        self.stopper = stopper
 
     def _over(self) -> bool:
         now = time.monotonic()
@@ -102,6 +105,10 @@ class _Clock:
         if self._over():
             import lightgbm
 
+            best = getattr(self.stopper, "best_iter", None)
+            if best:  # first_metric_only: the first metric's best round and scores
+                raise lightgbm.callback.EarlyStopException(
+                    best[0], self.stopper.best_score_list[0])  # type: ignore[attr-defined]
             iteration = getattr(env, "iteration", 0)
             raise lightgbm.callback.EarlyStopException(
                 iteration, getattr(env, "evaluation_result_list", None) or [])
@@ -120,7 +127,9 @@ def stop_after(model: Estimator, seconds: float, fit_args: dict[str, object]) ->
     `seconds` with the rounds it has: a trial's share of the budget, not the kill at its end."""
     inner, library = inner_estimator(model), _library(model)
     if library in ("lightgbm", "catboost"):
-        fit_args["callbacks"] = [*list(fit_args.get("callbacks") or []), _Clock(seconds)]  # type: ignore[call-overload]
+        callbacks = list(fit_args.get("callbacks") or [])  # type: ignore[call-overload]
+        stopper = next((c for c in callbacks if hasattr(c, "best_iter")), None)
+        fit_args["callbacks"] = [*callbacks, _Clock(seconds, stopper)]
     elif library == "xgboost":
         from xgboost.callback import TrainingCallback
 
@@ -131,8 +140,10 @@ def stop_after(model: Estimator, seconds: float, fit_args: dict[str, object]) ->
 def always_stops(model: Estimator) -> bool:
     """Whether the model stops early even when the primary metric names nothing to watch (AUC
     of many classes, accuracy, F1, MAE...): the boosters' rounds are never searched, only capped,
-    so they watch their own loss there (on the meta tables that cost CatBoost no AUC against
-    watching a multiclass AUC)."""
+    so they watch their own loss there. On the meta tables that cost CatBoost no AUC against
+    watching a multiclass AUC, and gave LightGBM and XGBoost a better multiclass AUC than 100
+    unwatched rounds on 4 of 6 tables (benchmarks/results/2026-12-06-issue16.md, "Rounds by
+    early stopping")."""
     return _library(model) in ("catboost", "lightgbm", "xgboost")
 
 

@@ -47,14 +47,15 @@ class Family:
     # statistics, computed in order on the fit rows, are its main strength);
     # "native_few_levels": columns of up to roles.MAX_ONEHOT_LEVELS levels as such codes, the
     # many-level ones target-encoded (the other boosters overfit a split on dozens of levels,
-    # and a level's target mean keeps an order, as of grades, that codes lose).
+    # and a level's target mean keeps an order, as of grades, that codes lose); the forests take
+    # the same codes as plain numbers, so one featurized fold serves them and the boosters.
     categorical: str = "onehot"
     threads_knob: str = "n_jobs"  # the constructor argument that sets its threads
     aliases: tuple[str, ...] = ()
     # An optional package the estimator imports when it fits (torch, the `nn` extra): the family
     # is skipped, with a sentence, where it is not installed.
     requires: str | None = None
-    # What it imports stays in the trial worker (torch: 248 MB): the worker is replaced after
+    # What it imports stays in the trial worker (torch: 210-250 MB): the worker is replaced after
     # its trial, so the trials after it do not carry that memory (tasks.search.workers).
     retire_worker: bool = False
 

@@ -7,7 +7,7 @@ layers with dropout are trained with AdamW under a warm-up and cosine-decay sche
 early on a slice of the fit rows (never the rows that score the model), keeping the best epoch.
 
 torch is imported inside fit and predict only: a process that never trains or runs a network
-never pays its import (about 210 MB). The fitted estimator holds its weights as numpy arrays and
+never pays its import (210-250 MB). The fitted estimator holds its weights as numpy arrays and
 rebuilds the network for each prediction, so it pickles without torch and across its versions.
 The estimators here prepare the inputs and the rows early stopping watches; the network, its
 optimizer and its training loop are in tasks.models.mlp_network.

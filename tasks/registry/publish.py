@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tasks.final.thresholds import decision_threshold
 from tasks.registry.model_card import CardFacts, model_card
 from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
 from tasks.registry.records import ChartSet
@@ -59,10 +60,9 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
     summary["trials"] = len(outcome.results)
     summary["temperature"] = choice.temperature  # 1: probabilities not rescaled
     held = evaluation.held_out
-    binary = held is not None and held.classes is not None and len(held.classes) == 2
-    if binary or choice.threshold is not None:
-        # The positive class's probability from which predict labels it; 0.5: not tuned.
-        summary["decision_threshold"] = 0.5 if choice.threshold is None else choice.threshold
+    threshold = decision_threshold(choice, None if held is None else held.classes)
+    if threshold is not None:  # 0.5: not tuned
+        summary["decision_threshold"] = threshold
     tags = {"best_model": choice.label, "stop_reason": outcome.stop_reason}
     tracker.log_summary(run_id, summary, tags, pd.DataFrame(outcome.leaderboard(metric)))
     best = outcome.best.metrics.get(metric.name)

@@ -40,15 +40,15 @@ class TrialSettings:
     n_jobs: int
     featurize: bool = True
     # Boosting rounds stop on each fold's validation rows when this stops improving: "auc",
-    # "loss" (the model's own), or None: no early stopping (metrics.early_stopping_watch).
+    # "loss" or None, the model's own loss (metrics.early_stopping_watch).
     early_stopping: str | None = None
     # What boosting stops on: None, the fold's validation rows, which also score it; or this
     # share of the fold's fit rows (boosting.stopping_split). benchmarks/early_stopping.py
     # compares the two: the validation rows chose better models on the meta tables.
     stop_share: float | None = None
     metric: str | None = None  # the primary metric: each fold is scored with it, for pruning
-    # A boosting fit that stops early also stops after this long, with the rounds it has
-    # (budget.boosting_seconds); None: only when its validation rows stop improving.
+    # A boosting fit also stops after this long, with the rounds it has, and the MLP's schedule
+    # shrinks to it (budget.boosting_seconds); None: only when its validation rows stop improving.
     fit_seconds: float | None = None
 
 
@@ -67,8 +67,8 @@ class TrialResult:
     reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
     worker: str = ""  # host:pid of the process that supervised the trial
     model_bytes: int = 0  # pickled size of one fitted fold's pipeline
-    # What the refit on all rows changes in the candidate's parameters: a boosting model stopped
-    # early takes the rounds its folds kept on average.
+    # What the refit on all rows changes in the candidate's parameters: a boosting model takes
+    # the rounds its folds kept on average, the MLP the epochs its clock left its schedule.
     refit_params: Params = field(default_factory=dict)
     fold_scores: tuple[float, ...] = ()  # the primary metric on each fold run (NaN: undefined)
     # The sampler proposed a configuration already tried: that trial's number, whose result

@@ -113,7 +113,7 @@ def _run_fold(
     model, X, y = pipeline[-1], encoded.fit, data.y[fit_rows]
     weights = None if data.weights is None else data.weights[fit_rows]
     watched = None
-    if settings.early_stopping or always_stops(model):
+    if always_stops(model):  # the boosters; the MLP stops on rows of its own
         if settings.stop_share is None:
             # The rows that score the model also choose its rounds: measured on the meta tables,
             # that flatters the boosters no more than the other families' CV flatters them, and
@@ -190,9 +190,10 @@ def _pruned(metric: Metric, scores: list[float], bars: tuple[float, ...], folds:
 
 
 def _refit_rounds(rounds: list[int | None], param: str) -> Params:
-    """The folds' kept rounds, averaged, for the refit on all rows as `param` (LightGBM and
-    XGBoost both call them n_estimators); none when a fold's model had no rounds."""
+    """The folds' kept rounds (or an MLP's epochs), averaged, for the refit on all rows as
+    `param`; none for a model without rounds. A fold that kept none (no early stopping, which the
+    boosters always have) does not count: without the others, the refit would run the ceiling."""
     kept = [r for r in rounds if r is not None]
-    if not kept or len(kept) < len(rounds):
+    if not kept:
         return {}
     return {param: max(1, round(sum(kept) / len(kept)))}

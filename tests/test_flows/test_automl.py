@@ -134,6 +134,7 @@ def test_balanced_accuracy_on_rare_positives_gets_a_decision_threshold(prefect_a
     threshold = client_of(config).get_run(result.run_id).data.metrics["decision_threshold"]
     assert 0 < threshold < 0.5
     assert result.to_dict()["decision_threshold"] == pytest.approx(threshold)  # what --json prints
+    assert result.positive_class == "True"  # kc1's defects: the class whose probability it reads
     # The validation metric is read at the threshold: above every trial's at the most likely
     # class, by the minimum gain at least (an ensemble only adds to it).
     board = [r["balanced_accuracy"] for r in result.leaderboard if r["status"] == "ok"]

@@ -60,6 +60,7 @@ def test_json_output_has_what_a_pipeline_chains_on(trained):
     assert out["registry"]["new_score"] == pytest.approx(out["metrics"]["AUC_weighted"])
     # AUC reads no labels: binary predictions keep the most likely class
     assert out["decision_threshold"] == 0.5 and out["temperature"] == 1.0
+    assert out["positive_class"] in {str(v) for v in load("blood_transfusion")["donated_march_2007"]}
 
 
 @pytest.mark.parametrize("model_ref", ["registry", "alias-less pkl"])

@@ -1,11 +1,11 @@
-"""tasks.models.boosting.stopping_split: the slice of a fold's fit rows a booster stops on."""
+"""tasks.models.boosting: the slice of fit rows a booster may stop on; the clock that stops it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks.models.boosting import STOP_MIN_ROWS, stopping_split
+from tasks.models.boosting import STOP_MIN_ROWS, _Clock, early_stopping, stopping_split
 
 
 def _labels(counts: dict[str, int], seed: int = 0) -> np.ndarray:
@@ -46,3 +46,33 @@ def test_the_same_seed_gives_the_same_rows_and_another_seed_others():
     other = stopping_split(y, 0.1, seed=4, classify=True)[1]
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+class _AfterRounds(_Clock):
+    """The boosting clock, run out after a count of rounds instead of seconds: deterministic."""
+
+    def __init__(self, rounds: int, stopper: object) -> None:
+        super().__init__(0.0, stopper)
+        self.rounds, self.calls = rounds, 0
+
+    def _over(self) -> bool:
+        self.calls += 1
+        return self.calls > self.rounds
+
+
+def test_lightgbm_stopped_by_its_clock_keeps_its_best_round():
+    from lightgbm import LGBMRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    y = X[:, 0] + rng.normal(scale=1.0, size=600)
+    model = LGBMRegressor(n_estimators=5000, learning_rate=0.8, num_leaves=31, verbose=-1)
+    fit_args = early_stopping(model, X[400:], y[400:])  # 50 rounds of patience: never reached
+    stopper = fit_args["callbacks"][0]
+    clock = _AfterRounds(40, stopper)
+    model.fit(X[:400], y[:400], **{**fit_args, "callbacks": [*fit_args["callbacks"], clock]})
+    # At this learning rate the validation loss bottoms out within a few rounds; the clock ran
+    # out after 40, and the model keeps the best of them, as early stopping would.
+    assert clock.calls == 41
+    assert model.best_iteration_ == stopper.best_iter[0] + 1 < 40
+    assert model.booster_.current_iteration() == model.best_iteration_
