@@ -38,7 +38,7 @@ test: lint $(if $(NPM),$(AZURITE_STAMP))
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows tasks
+	$(BIN)/ruff check automl_flow flows tasks
 	$(BIN)/mypy
 
 $(AZURITE_STAMP):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the command imports what it needs once it knows which comma
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
+SHOWN_TRIALS = 10  # leaderboard rows printed; --json has every trial
 
 
 def _csv(text: str) -> list[str]:
@@ -226,12 +227,15 @@ def _report(result: TrainResult, console: Console) -> None:
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
     for column in ("rank", "model", result.primary_metric, "fit s", "status"):
         table.add_column(column, justify="left" if column in ("model", "status") else "right")
-    for row in result.leaderboard:
+    for row in result.leaderboard[:SHOWN_TRIALS]:
         value = row[result.primary_metric]
         table.add_row(str(row["rank"]), str(row["model"]),
                       "-" if value is None else f"{value:.4f}", f"{row['fit_seconds']:.2f}",
                       str(row["status"]))
     console.print(table)
+    if (hidden := len(result.leaderboard) - SHOWN_TRIALS) > 0:
+        console.print(f"... and {hidden} more trials (--json, or the run's leaderboard.json in "
+                      "MLflow, lists every one)", highlight=False)
     console.print(
         f"best: [bold]{result.best_model}[/] {result.primary_metric}="
         f"{result.primary_metric_value:.4f} after {result.trials} trials "

@@ -53,7 +53,7 @@ class TrainResult:
     registry: Json | None = None  # the decision: reason, metric, basis, both scores
     roles: dict[str, list[str]] = field(default_factory=dict)
     guardrails: list[dict[str, str]] = field(default_factory=list)
-    leaderboard: list[LeaderboardRow] = field(default_factory=list)
+    leaderboard: list[LeaderboardRow] = field(default_factory=list)  # every trial, best first
     phase_seconds: dict[str, float] = field(default_factory=dict)  # search, ensemble, refit...
     # What the run sized itself to: trials at once (worker processes) and each one's thread cap;
     # by default from the cores the run may use (affinity and cgroup quota, tasks.cores).
@@ -64,6 +64,7 @@ class TrainResult:
     decision_threshold: float | None = None
     positive_class: str | None = None
     temperature: float = 1.0  # class probabilities rescaled at it (tasks.final.calibration)
+    flow_run_id: str | None = None  # the Prefect flow run (None when called outside one)
 
     def to_dict(self) -> Json:
         return asdict(self)
@@ -111,14 +112,22 @@ def build_result(
         registry=decision.to_dict() if decision else None,
         roles=profile.roles.summary(),
         guardrails=report.to_dicts(),
-        leaderboard=outcome.leaderboard(profile.metric)[:10],
+        leaderboard=outcome.leaderboard(profile.metric),
         phase_seconds=phases.rounded() if phases else {},
         concurrency=config.concurrency,
         threads_per_trial=config.threads_per_trial,
         decision_threshold=decision_threshold(choice, data.classes),
         positive_class=_positive_class(data),
         temperature=choice.temperature,
+        flow_run_id=_flow_run_id(),
     )
+
+
+def _flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return None if ctx is None or ctx.flow_run is None else str(ctx.flow_run.id)
 
 
 def _positive_class(data: SearchData) -> str | None:

@@ -11,6 +11,7 @@ import fsspec
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
+from tasks.data.memory import held_table, is_held
 from tasks.data.redact import mask_secrets, public_url, scrub
 from tasks.errors import DataError, StorageError
 
@@ -68,11 +69,14 @@ def read_table(
     fmt: str | None = None,
 ) -> pd.DataFrame:
     """Read CSV, TSV, Parquet (a file or a folder of parts) or JSON Lines, with errors a user
-    can act on. fmt overrides the format told from the name.
+    can act on. fmt overrides the format told from the name. A `dataframe://` URL is a table
+    the Python API holds in this process (tasks.data.memory).
 
     Every remote read goes through fsspec (never pyarrow's own S3/Azure clients), so endpoints
     and credentials are the same for every format; files are streamed, not downloaded first.
     """
+    if is_held(url):
+        return held_table(url, what)
     shown = f"{what} '{public_url(url)}'"
     fs, path = _filesystem(url, storage_options, shown)
     if fmt is None:

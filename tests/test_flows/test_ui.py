@@ -215,3 +215,19 @@ def test_a_training_flow_is_tagged_and_reports_its_result(prefect_api):
     state = training(config.model_copy(update={"target": "missing"}), return_state=True)
     assert state.is_failed() and state.message == "target column 'missing' is not in the data"
     assert artifacts_of(flow_run_of(state)) == {}
+
+
+def test_the_command_line_prints_ten_trials_and_says_how_many_more():
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from flows.cli import _report
+
+    board = [{"rank": i, "trial": i, "model": f"LightGBM-{i}", "AUC_weighted": 0.9 - i / 100,
+              "fit_seconds": 0.5, "status": "ok"} for i in range(1, 24)]
+    console = Console(record=True, width=200)
+    _report(replace(a_result(), leaderboard=board, trials=23), console)
+    shown = console.export_text()
+    assert "LightGBM-10 " in shown and "LightGBM-11 " not in shown
+    assert "... and 13 more trials (--json, or the run's leaderboard.json in MLflow" in shown
