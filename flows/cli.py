@@ -1,6 +1,10 @@
 """The `automl` command line: `automl train ...` and `automl predict ...`.
 
-A user's mistake is one line on stderr and exit code 2, never a traceback.
+Exit codes are a contract a pipeline chains on: 0 a model was registered (or the predictions
+written); 2 the input or configuration is wrong (one sentence, before any training); 3 the run
+was valid but produced no model in its budget (one sentence: why, and what to change); 1 an
+internal error (one line, and the file that holds the full traceback). Never a traceback on the
+terminal.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # the command imports what it needs once it knows which command runs
 
@@ -23,7 +27,9 @@ if TYPE_CHECKING:  # the command imports what it needs once it knows which comma
 
 __all__ = ["main"]
 
+EXIT_INTERNAL_ERROR = 1
 EXIT_USER_ERROR = 2
+EXIT_NO_MODEL = 3
 SHOWN_TRIALS = 10  # leaderboard rows printed; --json has every trial
 
 
@@ -71,8 +77,20 @@ _SECRET_HELP = ("name of a Prefect Secret block holding a JSON object of storage
                 "--storage-options entries win over it")
 
 
+_ENCODING_HELP = ("text encoding of CSV/TSV tables, e.g. cp1252, latin-1, utf-16 (detected "
+                  "when omitted)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes as the command's other refusals: one line, exit code 2 (argparse
+    prints its whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="automl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="automl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -130,10 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--storage-options", type=_storage_options, metavar="JSON",
                        help=_STORAGE_HELP)
     train.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
+    train.add_argument("--encoding", help=_ENCODING_HELP)
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     predict = sub.add_parser("predict", help="score a table with a trained model")
-    predict.add_argument("--model", required=True, help="models:/NAME/VERSION, models:/NAME@ALIAS, "
+    predict.add_argument("--model", required=True,
+                         help="models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS, "
                          "runs:/RUN_ID/model or a .pkl path")
     predict.add_argument("--data", required=True)
     predict.add_argument("--output", required=True, help=".csv or .parquet path or URL")
@@ -141,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--storage-options", type=_storage_options, metavar="JSON",
                          help=_STORAGE_HELP)
     predict.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
+    predict.add_argument("--encoding", help=_ENCODING_HELP)
     return parser
 
 
@@ -173,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_runtime(args.verbose)
     from rich.console import Console
 
-    from tasks.errors import AutoMLError
+    from tasks.errors import AutoMLError, SearchError
 
     quiet = getattr(args, "json", False)
     console = Console(stderr=True)
@@ -182,9 +203,38 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, Console(stderr=quiet), console, started)
         return _predict(args, console)
+    except SearchError as exc:  # before AutoMLError, its parent
+        console.print(f"[bold red]no model:[/] {exc}", highlight=False, soft_wrap=True)
+        return EXIT_NO_MODEL
     except AutoMLError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - the contract: one line and exit 1, never a traceback
+        where = _save_traceback(exc, getattr(args, "workdir", None))
+        first = (str(exc).splitlines() or [""])[0][:300]
+        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {first}; the full "
+                      f"traceback is in {where}", highlight=False, soft_wrap=True)
+        if args.verbose:
+            console.print_exception()
+        return EXIT_INTERNAL_ERROR
+
+
+def _save_traceback(exc: BaseException, workdir: str | None) -> str:
+    """The traceback in WORKDIR/logs/ (beside the run's MLflow store), else the temp folder."""
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    text = "".join(traceback.format_exception(exc))
+    name = f"automl-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (Path(workdir or "automl-runs") / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            return str((folder / name).resolve())
+        except OSError:
+            continue
+    return "nowhere (no writable folder); rerun with -v to see it"
 
 
 def _progress_to(quiet: bool) -> None:
@@ -264,12 +314,17 @@ def _report(result: TrainResult, console: Console) -> None:
 def _predict(args: argparse.Namespace, console: Console) -> int:
     from tasks.config import default_tracking_uri
     from tasks.data.credentials import storage_options
+    from tasks.data.encodings import UNKNOWN_ENCODING, known_encoding
     from tasks.data.storage import public_url, read_table, write_table
+    from tasks.errors import ConfigError
     from tasks.registry.scoring import load_model, predict_frame
 
     options = storage_options(args.storage_options, args.storage_secret)
     model = load_model(args.model, args.tracking_uri or default_tracking_uri())
-    frame = read_table(args.data, what="data to score", storage_options=options)
+    if args.encoding is not None and not known_encoding(args.encoding):
+        raise ConfigError(f"encoding={args.encoding!r} is invalid: {UNKNOWN_ENCODING}.")
+    frame = read_table(args.data, what="data to score", storage_options=options,
+                       encoding=args.encoding)
     scored = predict_frame(model, frame)
     write_table(scored, args.output, storage_options=options)
     console.print(f"wrote {len(scored)} predictions to {public_url(args.output)}", highlight=False)

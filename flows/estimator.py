@@ -95,6 +95,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         workdir: str = DEFAULTS["workdir"],
         storage_options: dict[str, object] | None = DEFAULTS["storage_options"],
         storage_secret: str | None = DEFAULTS["storage_secret"],
+        encoding: str | None = DEFAULTS["encoding"],
         verbose: int = 1,
     ) -> None:
         # scikit-learn's rule: store every parameter as given; fit validates.
@@ -133,6 +134,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.workdir = workdir
         self.storage_options = storage_options
         self.storage_secret = storage_secret
+        self.encoding = encoding
         self.verbose = verbose
 
     def fit(

@@ -41,8 +41,9 @@ def model_reference(
     """(URI to load, registered version or None, how it was chosen): a .pkl or a models:/ or
     runs:/ URI as given, else the registered model of that name (champion, else newest)."""
     if model.startswith(_URIS) or model.endswith(".pkl"):
-        number = model.startswith("models:/") and model.removeprefix("models:/").partition("/")[2]
-        return model, number or None, "as given"
+        number = model.removeprefix("models:/").partition("/")[2]
+        numbered = model.startswith("models:/") and number.isdigit()
+        return model, number if numbered else None, "as given"
     from tasks.registry.tracking import resolve_registered
 
     return resolve_registered(model, version, tracking_uri)
@@ -83,11 +84,13 @@ def score_flow(
 
     Args:
         model: Registered model name (its @champion, else its newest version), or
-            models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/model, or a .pkl path or URL.
+            an MLflow model URI (models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS,
+            runs:/RUN_ID/model...), or a .pkl path or URL.
         data: Path or URL (s3://, az://) of the table to score, with the training columns.
         output: Path or URL of the predictions (.csv or .parquet): the rows, `prediction` and,
             for classifiers, `proba_<class>` columns.
-        version: Version number or alias of the registered model (default: champion, else newest).
+        version: Version number, `latest` or alias of the registered model (default: champion,
+            else newest).
         tracking_uri: MLflow tracking URI (MLFLOW_TRACKING_URI, else ./automl-runs/mlflow.db).
         storage_options: fsspec options for data and output (credentials are masked when recorded).
         storage_secret: Name of a Prefect Secret block holding storage options.

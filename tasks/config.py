@@ -18,6 +18,7 @@ from pydantic import (
 
 from tasks.budget import check_budget
 from tasks.cores import available_cores
+from tasks.data.encodings import UNKNOWN_ENCODING, known_encoding
 from tasks.data.redact import mask_secrets
 from tasks.errors import ConfigError
 from tasks.features.settings import FeaturizationSettings, parse_featurization
@@ -182,6 +183,12 @@ class AutoMLConfig(BaseModel):
         "Never recorded in MLflow; credential values are masked when the config is serialised.",
     )
 
+    encoding: str | None = Field(
+        default=None,
+        description="Text encoding of CSV and TSV tables (utf-8, cp1252, latin-1, utf-16...); "
+        "detected when empty.",
+    )
+
     storage_secret: str | None = Field(
         default=None, min_length=1,
         description="Name of a Prefect Secret block holding a JSON object of storage options "
@@ -198,6 +205,13 @@ class AutoMLConfig(BaseModel):
     @classmethod
     def _featurization(cls, value: object) -> str | FeaturizationSettings:
         return parse_featurization(value)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None and not known_encoding(value):
+            raise ValueError(UNKNOWN_ENCODING)
+        return value
 
     @field_validator("experiment_timeout_minutes")
     @classmethod

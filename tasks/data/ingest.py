@@ -27,11 +27,12 @@ class TableSources:
     test: str | None = None
     options: Json | None = None  # fsspec storage options (may hold credentials)
     secret: str | None = None  # a Prefect Secret block of storage options
+    encoding: str | None = None  # of CSV and TSV tables; detected when None
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> TableSources:
         return cls(config.training_data, config.validation_data, config.test_data,
-                   config.storage_options, config.storage_secret)
+                   config.storage_options, config.storage_secret, config.encoding)
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,12 @@ def read_tables(sources: TableSources) -> Tables:
     options = storage_options(sources.options, sources.secret)
 
     def optional(url: str | None, what: str) -> pd.DataFrame | None:
-        return None if url is None else read_table(url, what=what, storage_options=options)
+        return None if url is None else read_table(url, what=what, storage_options=options,
+                                                   encoding=sources.encoding)
 
     return Tables(
-        read_table(sources.training, what="training data", storage_options=options),
+        read_table(sources.training, what="training data", storage_options=options,
+                   encoding=sources.encoding),
         optional(sources.validation, "validation data"),
         optional(sources.test, "test data"),
     )

@@ -11,6 +11,7 @@ import fsspec
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
+from tasks.data.delimited import read_delimited
 from tasks.data.memory import held_table, is_held
 from tasks.data.redact import mask_secrets, public_url, scrub
 from tasks.errors import DataError, StorageError
@@ -67,9 +68,11 @@ def read_table(
     what: str = "data",
     storage_options: Json | None = None,
     fmt: str | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read CSV, TSV, Parquet (a file or a folder of parts) or JSON Lines, with errors a user
-    can act on. fmt overrides the format told from the name. A `dataframe://` URL is a table
+    can act on. fmt overrides the format told from the name; encoding, a CSV's or TSV's text
+    encoding (detected when None: tasks.data.delimited). A `dataframe://` URL is a table
     the Python API holds in this process (tasks.data.memory).
 
     Every remote read goes through fsspec (never pyarrow's own S3/Azure clients), so endpoints
@@ -81,13 +84,17 @@ def read_table(
     fs, path = _filesystem(url, storage_options, shown)
     if fmt is None:
         fmt = "parquet" if _is_bare_folder(fs, path, url) else detect_format(url)
-    elif fmt not in _READERS:
-        raise DataError(f"format '{fmt}' of {shown} is unknown; use one of {', '.join(_READERS)}")
+    elif fmt not in ("csv", "tsv", *_READERS):
+        known = ", ".join(("csv", "tsv", *_READERS))
+        raise DataError(f"format '{fmt}' of {shown} is unknown; use one of {known}")
     with _storage_errors(shown, url, fs, path, storage_options, verb="read"):
         try:
             if fmt == "parquet":
                 local = isinstance(fs, LocalFileSystem)
                 frame = pd.read_parquet(path, filesystem=None if local else fs)
+            elif fmt in ("csv", "tsv"):
+                frame = read_delimited(lambda: fs.open(path, "rb", compression="infer"), fmt,
+                                       shown, encoding)
             else:
                 with fs.open(path, "rb", compression="infer") as handle:
                     frame = _READERS[fmt](handle)
@@ -244,14 +251,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _read_csv(handle: IO[bytes]) -> pd.DataFrame:
-    return pd.read_csv(handle)
-
-
-def _read_tsv(handle: IO[bytes]) -> pd.DataFrame:
-    return pd.read_csv(handle, sep="\t")
-
-
 def _read_jsonl(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_json(handle, lines=True)
 
@@ -261,5 +260,5 @@ def _read_parquet(handle: IO[bytes]) -> pd.DataFrame:
 
 
 _READERS: dict[str, Callable[[IO[bytes]], pd.DataFrame]] = {
-    "csv": _read_csv, "tsv": _read_tsv, "parquet": _read_parquet, "jsonl": _read_jsonl
+    "parquet": _read_parquet, "jsonl": _read_jsonl
 }

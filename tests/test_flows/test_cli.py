@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -126,3 +127,83 @@ def test_predict_on_a_model_that_does_not_exist(tmp_path):
                    cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("error: model 'models:/nothing/1' cannot be loaded")
+
+
+def test_a_valid_run_without_a_model_exits_3_with_its_reason(api_url, tmp_path):
+    """Every trial of the only allowed family fails: the input was fine, the run found no
+    model. A pipeline tells that apart from its own mistake (2) by the code."""
+    here = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": api_url,
+           "AUTOML_PLUGINS": "misbehaving",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [*AUTOML, "train", "--data", str(dataset_path("blood_transfusion")), "--target",
+         "donated_march_2007", "--allowed-models", "Raising", "--iterations", "2"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == ("no model: all 2 trials failed, so no model was registered; first error: "
+                    "ValueError: this family always fails")
+    assert "Traceback" not in done.stderr
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'automl-runs' / 'mlflow.db'}"
+    assert MlflowClient(store, registry_uri=store).search_registered_models() == []
+
+
+def test_an_internal_error_is_one_line_exit_1_and_a_traceback_file(api_url, tmp_path):
+    """A bug of ours (here injected: the task inference raises) is not the user's mistake."""
+    script = ("import sys, tasks.data.inspect as inspect\n"
+              "def broken(y):\n"
+              "    raise ZeroDivisionError('injected fault')\n"
+              "inspect.infer_task = broken\n"
+              "from flows.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": api_url}
+    done = subprocess.run(
+        [sys.executable, "-c", script, "train", "--data", str(dataset_path("blood_transfusion")),
+         "--target", "donated_march_2007"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    head, _, path = lines[0].partition("; the full traceback is in ")
+    assert head == "internal error: ZeroDivisionError: injected fault"
+    log = Path(path)
+    assert log.parent == tmp_path / "automl-runs" / "logs"
+    assert "Traceback" in log.read_text() and "ZeroDivisionError: injected fault" in log.read_text()
+
+
+def test_refusals_under_cpu_load_exit_2_every_time(tmp_path):
+    """Two processes spin on the two cores while the command is refused again and again: every
+    refusal is its one sentence and exit code 2, never a signal from the way out
+    (benchmarks/refusals.py runs 50)."""
+    from benchmarks.refusals import MISTAKES, SPIN, refuse
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(50)))
+    busy = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(2)]
+    try:
+        outcomes = [refuse(tmp_path, table, MISTAKES[i % len(MISTAKES)]) for i in range(18)]
+    finally:
+        for process in busy:
+            process.kill()
+    for code, _, err in outcomes:
+        assert code == 2 and err.startswith("error: "), err[-500:]
+        assert len(err.strip().splitlines()) == 1, err[-500:]
+
+
+def test_a_30_second_budget_holds_for_the_whole_command(tmp_path):
+    """From the command's start to its exit, Prefect's temporary API and MLflow included, as a
+    newcomer runs it (no server configured): at most 1.1 times the budget."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(tmp_path / "prefect"))
+    started = time.monotonic()
+    done = subprocess.run(
+        [*AUTOML, "train", "--data", str(dataset_path("telco_churn")), "--target", "churn",
+         "--timeout-minutes", "0.5", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    wall = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["trials"] >= 1
+    assert wall <= 33.0, f"{wall:.1f} s for a 30 s budget"

@@ -155,6 +155,33 @@ def test_numpy_arrays_with_feature_names_and_a_target_name_train_a_classifier(pr
     assert np.array_equal(model.predict(rows), registered(model).predict(frame[names][:50]))
 
 
+def test_a_dataframe_holding_its_target_and_a_validation_frame_train_a_regressor(prefect_api,
+                                                                                   tmp_path):
+    frame = load("concrete").sample(frac=1.0, random_state=1)
+    target = "compressive_strength"
+    model = AutoMLRegressor(workdir=str(tmp_path), experiment_name="api-concrete-frame",
+                            target=target, **REGRESSORS)
+    model.fit(frame.iloc[:700], X_valid=frame.iloc[700:900])
+    assert model.result_.validation == "given validation data"
+    assert target not in model.feature_names_in_ and model.n_features_in_ == 8
+    rest = frame.iloc[900:]
+    assert np.allclose(model.predict(rest), registered(model).predict(rest))
+    assert model.score(rest.drop(columns=target), rest[target]) > 0.5
+
+
+def test_a_path_trains_as_the_command_line_does(prefect_api, tmp_path):
+    model = AutoMLClassifier(workdir=str(tmp_path), experiment_name="api-path", iterations=2,
+                             allowed_models=["LightGBM"])
+    model.fit(str(dataset_path("blood_transfusion")), target="donated_march_2007")
+    frame = load("blood_transfusion")
+    assert model.result_.trials == 2
+    assert sorted(model.feature_names_in_) == sorted(c for c in frame.columns
+                                                     if c != "donated_march_2007")
+    assert np.array_equal(model.predict(frame.head(20)), registered(model).predict(frame.head(20)))
+    with pytest.raises(DataError, match=r"^X is the path '.*blood_transfusion.parquet', so y must"):
+        model.fit(str(dataset_path("blood_transfusion")), frame["donated_march_2007"])
+
+
 def test_parameters_round_trip_through_get_params_set_params_and_clone():
     model = AutoMLClassifier(iterations=7, allowed_models=["LightGBM"], primary_metric="accuracy")
     params = model.get_params()

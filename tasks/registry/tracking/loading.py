@@ -24,17 +24,20 @@ __all__ = ["load_logged_model", "resolve_registered"]
 
 
 def load_logged_model(uri: str, tracking_uri: str | None) -> Estimator:
-    """The pipeline behind models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/PATH.
+    """The pipeline behind MLflow's model URIs: models:/NAME/VERSION, models:/NAME/latest,
+    models:/NAME/STAGE, models:/NAME@ALIAS or runs:/ID/PATH (any other models:/ form, as
+    MLflow resolves it).
 
-    MLflow resolves models:/ through the process-wide registry URI, so it is resolved here
-    with an explicit client instead.
+    MLflow resolves models:/ through the process-wide registry URI, so a registered name is
+    resolved here with an explicit client instead.
     """
     quiet_mlflow()
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         source = uri
-        if uri.startswith("models:/"):
-            source = _model_version_source(client, uri.removeprefix("models:/"))
+        ref = uri.removeprefix("models:/")
+        if uri.startswith("models:/") and ("/" in ref or "@" in ref):
+            source = _model_version_source(client, ref)
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri)
         if local.endswith(".pkl"):
             return pickle.loads(Path(local).read_bytes())  # noqa: S301 - the user's own model
@@ -52,9 +55,21 @@ def _model_version_source(client: MlflowClient, ref: str) -> str:
     if at:
         version = client.get_model_version_by_alias(name, alias)
     else:
-        name, _, number = ref.partition("/")
-        version = client.get_model_version(name, number)
+        name, _, which = ref.partition("/")
+        version = _version(client, name, which)
     return client.get_model_version_download_uri(version.name, version.version)
+
+
+def _version(client: MlflowClient, name: str, which: str) -> ModelVersion:
+    """A version by number, `latest` (the newest) or a stage name (Staging, Production...)."""
+    if which.isdigit():
+        return client.get_model_version(name, which)
+    if which.lower() == "latest":
+        return _newest(client, name)
+    found: list[ModelVersion] = client.get_latest_versions(name, stages=[which])
+    if not found:
+        raise MlflowException(f"registered model '{name}' has no version in stage '{which}'")
+    return found[0]
 
 
 def resolve_registered(
@@ -67,6 +82,8 @@ def resolve_registered(
     try:
         if version and version.isdigit():
             found, how = client.get_model_version(name, version), f"version {version}"
+        elif version and version.lower() == "latest":
+            found, how = _newest(client, name), "newest version"
         elif version:
             found, how = client.get_model_version_by_alias(name, version), f"alias @{version}"
         else:
@@ -85,8 +102,11 @@ def _champion_or_newest(client: MlflowClient, name: str) -> tuple[ModelVersion, 
     model = client.get_registered_model(name)  # raises when the name is unknown
     if "champion" in (model.aliases or {}):
         return client.get_model_version_by_alias(name, "champion"), "alias @champion"
+    return _newest(client, name), "newest version: no version has the alias @champion yet"
+
+
+def _newest(client: MlflowClient, name: str) -> ModelVersion:
     versions = client.search_model_versions(f"name = '{name}'")
     if not versions:
         raise MlflowException(f"registered model '{name}' has no versions")
-    newest = max(versions, key=lambda v: int(v.version))
-    return newest, "newest version: no version has the alias @champion yet"
+    return max(versions, key=lambda v: int(v.version))

@@ -243,3 +243,28 @@ def test_served_model_answers_a_prediction_request(on_server, mlflow_server, tmp
     with open(local, "rb") as handle:
         expected = pickle.load(handle).predict(rows)
     assert [str(p) for p in served] == [str(p) for p in expected]
+
+
+def test_every_mlflow_model_uri_form_loads_the_version_it_names(ladder):
+    """models:/NAME/latest, /STAGE, @ALIAS and /VERSION: each the version MLflow would give
+    (models:/NAME/latest was refused as a non-integer version)."""
+    from tasks.errors import DataError
+    from tasks.registry.scoring import load_model
+
+    _, (config, weak), (_, good), _ = ladder
+    uri = config.resolved_tracking_uri
+    client = client_of(uri)
+    newest = max(int(v.version) for v in client.search_model_versions("name = 'credit'"))
+    rows = load("credit_g").drop(columns=["class"]).head(40)
+
+    def proba(model_uri: str) -> np.ndarray:
+        return load_model(model_uri, uri).predict_proba(rows)
+
+    assert np.allclose(proba("models:/credit/latest"), proba(f"models:/credit/{newest}"))
+    assert not np.allclose(proba("models:/credit/latest"), proba(f"models:/credit/{weak.model_version}"))
+    assert np.allclose(proba("models:/credit@champion"), proba(f"models:/credit/{good.model_version}"))
+    with pytest.warns(FutureWarning):  # stages are deprecated in MLflow, still valid URIs
+        client.transition_model_version_stage("credit", weak.model_version, "Staging")
+    assert np.allclose(proba("models:/credit/Staging"), proba(f"models:/credit/{weak.model_version}"))
+    with pytest.raises(DataError, match="no version in stage 'Archived'"):
+        load_model("models:/credit/Archived", uri)
