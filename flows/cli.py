@@ -130,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
                        default=None)
     train.add_argument("--no-pruning", dest="enable_pruning", action="store_false", default=None,
                        help="run every fold of every trial")
+    train.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                       help="results reach the sampler in the order asked: the same seed and "
+                       "--iterations give the same model at any --max-concurrent up to 8 "
+                       "(default: on when --iterations is given)")
     train.add_argument("--sampler", choices=["tpe", "random"],
                        help="tpe (default) or random: the same trials whatever --max-concurrent")
     train.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",

@@ -79,6 +79,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         enable_early_stopping: bool = DEFAULTS["enable_early_stopping"],
         early_stopping_patience: int = DEFAULTS["early_stopping_patience"],
         enable_pruning: bool = DEFAULTS["enable_pruning"],
+        deterministic: bool | None = None,
         sampler: Literal["tpe", "random"] = DEFAULTS["sampler"],
         allowed_models: list[str] | None = DEFAULTS["allowed_models"],
         blocked_models: list[str] | None = DEFAULTS["blocked_models"],
@@ -118,6 +119,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.enable_early_stopping = enable_early_stopping
         self.early_stopping_patience = early_stopping_patience
         self.enable_pruning = enable_pruning
+        self.deterministic = deterministic
         self.sampler = sampler
         self.allowed_models = allowed_models
         self.blocked_models = blocked_models
@@ -189,8 +191,10 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         for table in (train, validation):
             if table is not None and table.frame is not None:
                 tables[table.url] = table.frame
+        # The knobs changed from their defaults, as the command line passes the options given:
+        # the config tells a given `iterations` from its default (deterministic runs).
         knobs = {name: getattr(self, name) for name in AutoMLConfig.model_fields
-                 if name not in DATA_FIELDS}
+                 if name not in DATA_FIELDS and getattr(self, name) != DEFAULTS[name]}
         from tasks.config import parse_config
 
         config = parse_config(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from flows.ui import TrialProgress
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
-from tasks.search.loop import SearchLimits, prunable, run_search
+from tasks.search.loop import ORDERED_LAG, SearchLimits, prunable, run_search
 from tasks.search.state import SearchState
 from tasks.search.study import open_storage, open_study, predictions_folder, save_predictions
 
@@ -92,13 +92,16 @@ class SearchSettings:
     pruning: bool = True
     timeout_minutes: float | None = None  # of one trial
     memory_mb: float | None = None  # of one trial's process
+    lag: int | None = None  # results told in ask order, this many asks late (SearchLimits)
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> SearchSettings:
+        lag = max(ORDERED_LAG, config.concurrency - 1) if config.deterministic else None
         return cls(config.experiment_name, config.iterations, config.concurrency,
                    config.experiment_exit_score,
                    config.early_stopping_patience if config.enable_early_stopping else None,
-                   config.enable_pruning, config.iteration_timeout_minutes, config.max_memory_mb)
+                   config.enable_pruning, config.iteration_timeout_minutes, config.max_memory_mb,
+                   lag)
 
 
 def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: RunRecords,
@@ -135,6 +138,7 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         exit_score=settings.exit_score,
         patience=settings.patience,
         prune=settings.pruning and prunable([len(valid) for _, valid in data.folds]),
+        lag=settings.lag,
     )
     evaluator = TaskEvaluator(workers.payload, lambda: budget.trials_stop(state.leaders, n_folds),
                               settings.timeout_minutes, settings.memory_mb)

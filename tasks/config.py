@@ -81,7 +81,7 @@ class AutoMLConfig(BaseModel):
     max_cores_per_iteration: int = Field(
         default=-1, ge=-1,
         description="Threads one trial may use (-1: the cores divided by the "
-        "concurrent trials).",
+        "concurrent trials; 1 in a deterministic run).",
     )
     max_memory_mb: float | None = Field(
         default=None, gt=0,
@@ -120,6 +120,13 @@ class AutoMLConfig(BaseModel):
         default=True,
         description="Stop a trial after a fold where it is worse than the median of the "
         "finished trials there (cheap fidelity first).",
+    )
+    deterministic: bool = Field(
+        default=False,
+        description="Results reach the sampler in the order trials were asked, so the same "
+        "data, seed and iterations give the same model however many trials run at once (up to "
+        "8): on when iterations is given. A time limit that ends the run first changes how many "
+        "trials run.",
     )
     sampler: Literal["tpe", "random"] = Field(
         default="tpe",
@@ -196,6 +203,14 @@ class AutoMLConfig(BaseModel):
         "storage_options when the data is read, never recorded.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ordered_when_counted(cls, values: object) -> object:
+        # "When iterations ends the run": asked for by giving iterations, unless said otherwise.
+        if isinstance(values, dict) and values.get("deterministic") is None:
+            return {**values, "deterministic": "iterations" in values}
+        return values
+
     @field_serializer("storage_options", when_used="json")
     def _masked(self, value: dict[str, object] | None) -> dict[str, object] | None:
         # JSON is what Prefect stores as the flow run's parameters: no credentials there.
@@ -247,6 +262,10 @@ class AutoMLConfig(BaseModel):
     def threads_per_trial(self) -> int:
         if self.max_cores_per_iteration > 0:
             return self.max_cores_per_iteration
+        if self.deterministic:
+            # A booster's sums depend on how its threads split the rows: the same trial gives
+            # the same model only on the same thread count, whatever the concurrency.
+            return 1
         return max(1, available_cores() // self.concurrency)
 
     @property

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from tasks.search.outcome import SearchOutcome
     from tasks.types import Params
 
-__all__ = ["SearchLimits", "Evaluator", "Record", "run_search", "prunable", "PRUNE_MIN_ROWS"]
+__all__ = ["SearchLimits", "Evaluator", "Record", "run_search", "prunable", "PRUNE_MIN_ROWS",
+           "ORDERED_LAG"]
 
 log = logging.getLogger("automl")
 
@@ -41,6 +42,11 @@ Record = Callable[[TrialResult, SearchState], str | None]
 # is mostly noise (a kernel SVM that ranked among the best was pruned on 120-row folds), and
 # trials on data that small are cheap anyway, so there is little time to save.
 PRUNE_MIN_ROWS = 500
+
+# A deterministic run's lag (SearchLimits.lag): trials of runs with up to ORDERED_LAG + 1 trials at
+# once see the same results, so such runs match whatever their concurrency; a larger concurrency
+# lags by its own count, so as not to wait.
+ORDERED_LAG = 7
 
 
 class Evaluator(Protocol):
@@ -63,6 +69,9 @@ class SearchLimits:
     exit_score: float | None = None
     patience: int | None = 20  # None: no early stopping
     prune: bool = True  # a trial worse than the median after a fold stops there
+    # Results told in ask order, each trial seeing those asked `lag` asks before it or earlier
+    # (run_search); None: told as they finish.
+    lag: int | None = None
 
 
 def prunable(fold_sizes: Sequence[int]) -> bool:
@@ -79,40 +88,97 @@ def run_search(
     first: Sequence[Params] = (),
 ) -> SearchOutcome:
     """Run trials until a limit. `first` are configurations tried before the portfolio: a
-    resumed run's interrupted trials, a warm start's best points."""
+    resumed run's interrupted trials, a warm start's best points.
+
+    With `limits.lag` set, results are told in the order the trials were asked, and the trial
+    asked k-th sees exactly the results of the trials asked before the (k - lag)-th, however many
+    run at once and whichever finishes first: the same seed and iterations give the same trials
+    at any concurrency up to lag + 1 (more wait for the trial lag asks back).
+    """
     families = list(state.families)
     queue = first_points(study, families, list(first))
-    running: dict[Any, tuple[optuna.trial.Trial, float, bool]] = {}  # by the evaluator's handle
+    ordered = limits.lag is not None
+    pending: list[_Asked] = []  # ordered: asked and not told yet, in ask order
+    running: dict[Any, _Asked] = {}  # by the evaluator's handle
+    asked = told = 0
     reason = _stop_reason(limits, state, 0)
+
+    def tell(item: _Asked) -> None:
+        nonlocal told, reason
+        assert item.result is not None
+        told += 1
+        state.add(item.result, counted=not item.queued)
+        tell_result(study, item.trial, item.result, state.metric.name,
+                    record(item.result, state))
+        if item.result.duplicate_of is not None:
+            log.info("trial %s repeats trial %d: its result stands",
+                     item.result.candidate.label, item.result.duplicate_of)
+        else:
+            _log_progress(item.result, state)
+        reason = reason or _stop_reason(limits, state, asked - told)
+
+    def stopped() -> bool:  # a function: tell() sets reason, which the type checker cannot see
+        return reason is not None
+
+    def tell_ready(upto: int) -> None:
+        """Ordered: tell, in ask order, every trial asked before the upto-th, waiting for any
+        still running."""
+        while ordered and told < upto:
+            if pending[0].result is None:
+                collect()
+                continue
+            tell(pending.pop(0))
+
+    def collect() -> None:
+        handle = evaluator.first_done(list(running))
+        item = running.pop(handle)
+        item.result = evaluator.result(handle)
+        state.durations.append(time.monotonic() - item.started)
+        if not ordered:
+            tell(item)
+
     while True:
         while reason is None and len(running) < limits.batch_size:
+            if limits.lag is not None:
+                tell_ready(asked - limits.lag)
+                if stopped():
+                    break
             queued = bool(queue)
             trial, candidate = ask_candidate(study, families, queue)
+            item = _Asked(trial, queued, time.monotonic())
+            asked += 1
+            if ordered:
+                pending.append(item)
             if (repeat := state.repeat_of(candidate)) is not None:
-                state.add(repeat, counted=not queued)
-                tell_result(study, trial, repeat, state.metric.name, record(repeat, state))
-                log.info("trial %s repeats trial %d: its result stands", candidate.label,
-                         repeat.duplicate_of)
-                reason = _stop_reason(limits, state, len(running))
-                continue
-            if limits.prune:
-                candidate = replace(candidate, prune_bars=state.prune_bars())
-            running[evaluator.submit(candidate)] = (trial, time.monotonic(), queued)
-            reason = _stop_reason(limits, state, len(running))
-        if not running:
+                item.result = repeat
+                if not ordered:
+                    tell(item)
+            else:
+                if limits.prune:
+                    candidate = replace(candidate, prune_bars=state.prune_bars())
+                running[evaluator.submit(candidate)] = item
+            reason = reason or _stop_reason(limits, state, asked - told)
+        if running:
+            collect()
+        elif ordered and told < asked:
+            tell_ready(asked)
+        else:
             break
-        handle = evaluator.first_done(list(running))
-        trial, started, queued = running.pop(handle)
-        result = evaluator.result(handle)
-        state.durations.append(time.monotonic() - started)
-        state.add(result, counted=not queued)
-        tell_result(study, trial, result, state.metric.name, record(result, state))
-        _log_progress(result, state)
-        reason = reason or _stop_reason(limits, state, len(running))
     if state.best is None:
         raise SearchError(_nothing_learned(state.results, state.metric.name))
     assert reason is not None
     return state.outcome(reason)
+
+
+@dataclass
+class _Asked:
+    """A trial asked of the sampler, and its result once it has one."""
+
+    trial: optuna.trial.Trial
+    queued: bool  # a first point (portfolio, defaults, retries): not counted by early stopping
+    started: float
+    result: TrialResult | None = None
+    seconds: float | None = None  # wall seconds, for a trial that ran (not a repeat)
 
 
 def _nothing_learned(results: Sequence[TrialResult], metric: str) -> str:

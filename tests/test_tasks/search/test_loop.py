@@ -277,3 +277,49 @@ def test_trials_that_trained_but_have_no_primary_metric_say_so(tmp_path):
                                           r"every trial.*choose another primary_metric"):
         run_search(study(tmp_path), FAMILIES, AUC, limits(iterations=2), unscored([]),
                    lambda r: None)
+
+
+class by_params(scripted):
+    """Scores that are a function of the configuration, durations of the trial number: with two
+    trials or more at once they finish out of order."""
+
+    def __init__(self, workers=1):
+        super().__init__(itertools.repeat(None), lambda n: (n * 7919 % 13) / 300, workers)
+        self.finished: list[int] = []
+
+    def submit(self, c: Candidate):
+        import json
+        import zlib
+
+        score = 0.5 + zlib.crc32(json.dumps([c.family, c.params], sort_keys=True).encode()) % 400 / 1000
+        self.submitted.append(c.number)
+
+        def run():
+            time.sleep(self.seconds(c.number))
+            self.finished.append(c.number)
+            return outcome_of(c, score)
+
+        return self.pool.submit(run)
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "as-they-finish"])
+def test_an_ordered_search_asks_the_same_trials_at_any_concurrency(tmp_path, ordered):
+    """Results told in ask order, each ask seeing those `lag` asks back: one, two and three
+    trials at once try the same configurations, in the same order, with the same scores. Told
+    as they finish, two at once try other ones (TPE sees other results)."""
+    runs = {}
+    for workers in (1, 2, 3):
+        evaluator = by_params(workers)
+        outcome = run_search(study(tmp_path / f"{workers}"), FAMILIES, AUC,
+                             limits(iterations=30, batch_size=workers,
+                                    lag=7 if ordered else None),
+                             evaluator, lambda r: None)
+        runs[workers] = [(r.candidate.number, r.candidate.family, r.candidate.params,
+                          r.metrics[AUC.name]) for r in outcome.results]
+        if workers > 1:
+            assert evaluator.finished != sorted(evaluator.finished)  # out of order indeed
+    assert len(runs[1]) == 30
+    if ordered:
+        assert runs[1] == runs[2] == runs[3]
+    else:
+        assert sorted(runs[1]) != sorted(runs[2])
