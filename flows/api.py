@@ -31,6 +31,7 @@ __all__ = ["TemporaryAPI"]
 
 START_TIMEOUT_SECONDS = 60.0  # a new SQLite database is migrated on its first start
 STOP_TIMEOUT_SECONDS = 5.0
+ORPHAN_GRACE_SECONDS = 3.0
 NOT_NEEDED = "configured"  # what the server side prints when an API is already configured
 
 
@@ -123,6 +124,11 @@ def _serve(parent: int) -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
         server.should_exit = True
+        # A server still starting (a new database's migrations, Prefect's services) finishes
+        # its start-up before it looks at should_exit: up to 16 s seen on 2 cores. Nobody is
+        # left to talk to, so past a short grace it goes at once (SQLite keeps its file whole).
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
     server.run(sockets=[listener])
