@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -23,7 +24,9 @@ from tasks.cores import available_cores
 from tasks.data.ingest import TableSources
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan
+from tasks.errors import ServiceError
 from tasks.models.plugins import load_plugins
+from tasks.registry.faults import describe_failure, service_failure
 from tasks.registry.run import RunSpec, close_run, new_study_name
 from tasks.search.candidates import TrialSettings
 from tasks.types import Params
@@ -92,12 +95,18 @@ def automl_flow(
                 evaluation = steps.evaluate(model, choice, data, test)
                 # Registered first: the charts and the card take what time is left, never the
                 # model's place in the registry.
-                registered = steps.register(run, model, data, evaluation, profile.metric,
-                                            config.registered_model_name, allowed=config.promote)
-                charts = steps.report(run, model, choice, outcome, evaluation, profile.metric,
-                                      budget, config.random_state)
-                steps.describe(run, registered, profile, data, choice, evaluation, outcome,
-                               charts, report.to_dicts(), config.target)
+                with _told(config, "registering the model",
+                           f"nothing was registered, and the search's {len(outcome.results)} "
+                           "trials are kept"):
+                    registered = steps.register(run, model, data, evaluation, profile.metric,
+                                                config.registered_model_name,
+                                                allowed=config.promote)
+                with _told(config, f"the model is registered as {registered.model_uri}, but "
+                           "logging the run's charts and model card", None):
+                    charts = steps.report(run, model, choice, outcome, evaluation,
+                                          profile.metric, budget, config.random_state)
+                    steps.describe(run, registered, profile, data, choice, evaluation, outcome,
+                                   charts, report.to_dicts(), config.target)
     log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(),
              config.experiment_timeout_minutes)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered,
@@ -130,20 +139,56 @@ def _refit_settings(workers: TrialWorkers) -> TrialSettings:
 
 @contextmanager
 def _closing(records: RunRecords) -> Iterator[RunRecords]:
-    """The MLflow parent run ends FINISHED, or FAILED when a later step fails."""
-    ok = False
+    """The MLflow parent run ends FINISHED, or FAILED when a later step fails; not when the
+    server itself failed (--resume opens the run again), and never in place of the run's own
+    error."""
     try:
         yield records
-        ok = True
-    finally:
-        try:
-            run: TrackedRun | None = records.tracked()
-        except Exception:
-            if ok:
+    except ServiceError:
+        raise  # the server is what failed: closing the run would only wait for it again
+    except BaseException:
+        _close(records, ok=False)
+        raise
+    _close(records, ok=True)
+
+
+def _close(records: RunRecords, ok: bool) -> None:
+    try:
+        run: TrackedRun | None = records.tracked()
+    except Exception:
+        if ok:
+            raise
+        return  # the tracking step failed too: there is no MLflow run to close
+    if run is None:
+        return
+    try:
+        close_run(run, ok=ok)
+    except Exception as exc:
+        if ok and describe_failure(exc, run.tracker.tracking_uri) is None:
+            raise
+        log.warning("the MLflow run %s could not be marked %s: %s", run.run_id,
+                    "finished" if ok else "failed", str(exc).splitlines()[0][:200])
+
+
+@contextmanager
+def _told(config: AutoMLConfig, what: str, kept: str | None) -> Iterator[None]:
+    """A service's or disk's failure inside, told as one sentence (tasks.registry.faults): raised
+    as a ServiceError when `kept` says what the run keeps, else a warning (the model is safe)."""
+    started = time.monotonic()
+    try:
+        yield
+    except Exception as exc:
+        seconds = time.monotonic() - started
+        if kept is not None:
+            failure = service_failure(exc, what=what, tracking_uri=config.resolved_tracking_uri,
+                                      kept=kept, seconds=seconds)
+            if failure is None:
                 raise
-            run = None  # the tracking step failed too: there is no MLflow run to close
-        if run is not None:
-            close_run(run, ok=ok)
+            raise failure from exc
+        cause = describe_failure(exc, config.resolved_tracking_uri)
+        if cause is None:
+            raise
+        log.warning("%s failed after %.0f s: %s", what, seconds, cause[0])
 
 
 def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's future type

@@ -2,9 +2,10 @@
 
 Exit codes are a contract a pipeline chains on: 0 a model was registered (or the predictions
 written); 2 the input or configuration is wrong (one sentence, before any training); 3 the run
-was valid but produced no model in its budget (one sentence: why, and what to change); 1 an
-internal error (one line, and the file that holds the full traceback). Never a traceback on the
-terminal.
+was valid but produced no model in its budget (one sentence: why, and what to change); 1 the run
+could not finish: a server or disk it writes to failed (one sentence: what, and that --resume
+finishes it) or an internal error (one line); either way the file that holds the full traceback
+is named. Never a traceback on the terminal.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_runtime(args.verbose)
     from rich.console import Console
 
-    from tasks.errors import AutoMLError, SearchError
+    from tasks.errors import AutoMLError, SearchError, ServiceError
 
     quiet = getattr(args, "json", False)
     console = Console(stderr=True)
@@ -213,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     except AutoMLError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
+    except ServiceError as exc:  # the run could not finish: a server or disk failed
+        where = _save_traceback(exc, getattr(args, "workdir", None))
+        console.print(f"[bold red]error:[/] {exc} (details: {where})", highlight=False,
+                      soft_wrap=True)
+        return EXIT_INTERNAL_ERROR
     except Exception as exc:  # noqa: BLE001 - the contract: one line and exit 1, never a traceback
         where = _save_traceback(exc, getattr(args, "workdir", None))
         first = (str(exc).splitlines() or [""])[0][:300]

@@ -4,6 +4,7 @@ run's ensemble), the progress bar, and the cut-off of the trials still running."
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -12,7 +13,13 @@ from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
 from tasks.search.loop import ORDERED_LAG, SearchLimits, prunable, run_search
 from tasks.search.state import SearchState
-from tasks.search.study import open_storage, open_study, predictions_folder, save_predictions
+from tasks.search.study import (
+    mark_search_stopped,
+    open_storage,
+    open_study,
+    predictions_folder,
+    save_predictions,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchSettings", "search_trials", "RunRecords", "PendingRun"]
 
+log = logging.getLogger("automl")
+
 
 class RunRecords(Protocol):
     """What the search needs of the training run's records: its study at once, the MLflow run
@@ -43,6 +52,9 @@ class RunRecords(Protocol):
 
     @property
     def retry(self) -> tuple[Params, ...]: ...
+
+    @property
+    def stopped(self) -> str | None: ...
 
     @property
     def predictions_folder(self) -> Path: ...
@@ -64,6 +76,7 @@ class PendingRun:
     future: PrefectFuture[TrackedRun]
     history: tuple[TrialResult, ...] = ()
     retry: tuple[Params, ...] = ()
+    stopped: str | None = None
 
     @property
     def predictions_folder(self) -> Path:
@@ -111,6 +124,12 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
     configurations tried are a resumed run's interrupted ones, then `warm_start`."""
     assert workers.payload is not None
     state = SearchState(profile.metric, profile.families, run.history)
+    if run.stopped is not None and state.best is not None:
+        # A resumed run whose search had ended (it failed while registering): on from its trials.
+        log.info("the resumed run's search had ended (%s): its %d trials go on to the ensemble",
+                 run.stopped, len(state.results))
+        workers.close()
+        return state.outcome(run.stopped)
     n_folds = len(data.folds)
     progress = TrialProgress(settings.experiment, settings.iterations, budget.started,
                              budget.search_deadline)
@@ -143,8 +162,10 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
     evaluator = TaskEvaluator(workers.payload, lambda: budget.trials_stop(state.leaders, n_folds),
                               settings.timeout_minutes, settings.memory_mb)
     try:
-        return run_search(run.study(), state, limits, evaluator, record,
-                          [*run.retry, *warm_start])
+        study = run.study()
+        outcome = run_search(study, state, limits, evaluator, record, [*run.retry, *warm_start])
+        mark_search_stopped(study, outcome.stop_reason)
+        return outcome
     finally:
         progress.finish()
         workers.close()  # now, not after the refit: idle workers hold the data and the libraries

@@ -22,7 +22,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from tasks.data.redact import public_url
-from tasks.errors import AutoMLError
+from tasks.errors import AutoMLError, ServiceError
 
 if TYPE_CHECKING:
     from flows.result import TrainResult
@@ -149,7 +149,8 @@ def _summary(result: TrainResult) -> str:
 
 
 def fails_as_sentence(fn: F) -> F:
-    """A user's mistake ends the flow run Failed with its one sentence as the state message
+    """A user's mistake (or a service's failure after retries) ends the flow run Failed with its
+    one sentence as the state message
     (not Prefect's 'Flow run encountered an exception' and a traceback); the caller of the flow
     still gets the AutoMLError raised. Flows have no retries, so it is not tried again."""
 
@@ -157,7 +158,7 @@ def fails_as_sentence(fn: F) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return fn(*args, **kwargs)
-        except AutoMLError as exc:
+        except (AutoMLError, ServiceError) as exc:
             if FlowRunContext.get() is None:
                 raise
             return Failed(message=str(exc), data=exc)

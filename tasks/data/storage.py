@@ -14,7 +14,7 @@ from fsspec.implementations.local import LocalFileSystem
 from tasks.data.delimited import read_delimited
 from tasks.data.memory import held_table, is_held
 from tasks.data.redact import mask_secrets, public_url, scrub
-from tasks.errors import DataError, StorageError
+from tasks.errors import DataError, StorageError, causes, first_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -107,7 +107,7 @@ def read_table(
         except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             if _kind(exc) is not None:
                 raise
-            first = scrub(_first_line(exc), url, storage_options)
+            first = scrub(first_line(exc), url, storage_options)
             if "size is 0 bytes" in first:
                 first = "it is empty"
             raise DataError(f"{shown} is not a readable {fmt} file: {first}") from None
@@ -148,7 +148,7 @@ def _filesystem(url: str, options: Json | None, shown: str) -> tuple[AbstractFil
         fs, path = fsspec.core.url_to_fs(url, **(options or {}))  # untyped: (filesystem, path)
         return fs, path
     except (ImportError, ValueError, TypeError) as exc:
-        first = scrub(_first_line(exc), url, options)
+        first = scrub(first_line(exc), url, options)
         raise DataError(
             f"{shown} cannot be opened: {first.rstrip('.')}; check the URL and the storage options"
         ) from None
@@ -173,7 +173,7 @@ def _storage_errors(
                 f"{shown} cannot be {'read' if verb == 'read' else 'written'}: access denied; "
                 f"check the credentials ({where}) and that they may {verb} it"
             ) from None
-        first = scrub(_first_line(_root(exc)), url, options)
+        first = scrub(first_line(_root(exc)), url, options)
         raise StorageError(
             f"{shown} cannot be reached: {first}; check the endpoint and the network"
         ) from None
@@ -190,7 +190,7 @@ def _kind(exc: BaseException) -> str | None:
         ServiceResponseError,
     )
 
-    for err in _chain(exc):
+    for err in causes(exc):
         if isinstance(err, FileNotFoundError | ResourceNotFoundError):
             return "missing"
         if isinstance(err, PermissionError | ClientAuthenticationError):
@@ -205,17 +205,8 @@ def _kind(exc: BaseException) -> str | None:
     return None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    err: BaseException | None = exc
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
 def _root(exc: BaseException) -> BaseException:
-    return list(_chain(exc))[-1]
+    return list(causes(exc))[-1]
 
 
 def _is_bare_folder(fs: AbstractFileSystem, path: str, url: str) -> bool:
@@ -245,10 +236,6 @@ def _missing(shown: str, url: str, fs: AbstractFileSystem, path: str, verb: str)
     if verb == "write":
         return f"{start} its folder does not exist"
     return f"{shown} was not found; check the path or URL"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _read_jsonl(handle: IO[bytes]) -> pd.DataFrame:

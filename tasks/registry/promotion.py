@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tasks.errors import first_line
 from tasks.features.preprocess import required_columns
 from tasks.models.predict import predict_scores
 
@@ -127,7 +128,7 @@ def score_champion(tracker: Tracker, name: str, held: HeldOutPredictions, metric
         model = tracker.load_version(version)
     except Exception as exc:  # noqa: BLE001 - an unloadable champion is reported, not raised
         return ChampionScore(str(version.version), None,
-                             f"it cannot be loaded: {_first_line(exc)}")
+                             f"it cannot be loaded: {first_line(exc, 200)}")
     why = _cannot_score(model, held)
     if why:
         return ChampionScore(str(version.version), None, why)
@@ -140,7 +141,7 @@ def score_champion(tracker: Tracker, name: str, held: HeldOutPredictions, metric
         score = metric(held.y, pred, held.weights, held.y_range, held.positive)
     except Exception as exc:  # noqa: BLE001
         return ChampionScore(str(version.version), None,
-                             f"it fails to predict: {_first_line(exc)}")
+                             f"it fails to predict: {first_line(exc, 200)}")
     if not np.isfinite(score):
         return ChampionScore(str(version.version), None, f"its {metric.name} is undefined here")
     return ChampionScore(str(version.version), score, f"predicted the same {held.basis} rows")
@@ -215,8 +216,3 @@ def registry_lock(tracking_uri: str, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]

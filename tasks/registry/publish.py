@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tasks.errors import first_line
 from tasks.final.thresholds import decision_threshold
 from tasks.registry.model_card import CardFacts, model_card
 from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
 from tasks.registry.records import ChartSet
+from tasks.registry.tracking.versions import PENDING, STATE_TAG, is_pending
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
     from tasks.budget import Budget
     from tasks.data.profile import Profile
     from tasks.data.sets import SearchData
@@ -96,12 +100,19 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
 def register_model(run: TrackedRun, model: Estimator, data: SearchData, evaluation: Evaluation,
                    metric: Metric, name: str, *, allowed: bool = True) -> RegisteredModel:
     """A new version of `name`, and the champion alias moved to it if it wins (allowed=False:
-    no alias moves)."""
+    no alias moves).
+
+    The version is created pending and marked complete last. A failure in between withdraws it
+    (aliases put back, version deleted); when the registry cannot be reached to do that, the
+    next attempt of the same run (a retry, or --resume) does, before registering again.
+    """
     tracker = run.tracker
+    _withdraw_pending(run, name)
     example = data.X.iloc[data.refit_rows[:5]]
     # Where the aliases stand before: a failed registration puts them back.
-    before = {alias: tracker.version_by_alias(name, alias) for alias in (CHAMPION, CHALLENGER)}
-    registered = tracker.register(run.run_id, model, example, name)
+    before = {alias: _number(tracker.version_by_alias(name, alias))
+              for alias in (CHAMPION, CHALLENGER)}
+    registered = tracker.register(run.run_id, model, example, name, previous=before)
     decision: Decision | None = None
     try:
         held = evaluation.held_out
@@ -111,14 +122,31 @@ def register_model(run: TrackedRun, model: Estimator, data: SearchData, evaluati
                                digest=run.parent.table_digest)
             log.info("registry: %s version %s %s", name, registered.version, decision.reason)
             _log_decision(run, registered.version, decision)
+        tracker.mark_complete(name, registered.version)
         run.mark_registered(registered.version)
     except BaseException:
-        for alias, version in before.items():
-            if version is not None:
-                tracker.set_alias(name, alias, str(version.version))
-        tracker.delete_version(name, registered.version)  # its own aliases go with it
+        try:
+            tracker.withdraw(tracker.client.get_model_version(name, registered.version), before)
+        except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+            log.warning("registry: version %s of %s could not be withdrawn (%s); it stays "
+                        "marked %s=%s, which loaders skip, until this run is tried again",
+                        registered.version, name, first_line(exc, 200), STATE_TAG, PENDING)
         raise
     return replace(registered, decision=decision)
+
+
+def _withdraw_pending(run: TrackedRun, name: str) -> None:
+    """Versions an earlier attempt of this run left pending (it lost the registry before it
+    could withdraw them) are withdrawn before this attempt registers."""
+    for version in run.tracker.versions_of_run(name, run.run_id):
+        if is_pending(version):
+            log.info("registry: withdrawing version %s of %s, left pending by an earlier "
+                     "attempt of this run", version.version, name)
+            run.tracker.withdraw(version)
+
+
+def _number(version: ModelVersion | None) -> str | None:
+    return None if version is None else str(version.version)
 
 
 def _log_decision(run: TrackedRun, version: str, decision: Decision) -> None:

@@ -83,6 +83,7 @@ class TrackedRun:
     sampler: str
     history: tuple[TrialResult, ...] = ()  # finished trials of the run being resumed
     retry: tuple[Params, ...] = ()  # parameters of the trials it was running
+    stopped: str | None = None  # why the resumed run's search ended, if it had
 
     @property
     def run_id(self) -> str:
@@ -130,7 +131,8 @@ def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: Guardrai
         log.info("resuming experiment %r: %d finished trials kept, %d interrupted ones queued "
                  "again", spec.experiment, len(resumed.history), len(resumed.interrupted))
         return tracked_run(parent=parent, study_name=resumed.study_name,
-                           history=resumed.history, retry=resumed.retry)
+                           history=resumed.history, retry=resumed.retry,
+                           stopped=resumed.stopped)
     if spec.resume:
         log.info("nothing to resume in experiment %r: starting a new run", spec.experiment)
     params: Json = {**spec.params, "task": profile.task, "primary_metric": profile.metric.name,

@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 __all__ = [
     "open_storage", "open_study", "storage_url", "find_unfinished", "restore_trials",
     "has_all_params", "warm_start_points", "resume_study", "Resumed", "predictions_folder",
-    "save_predictions", "mark_registered", "INTERRUPTED",
+    "save_predictions", "mark_registered", "mark_search_stopped", "INTERRUPTED",
 ]
 
+SEARCH_STOPPED = "search_stopped"
 INTERRUPTED = "interrupted: the run stopped while this trial was running; it is tried again"
 
 
@@ -177,6 +178,7 @@ class Resumed:
     history: tuple[TrialResult, ...]  # its finished trials
     retry: tuple[Params, ...]  # parameters of the trials it was running
     interrupted: tuple[int, ...]  # their trial numbers
+    stopped: str | None = None  # why its search ended, when it did: stopped after the search
 
 
 def resume_study(storage: BaseStorage, experiment: str, workdir: Path, split_digest: str, *,
@@ -199,7 +201,7 @@ def resume_study(storage: BaseStorage, experiment: str, workdir: Path, split_dig
     history, interrupted = restore_trials(study, predictions_folder(workdir, name))
     return Resumed(name, attrs["mlflow_run_id"], tuple(history),
                    tuple(dict(t.params) for t in interrupted),
-                   tuple(t.number for t in interrupted))
+                   tuple(t.number for t in interrupted), attrs.get(SEARCH_STOPPED))
 
 
 def predictions_folder(workdir: Path, study_name: str) -> Path:
@@ -211,6 +213,11 @@ def save_predictions(folder: Path, result: TrialResult) -> None:
     if result.predictions is not None:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / f"{result.candidate.number}.npy", result.predictions)
+
+
+def mark_search_stopped(study: optuna.Study, reason: str) -> None:
+    """The search ended (`reason`): a resumed run goes on from its trials without searching."""
+    study.set_user_attr(SEARCH_STOPPED, reason)
 
 
 def mark_registered(storage: BaseStorage, study_name: str, version: str) -> None:

@@ -133,7 +133,11 @@ class _Worker:
         if not self.ready and (problem := self._wait_ready()) is not None:
             return TrialResult(candidate, False, error=problem, reason="error")
         started = time.monotonic()
-        self._send.send(candidate)
+        try:
+            self._send.send(candidate)
+        except OSError:  # it died (was killed) while idle
+            return TrialResult(candidate, False, error=self._died("the trial worker died"),
+                               reason="error")
         peak = 0.0
         while True:
             if self._recv.poll(POLL_SECONDS):
@@ -231,10 +235,7 @@ class WorkerPool:
         return worker
 
     def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
-        try:
-            worker = self._idle.get_nowait()
-        except queue.Empty:
-            worker = self._start()
+        worker = self._idle_worker()
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
         family = FAMILIES.get(candidate.family)
         if worker.alive and family is not None and family.retire_worker:
@@ -244,6 +245,17 @@ class WorkerPool:
         elif worker.alive:
             self._idle.put(worker)
         return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
+
+    def _idle_worker(self) -> _Worker:
+        """An idle worker still alive (one may have been killed from outside), else a new one."""
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return self._start()
+            if worker.alive:
+                return worker
+            worker.stop()
 
     def close(self) -> None:
         with self._lock:

@@ -26,8 +26,24 @@ class Connected:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
+# MLflow's own defaults retry a request for about 4 minutes (7 tries, backoff factor 2) and wait
+# 120 s for an answer; with the flow's own retries of its I/O steps, a lost server would hold a
+# run for over ten minutes before it says so. These give a restarting server about 15 s per
+# request; the user's own settings of the same variables win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
 def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
+    # Against a tracking server MLflow prints each ended run's URL on stdout, which belongs to
+    # the command's output (--json, predictions).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     # MLflow logs store creation and migrations at INFO on every new database.
     for name in ("mlflow", "mlflow.sklearn", "mlflow.models", "mlflow.store", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from tasks.errors import DataError
 from tasks.registry.tracking.client import quiet_mlflow
+from tasks.registry.tracking.versions import is_pending
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -106,7 +107,8 @@ def _champion_or_newest(client: MlflowClient, name: str) -> tuple[ModelVersion, 
 
 
 def _newest(client: MlflowClient, name: str) -> ModelVersion:
-    versions = client.search_model_versions(f"name = '{name}'")
+    """The newest version that finished registering (a pending one may lack its aliases)."""
+    versions = [v for v in client.search_model_versions(f"name = '{name}'") if not is_pending(v)]
     if not versions:
         raise MlflowException(f"registered model '{name}' has no versions")
     return max(versions, key=lambda v: int(v.version))

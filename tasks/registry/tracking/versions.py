@@ -24,16 +24,27 @@ if TYPE_CHECKING:
 
     from tasks.types import Estimator
 
-__all__ = ["ModelVersions", "PKL_NAME"]
+__all__ = ["ModelVersions", "PKL_NAME", "STATE_TAG", "PENDING", "COMPLETE", "is_pending"]
 
 PKL_NAME = "model.pkl"
+# A version is created "pending" and marked "complete" once its aliases and tags are settled: a
+# run that loses the server in between leaves a pending version, which loaders skip and the same
+# run's retry or --resume deletes.
+STATE_TAG = "automl.registration"
+PENDING, COMPLETE = "pending", "complete"
+PREVIOUS_TAG = "automl.previous."  # + alias: the version that held it before this one
+
+
+def is_pending(version: ModelVersion) -> bool:
+    return (version.tags or {}).get(STATE_TAG) == PENDING
 
 
 class ModelVersions(Connected):
-    def register(self, run_id: str, model: Estimator, example: pd.DataFrame,
-                 name: str) -> RegisteredModel:
-        """Log an MLflow sklearn model and model.pkl, then register a version: last, so a
-        failure before it leaves nothing in the registry."""
+    def register(self, run_id: str, model: Estimator, example: pd.DataFrame, name: str,
+                 previous: dict[str, str | None] | None = None) -> RegisteredModel:
+        """Log an MLflow sklearn model and model.pkl, then register a pending version: last, so
+        a failure before it leaves nothing in the registry. previous: alias -> the version that
+        holds it now, kept on the version so a later clean-up can put it back."""
         self._log_model(run_id, model, example)
         artifact_uri = self.client.get_run(run_id).info.artifact_uri
         try:
@@ -41,14 +52,21 @@ class ModelVersions(Connected):
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        tags = {"run_id": run_id, STATE_TAG: PENDING}
+        tags.update({f"{PREVIOUS_TAG}{alias}": held or "none"
+                     for alias, held in (previous or {}).items()})
         version = self.client.create_model_version(
-            name, source=f"{artifact_uri}/model", run_id=run_id, tags={"run_id": run_id}
+            name, source=f"{artifact_uri}/model", run_id=run_id, tags=tags
         )
+        return self.registered(name, str(version.version), run_id, artifact_uri)
+
+    def registered(self, name: str, version: str, run_id: str,
+                   artifact_uri: str | None = None) -> RegisteredModel:
+        """A registered version of a run's model, as the flow reports it."""
+        artifact_uri = artifact_uri or self.client.get_run(run_id).info.artifact_uri
         pkl_uri = f"{artifact_uri}/{PKL_NAME}"
-        if pkl_uri.startswith("file://"):
-            pkl_uri = pkl_uri.removeprefix("file://")
-        number = str(version.version)
-        return RegisteredModel(name, number, f"models:/{name}/{version.version}", pkl_uri)
+        return RegisteredModel(name, version, f"models:/{name}/{version}",
+                               pkl_uri.removeprefix("file://"))
 
     def _log_model(self, run_id: str, model: Estimator, example: pd.DataFrame) -> None:
         # The signature names only the columns the model reads (dropped ones are not required);
@@ -98,3 +116,28 @@ class ModelVersions(Connected):
 
     def delete_version(self, name: str, version: str) -> None:
         self.client.delete_model_version(name, version)
+
+    def mark_complete(self, name: str, version: str) -> None:
+        self.client.set_model_version_tag(name, version, STATE_TAG, COMPLETE)
+
+    def versions_of_run(self, name: str, run_id: str) -> list[ModelVersion]:
+        """The versions of `name` a run registered, oldest first."""
+        try:
+            found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise
+        return sorted(found, key=lambda v: int(v.version))
+
+    def withdraw(self, version: ModelVersion, before: dict[str, str | None] | None = None) -> None:
+        """Delete a version that never completed, first putting back each alias it took
+        (before, else what its tags recorded) unless another run has moved it since."""
+        name, number = version.name, str(version.version)
+        version = self.client.get_model_version(name, number)  # its aliases as they are now
+        tags = version.tags or {}
+        for alias in version.aliases or []:
+            held = (before or {}).get(alias, tags.get(f"{PREVIOUS_TAG}{alias}"))
+            if held and held != "none":
+                self.set_alias(name, alias, held)
+        self.delete_version(name, number)  # the aliases still on it go with it

@@ -114,3 +114,14 @@ def test_a_worker_that_dies_is_a_failed_trial_and_is_replaced(pool):
     result = pool.run(candidate(8, "crashing"), TrialLimits())
     assert not result.ok and "the trial worker died (exit code 3)" in result.error
     assert pool.run(candidate(9, "logistic_regression"), TrialLimits()).ok
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced_unseen(pool):
+    assert pool.run(candidate(12, "logistic_regression"), TrialLimits()).ok
+    idle = [w for w in pool._all if w.alive]
+    for worker in idle:
+        worker.process.kill()  # an OOM killer or an operator, between two trials
+        worker.process.wait()
+    result = pool.run(candidate(13, "logistic_regression"), TrialLimits())
+    assert result.ok, result.error
+    assert workers_of(pool).isdisjoint(w.process.pid for w in idle)
