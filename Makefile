@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,nn]"
+	$(BIN)/python -c "from flows.api import prepare; prepare()"
 	touch $(STAMP)
 
 examples/breast_cancer.csv: | $(STAMP)

@@ -105,13 +105,6 @@ def test_the_model_beats_nothing_less_than_its_own_portfolio(credit):
     assert result.trials == 8 and "iteration limit" in result.stop_reason
 
 
-def test_same_seed_same_best_params(credit, tmp_path):
-    _, config, first = credit
-    _, second = train(tmp_path, "credit_g", "class", iterations=8, random_state=7)
-    assert second.best_params == first.best_params
-    assert second.primary_metric_value == pytest.approx(first.primary_metric_value)
-
-
 def test_regression_with_holdout_and_test_set(prefect_api, tmp_path):
     config, result = train(
         tmp_path, "concrete", "compressive_strength", iterations=6, validation_size=0.2,
