@@ -349,7 +349,7 @@ def run() -> NoReturn:
     import atexit
 
     code = main()
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # noqa: SLF001 - the handlers os._exit would skip
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(code)
