@@ -10,7 +10,6 @@ is named. Never a traceback on the terminal.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -19,155 +18,21 @@ import time
 import warnings
 from typing import TYPE_CHECKING, NoReturn
 
+from flows.arguments import EXIT_USER_ERROR, parser
+
 if TYPE_CHECKING:  # the command imports what it needs once it knows which command runs
+
+    import argparse
 
     from rich.console import Console
 
     from flows.result import TrainResult
-    from tasks.types import Json
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 EXIT_INTERNAL_ERROR = 1
-EXIT_USER_ERROR = 2
 EXIT_NO_MODEL = 3
 SHOWN_TRIALS = 10  # leaderboard rows printed; --json has every trial
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _featurization(value: str) -> object:
-    """auto, off, or the JSON document of a file (the config validates it)."""
-    if value in ("auto", "off"):
-        return value
-    try:
-        with open(value) as handle:
-            document: object = json.load(handle)
-            return document
-    except (OSError, json.JSONDecodeError) as exc:
-        raise argparse.ArgumentTypeError(
-            f"'{value}' is not auto, off or a readable JSON file: {exc}") from None
-
-
-def _storage_options(value: str) -> Json:
-    # JSON text, or a JSON file (kept out of the shell history and `ps`). The value may hold
-    # credentials, so no message quotes it.
-    try:
-        if value.lstrip().startswith("{"):
-            options = json.loads(value)
-        else:
-            with open(value) as handle:
-                options = json.load(handle)
-    except OSError:
-        raise argparse.ArgumentTypeError(
-            "is neither a JSON object nor a readable JSON file") from None
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"is not valid JSON ({exc.msg} at {exc.pos})") from None
-    if not isinstance(options, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"anon\": true}'")
-    return options
-
-
-_STORAGE_HELP = ("fsspec options as a JSON object or a JSON file, e.g. "
-                 '\'{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}\' or '
-                 '\'{"connection_string": "..."}\'; credentials otherwise come from AWS_* or '
-                 "AZURE_STORAGE_* variables, ~/.aws, or --storage-secret")
-_SECRET_HELP = ("name of a Prefect Secret block holding a JSON object of storage options; "  # noqa: S105
-                "--storage-options entries win over it")
-
-
-_ENCODING_HELP = ("text encoding of CSV/TSV tables, e.g. cp1252, latin-1, utf-16 (detected "
-                  "when omitted)")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse's mistakes as the command's other refusals: one line, exit code 2 (argparse
-    prints its whole usage first)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message}; see {self.prog} --help\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="automl", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser("train", help="search, ensemble, refit and register a model")
-    train.add_argument("--data", required=True, dest="training_data",
-                       help="path or URL of the table")
-    train.add_argument("--target", required=True, help="column to predict")
-    train.add_argument("--task", choices=["classification", "regression"])
-    train.add_argument("--metric", dest="primary_metric", help="primary metric (Azure's names)")
-    train.add_argument("--iterations", type=int, help="maximum number of trials")
-    train.add_argument("--timeout-minutes", type=float, dest="experiment_timeout_minutes",
-                       help="budget of the whole run; fractions allowed (0.5 = 30 s)")
-    train.add_argument("--iteration-timeout-minutes", type=float)
-    scheme = train.add_mutually_exclusive_group()
-    scheme.add_argument("--validation-size", type=float)
-    scheme.add_argument("--cv", type=int, dest="n_cross_validations")
-    scheme.add_argument("--validation-data")
-    test = train.add_mutually_exclusive_group()
-    test.add_argument("--test-data")
-    test.add_argument("--test-size", type=float)
-    train.add_argument("--exit-score", type=float, dest="experiment_exit_score")
-    train.add_argument("--max-concurrent", type=int, dest="max_concurrent_iterations")
-    train.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
-    train.add_argument("--max-memory-mb", type=float, help="memory cap of one trial's process")
-    train.add_argument("--task-runner", choices=["local", "dask"],
-                       help="local worker processes (default) or a Dask cluster")
-    train.add_argument("--dask-address", help="scheduler of an existing Dask cluster")
-    train.add_argument("--storage", dest="optuna_storage",
-                       help="Optuna RDB storage URL (default: a journal file in --workdir)")
-    train.add_argument("--resume", action="store_true", default=None,
-                       help="continue this experiment's interrupted run")
-    train.add_argument("--allowed-models", type=_csv)
-    train.add_argument("--blocked-models", type=_csv)
-    train.add_argument("--no-early-stopping", dest="enable_early_stopping", action="store_false",
-                       default=None)
-    train.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
-                       default=None)
-    train.add_argument("--no-pruning", dest="enable_pruning", action="store_false", default=None,
-                       help="run every fold of every trial")
-    train.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                       help="results reach the sampler in the order asked: the same seed and "
-                       "--iterations give the same model at any --max-concurrent up to 8 "
-                       "(default: on when --iterations is given)")
-    train.add_argument("--sampler", choices=["tpe", "random"],
-                       help="tpe (default) or random: the same trials whatever --max-concurrent")
-    train.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",
-                       help="auto, off, or a JSON file of column overrides, e.g. "
-                       '{"column_overrides": {"zip": {"role": "categorical"}}}')
-    train.add_argument("--weight-column")
-    train.add_argument("--positive-label", help="positive class of binary metrics")
-    train.add_argument("--experiment", dest="experiment_name")
-    train.add_argument("--model-name")
-    train.add_argument("--no-promote", dest="promote", action="store_false", default=None,
-                       help="register the new version without moving the champion/challenger "
-                       "aliases")
-    train.add_argument("--tracking-uri")
-    train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
-    train.add_argument("--seed", type=int, dest="random_state")
-    train.add_argument("--storage-options", type=_storage_options, metavar="JSON",
-                       help=_STORAGE_HELP)
-    train.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
-    train.add_argument("--encoding", help=_ENCODING_HELP)
-    train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-    predict = sub.add_parser("predict", help="score a table with a trained model")
-    predict.add_argument("--model", required=True,
-                         help="models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS, "
-                         "runs:/RUN_ID/model or a .pkl path")
-    predict.add_argument("--data", required=True)
-    predict.add_argument("--output", required=True, help=".csv or .parquet path or URL")
-    predict.add_argument("--tracking-uri")
-    predict.add_argument("--storage-options", type=_storage_options, metavar="JSON",
-                         help=_STORAGE_HELP)
-    predict.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
-    predict.add_argument("--encoding", help=_ENCODING_HELP)
-    return parser
 
 
 def _quiet_runtime(verbose: bool) -> None:
@@ -195,7 +60,7 @@ def _quiet_runtime(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     started = time.time()  # the budget counts from here: imports and start-up are part of the run
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     _quiet_runtime(args.verbose)
     from rich.console import Console
 
@@ -347,8 +212,12 @@ def run() -> NoReturn:
     (pandas, scikit-learn, MLflow, Prefect) took about 2 s after every run and has nothing left to
     write."""
     import atexit
+    import threading
 
     code = main()
+    # The interpreter's own order: its threads finish first (Prefect's log and event workers
+    # send what they hold while the temporary API server still answers), then the exit handlers.
+    threading._shutdown()  # type: ignore[attr-defined]  # noqa: SLF001
     atexit._run_exitfuncs()  # noqa: SLF001 - the handlers os._exit would skip
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
