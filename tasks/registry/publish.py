@@ -126,7 +126,7 @@ def register_model(run: TrackedRun, model: Estimator, data: SearchData, evaluati
         run.mark_registered(registered.version)
     except BaseException:
         try:
-            tracker.withdraw(tracker.client.get_model_version(name, registered.version), before)
+            tracker.withdraw(name, registered.version, before)
         except Exception as exc:  # noqa: BLE001 - the first error is the one to report
             log.warning("registry: version %s of %s could not be withdrawn (%s); it stays "
                         "marked %s=%s, which loaders skip, until this run is tried again",
@@ -142,7 +142,7 @@ def _withdraw_pending(run: TrackedRun, name: str) -> None:
         if is_pending(version):
             log.info("registry: withdrawing version %s of %s, left pending by an earlier "
                      "attempt of this run", version.version, name)
-            run.tracker.withdraw(version)
+            run.tracker.withdraw(name, str(version.version))
 
 
 def _number(version: ModelVersion | None) -> str | None:

@@ -130,10 +130,10 @@ class ModelVersions(Connected):
             raise
         return sorted(found, key=lambda v: int(v.version))
 
-    def withdraw(self, version: ModelVersion, before: dict[str, str | None] | None = None) -> None:
+    def withdraw(self, name: str, number: str,
+                 before: dict[str, str | None] | None = None) -> None:
         """Delete a version that never completed, first putting back each alias it took
         (before, else what its tags recorded) unless another run has moved it since."""
-        name, number = version.name, str(version.version)
         version = self.client.get_model_version(name, number)  # its aliases as they are now
         tags = version.tags or {}
         for alias in version.aliases or []:
