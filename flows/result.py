@@ -65,6 +65,9 @@ class TrainResult:
     positive_class: str | None = None
     temperature: float = 1.0  # class probabilities rescaled at it (tasks.final.calibration)
     flow_run_id: str | None = None  # the Prefect flow run (None when called outside one)
+    experiment_id: str | None = None  # MLflow's, for links to the run's page
+    # The registered model's parts: each trial with its weight (one member: a single model).
+    members: list[dict[str, str | float]] = field(default_factory=list)
 
     def to_dict(self) -> Json:
         return asdict(self)
@@ -120,6 +123,10 @@ def build_result(
         positive_class=_positive_class(data),
         temperature=choice.temperature,
         flow_run_id=_flow_run_id(),
+        experiment_id=run.tracker.experiment_id,
+        # Caruana's weights are the times each trial was picked: as shares of the blend.
+        members=[{"model": member.candidate.label, "weight": round(weight / sum(choice.weights), 4)}
+                 for member, weight in zip(choice.members, choice.weights, strict=True)],
     )
 
 

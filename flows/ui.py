@@ -21,6 +21,7 @@ from prefect import artifacts
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
+from flows.summary import guardrail_rows, leaderboard_rows, summary_markdown
 from tasks.data.redact import public_url
 from tasks.errors import AutoMLError, ServiceError
 
@@ -116,36 +117,24 @@ class TrialProgress:
 
 
 def publish_result(result: TrainResult) -> None:
-    """The leaderboard as a table and the outcome as Markdown, on the run's Artifacts tab."""
+    """The run's story on its Artifacts tab: the summary (the registry's decision, links to
+    MLflow, the time per phase), every trial after the registered model, and the guardrails."""
     key = artifact_key(result.experiment_name)
-    board = [{k: ("-" if v is None else v) for k, v in row.items()} for row in result.leaderboard]
     _in_flow(lambda: artifacts.create_table_artifact(
-        table=board, key=f"{key}-leaderboard",
-        description=f"Trials of {result.experiment_name}, best first"))
-    publish_markdown(_summary(result), f"{key}-summary", "Final metrics and the model")
+        table=leaderboard_rows(result), key=f"{key}-leaderboard",
+        description=f"{result.experiment_name}: the registered model, then every trial "
+                    f"({result.trials}), best first"))
+    if result.guardrails:
+        _in_flow(lambda: artifacts.create_table_artifact(
+            table=guardrail_rows(result), key=f"{key}-guardrails",
+            description=f"{result.experiment_name}: the data checks (Azure's guardrails)"))
+    publish_markdown(summary_markdown(result), f"{key}-summary",
+                     "The model, the registry's decision, MLflow links, time per phase")
 
 
 def publish_markdown(markdown: str, key: str, description: str) -> None:
     _in_flow(lambda: artifacts.create_markdown_artifact(markdown=markdown, key=artifact_key(key),
                                                         description=description))
-
-
-def _summary(result: TrainResult) -> str:
-    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in sorted(result.metrics.items()))
-    test = ""
-    if result.test_metrics:
-        scores = sorted(result.test_metrics.items())
-        test = "\n\nTest " + ", ".join(f"{k}={v:.4f}" for k, v in scores)
-    return (
-        f"# {result.experiment_name}: {result.best_model}\n\n"
-        f"{result.primary_metric} = **{result.primary_metric_value:.4f}** ({result.validation}) "
-        f"after {result.trials} trials ({result.failed_trials} failed, "
-        f"{result.pruned_trials} pruned; "
-        f"stopped: {result.stop_reason}) in {result.wall_seconds:.0f} s.\n\n"
-        f"Registered as `{result.model_uri}` in MLflow at `{result.tracking_uri}` "
-        f"(run `{result.run_id}`); pickle: `{result.pkl_uri}`.\n\n"
-        f"| metric | value |\n|---|---|\n{rows}{test}\n"
-    )
 
 
 def fails_as_sentence(fn: F) -> F:

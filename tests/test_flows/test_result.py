@@ -4,6 +4,7 @@ against itself, MLflow and the flow's steps."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -11,6 +12,7 @@ from support import dataset_path
 
 from flows import steps
 from flows.automl import automl_flow
+from flows.summary import leaderboard_rows, mlflow_links, summary_markdown
 from tasks.config import parse_config
 
 # Every step of the training flow, in the order it runs.
@@ -86,3 +88,55 @@ def test_the_result_agrees_with_what_mlflow_recorded(trained):
     assert result.best_params["family"] == logged["family"]
     for name, value in result.best_params.items():
         assert str(value) == logged.get(f"refit_{name}", logged[name]), name
+
+
+def test_the_prefect_leaderboard_has_the_registered_model_first_then_every_trial(trained):
+    _, result = trained
+    rows = leaderboard_rows(result)
+    final, trials = rows[0], rows[1:]
+    assert final["rank"] == "final" and final["model"] == result.best_model
+    assert final["status"] == f"registered as {result.model_uri}"
+    assert [row["model"] for row in trials] == [row["model"] for row in result.leaderboard]
+    for shown, row in zip(trials, result.leaderboard, strict=True):
+        value = row["AUC_weighted"]
+        if value is None:
+            assert shown["AUC_weighted"] == "-"
+        else:  # 4 significant digits, not 16 decimals
+            assert shown["AUC_weighted"] == f"{value:.4g}" and len(shown["AUC_weighted"]) <= 6
+    # The registered model's members are trials of this run, their weights a blend's.
+    labels = {row["model"] for row in result.leaderboard}
+    assert result.members and {m["model"] for m in result.members} <= labels
+    assert sum(float(m["weight"]) for m in result.members) == pytest.approx(1.0, abs=1e-3) \
+        or result.best_family == "StackEnsemble"
+    if len(result.members) > 1:
+        assert all(str(m["model"]) in final["members"] for m in result.members)
+
+
+def test_the_summary_tells_the_registry_decision_mlflow_holds(trained):
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    aliases = client.get_model_version("result", result.model_version).aliases
+    text = summary_markdown(result)
+    assert f"version {result.model_version} of `result`, which holds" in text
+    assert all(f"@{alias}" in text for alias in aliases) and aliases
+    assert result.registry["reason"] in text
+    for phase in STEPS:
+        assert f"| {phase} |" in text
+    # The embedded store has no pages until served: the summary says how to serve it.
+    assert f"mlflow ui --backend-store-uri {config.resolved_tracking_uri}" in text
+
+
+def test_links_to_a_tracking_server_open_the_run_and_version_pages(trained):
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri)
+    # The experiment in the run's link is the run's own.
+    assert client.get_run(result.run_id).info.experiment_id == result.experiment_id
+    served = replace(result, tracking_uri="http://127.0.0.1:5000/")
+    links = mlflow_links(served)
+    assert links["run"] == (f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/"
+                            f"{result.run_id}")
+    assert links["experiment"].endswith("?workflowType=machine_learning")
+    assert links["model version"] == ("http://127.0.0.1:5000/#/models/result/versions/"
+                                      f"{result.model_version}")
+    assert f"[{links['run']}]({links['run']})" in summary_markdown(served)

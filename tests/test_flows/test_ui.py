@@ -66,6 +66,9 @@ def a_result(experiment: str = "Credit G") -> TrainResult:
         metrics={"AUC_weighted": 0.8123, "accuracy": 0.755}, test_metrics={"AUC_weighted": 0.79},
         trials=3, failed_trials=1, stop_reason="iteration limit (3) reached", wall_seconds=12.3,
         tracking_uri="sqlite:///runs/mlflow.db", leaderboard=board,
+        guardrails=[{"name": "Missing feature values imputation", "status": "passed",
+                     "detail": "no missing values"}],
+        members=[{"model": "LightGBM-3", "weight": 1.0}],
     )
 
 
@@ -174,17 +177,23 @@ def test_publish_result_draws_the_leaderboard_and_summary(prefect_api):
 
     state = publishing(return_state=True)
     shown = artifacts_of(flow_run_of(state))
-    assert set(shown) == {"credit-g-leaderboard", "credit-g-summary"}
+    assert set(shown) == {"credit-g-leaderboard", "credit-g-summary", "credit-g-guardrails"}
     table = shown["credit-g-leaderboard"]
     assert table.type == "table"
     rows = json.loads(table.data)  # Prefect keeps a table as JSON text
-    assert [row["model"] for row in rows] == ["LightGBM-3", "RandomForest-1", "XGBoost-2"]
-    assert rows[2]["AUC_weighted"] == "-"  # a failed trial's missing score
+    # The registered model first, then every trial.
+    assert [row["model"] for row in rows] == ["LightGBM-3", "LightGBM-3", "RandomForest-1",
+                                              "XGBoost-2"]
+    assert rows[0]["rank"] == "final" and rows[0]["status"] == "registered as models:/credit/4"
+    assert rows[3]["AUC_weighted"] == "-"  # a failed trial's missing score
+    guardrails = json.loads(shown["credit-g-guardrails"].data)
+    assert guardrails == [{"name": "Missing feature values imputation", "status": "passed",
+                           "detail": "no missing values"}]
     summary = shown["credit-g-summary"]
     assert summary.type == "markdown"
     assert summary.data.startswith("# Credit G: LightGBM-3")
     assert "AUC_weighted = **0.8123**" in summary.data and "(1 failed, 0 pruned" in summary.data
-    assert "Test AUC_weighted=0.7900" in summary.data
+    assert "Test: AUC_weighted = 0.79" in summary.data
 
 
 def test_nothing_is_drawn_outside_a_flow_run(prefect_api):
@@ -193,7 +202,8 @@ def test_nothing_is_drawn_outside_a_flow_run(prefect_api):
     progress.finish()
     publish_result(a_result("Outside Test"))
     assert progress.id is None and progress.done == 1
-    for key in ("outside-test-progress", "outside-test-leaderboard", "outside-test-summary"):
+    for key in ("outside-test-progress", "outside-test-leaderboard", "outside-test-summary",
+                "outside-test-guardrails"):
         assert artifacts_of(key=key) == {}
 
 
@@ -210,7 +220,8 @@ def test_a_training_flow_is_tagged_and_reports_its_result(prefect_api):
     assert state.is_completed()
     run = read_flow_run(flow_run_of(state))
     assert set(run.tags) == {"automl", "Tagged", "classification"}
-    assert set(artifacts_of(flow_run_of(state))) == {"tagged-leaderboard", "tagged-summary"}
+    assert set(artifacts_of(flow_run_of(state))) == {"tagged-leaderboard", "tagged-summary",
+                                                     "tagged-guardrails"}
 
     state = training(config.model_copy(update={"target": "missing"}), return_state=True)
     assert state.is_failed() and state.message == "target column 'missing' is not in the data"

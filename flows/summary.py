@@ -1,0 +1,102 @@
+"""What a training run's Prefect page shows: the summary (the model, the registry's decision, links
+to MLflow, the time per phase), the full leaderboard with the final model as its first row, and
+the guardrail report. Plain text and rows from a TrainResult: flows.ui publishes them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from tasks.final.choice import STACK
+
+if TYPE_CHECKING:
+    from flows.result import TrainResult
+
+__all__ = ["summary_markdown", "leaderboard_rows", "guardrail_rows", "significant", "mlflow_links"]
+
+FINAL = "final"  # the leaderboard's rank of the model that was registered
+
+
+def significant(value: object, digits: int = 4) -> str:
+    """A score as people read it: 4 significant digits (0.8452, 4.301e+04), '-' when missing."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def mlflow_links(result: TrainResult) -> dict[str, str]:
+    """Where the run and the model version open in MLflow's UI. A tracking server's pages by
+    URL (the runs view, not the GenAI overview an experiment opens on by default); an embedded
+    store has no pages until `mlflow ui` serves it, so the command that does."""
+    base = result.tracking_uri.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return {"store": f"`mlflow ui --backend-store-uri {result.tracking_uri}` serves it"}
+    links = {"model version": f"{base}/#/models/{quote(result.registered_model_name)}"
+                              f"/versions/{result.model_version}"}
+    if result.experiment_id:
+        experiment = f"{base}/#/experiments/{result.experiment_id}"
+        links = {"run": f"{experiment}/runs/{result.run_id}",
+                 "experiment": f"{experiment}?workflowType=machine_learning", **links}
+    return links
+
+
+def _decision(result: TrainResult) -> str:
+    version = f"version {result.model_version} of `{result.registered_model_name}`"
+    decision = result.registry
+    if not decision:
+        return f"Registered as {version}."
+    held = f"**@{', @'.join(result.aliases)}**" if result.aliases else "no alias"
+    return f"Registered as {version}, which holds {held}: {decision['reason']}."
+
+
+def summary_markdown(result: TrainResult) -> str:
+    links = "\n".join(
+        f"- {name}: {target if name == 'store' else f'[{target}]({target})'}"
+        for name, target in mlflow_links(result).items())
+    phases = "\n".join(f"| {name} | {seconds:.1f} |"
+                       for name, seconds in result.phase_seconds.items())
+    metrics = "\n".join(f"| {name} | {significant(value)} |"
+                        for name, value in sorted(result.metrics.items()))
+    test = ""
+    if result.test_metrics:
+        scores = sorted(result.test_metrics.items())
+        test = "\n\nTest: " + ", ".join(f"{k} = {significant(v)}" for k, v in scores)
+    return (
+        f"# {result.experiment_name}: {result.best_model}\n\n"
+        f"{result.primary_metric} = **{significant(result.primary_metric_value)}** "
+        f"({result.validation}) after {result.trials} trials ({result.failed_trials} failed, "
+        f"{result.pruned_trials} pruned; stopped: {result.stop_reason}) in "
+        f"{result.wall_seconds:.0f} s.\n\n"
+        f"## Registry\n\n{_decision(result)}\n\n`{result.model_uri}`; pickle: "
+        f"`{result.pkl_uri}`.\n\n"
+        f"## MLflow\n\n{links}\n- run id: `{result.run_id}`\n\n"
+        f"## Time (seconds)\n\n| phase | s |\n|---|---|\n{phases}\n| whole run | "
+        f"{result.wall_seconds:.1f} |\n\n"
+        f"## Validation metrics\n\n| metric | value |\n|---|---|\n{metrics}{test}\n"
+    )
+
+
+def leaderboard_rows(result: TrainResult) -> list[dict[str, str]]:
+    """Every trial, best first, after the final model (an ensemble with its members and
+    weights); scores to 4 significant digits."""
+    metric = result.primary_metric
+    # A stack's members are weighed by its meta-learner, not by a weight of their own.
+    stacked = result.best_family == STACK
+    members = ", ".join(str(m["model"]) if stacked else f"{m['model']} x{float(m['weight']):.3g}"
+                        for m in result.members)
+    final = {"rank": FINAL, "trial": "-", "model": result.best_model,
+             metric: significant(result.primary_metric_value), "fit_seconds": "-",
+             "status": f"registered as {result.model_uri}",
+             "members": members if len(result.members) > 1 else "-"}
+    trials = [{"rank": str(row["rank"]), "trial": str(row["trial"]), "model": str(row["model"]),
+               metric: significant(row.get(metric)), "fit_seconds": significant(row["fit_seconds"]),
+               "status": str(row["status"]), "members": "-"}
+              for row in result.leaderboard]
+    return [final, *trials]
+
+
+def guardrail_rows(result: TrainResult) -> list[dict[str, str]]:
+    """The data checks as Azure's guardrail report shows them: one row per check."""
+    return [{k: str(v) for k, v in row.items()} for row in result.guardrails]
