@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from flows.summary import significant
 from flows.ui import TrialProgress
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
@@ -142,8 +143,9 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         tracked = run.tracked()  # the first trial's record waits for the MLflow run
         run_id = tracked.tracker.log_trial(tracked.run_id, result, best,
                                            step=len(state.results) - 1)
-        progress.update(result.candidate.label,
-                        None if state.best is None else state.best.candidate.label)
+        progress.update(result.candidate.label, None if state.best is None else
+                        f"{state.best.candidate.label} ({profile.metric.name} "
+                        f"{significant(state.best_score)})")
         if state.best is not None:
             # Trials started before any model existed may run to the budget's end; now there is
             # one to refit, the running trials stop at the search's deadline instead.
@@ -160,7 +162,7 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         lag=settings.lag,
     )
     evaluator = TaskEvaluator(workers.payload, lambda: budget.trials_stop(state.leaders, n_folds),
-                              settings.timeout_minutes, settings.memory_mb)
+                              settings.timeout_minutes, settings.memory_mb, profile.metric.name)
     try:
         study = run.study()
         outcome = run_search(study, state, limits, evaluator, record, [*run.retry, *warm_start])

@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.states import Completed
 
+from flows.summary import significant
 from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from prefect.client.schemas.objects import State
     from prefect.futures import PrefectFuture
 
     from tasks.data.sets import SearchData
@@ -87,10 +90,26 @@ class TrialWorkers:
 
 
 @task(name="trial", cache_policy=NO_CACHE)
-def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits) -> TrialResult:
+def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits,
+           metric: str | None = None) -> State[TrialResult]:
     # Runs where the task runner puts it (a thread of the flow, a Dask worker); the trial itself
-    # runs in that process's worker pool, where it can be stopped.
-    return pool_for(payload).run(candidate, limits)
+    # runs in that process's worker pool, where it can be stopped. A failed trial is a result
+    # the search records, not a failed task: the task's state message says how it went.
+    result = pool_for(payload).run(candidate, limits)
+    return Completed(message=trial_message(result, metric), data=result)
+
+
+def trial_message(result: TrialResult, metric: str | None) -> str:
+    """What a trial's task shows in Prefect's UI: its score and time, or why it has none, and
+    its parameters."""
+    params = ", ".join(f"{k}={significant(v)}" for k, v in result.candidate.params.items())
+    if result.ok and metric in result.metrics:
+        head = f"{metric} {significant(result.metrics[metric])} in {result.fit_seconds:.1f} s"
+    else:
+        why = f" ({result.reason})" if result.reason not in (None, result.status) else ""
+        error = result.error.strip().splitlines()[-1] if result.error else ""  # the exception's
+        head = f"{result.status}{why}" + (f": {error}" if error else "")
+    return f"{head}; {params}" if params else head
 
 
 class TaskEvaluator:
@@ -98,9 +117,11 @@ class TaskEvaluator:
     iteration_timeout_minutes, or the time until `stop_by` (time.monotonic()) when sooner."""
 
     def __init__(self, payload: Payload, stop_by: Callable[[], float],
-                 timeout_minutes: float | None = None, memory_mb: float | None = None) -> None:
+                 timeout_minutes: float | None = None, memory_mb: float | None = None,
+                 metric: str | None = None) -> None:
         self.payload, self.stop_by = payload, stop_by
         self.timeout_minutes, self.memory_mb = timeout_minutes, memory_mb
+        self.metric = metric  # the primary metric, shown on each trial's task
 
     def limits(self) -> TrialLimits:
         left = self.stop_by() - time.monotonic()
@@ -110,8 +131,8 @@ class TaskEvaluator:
         return TrialLimits(max(left, 1.0), self.memory_mb, "budget")
 
     def submit(self, candidate: Candidate) -> PrefectFuture[TrialResult]:
-        return _trial.with_options(task_run_name=candidate.label).submit(
-            candidate, self.payload, self.limits()
+        return _trial.with_options(task_run_name=candidate.label).submit(  # type: ignore[return-value]
+            candidate, self.payload, self.limits(), self.metric
         )
 
     def first_done(self, handles: list[PrefectFuture[TrialResult]]) -> PrefectFuture[TrialResult]:

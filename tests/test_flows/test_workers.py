@@ -54,6 +54,32 @@ def test_timeout_memory_and_error_trials_fail_alone(prefect_api, plugin, workdir
               if t.state == TrialState.FAIL]
     assert {"timeout", "memory", "error"} <= {t.user_attrs["reason"] for t in failed}
     assert result.best_family == "logistic_regression"
+    # Each trial's Prefect task says how it went: a score as MLflow logged it, or why none.
+    shown = trial_tasks(result.flow_run_id)
+    scores = {r.info.run_name: r.data.metrics.get("AUC_weighted") for r in trial_runs(config)}
+    for name, (state, message) in shown.items():
+        assert state == "COMPLETED", (name, state)  # a failed trial is a result, not a failure
+        family = name.split("-")[0]
+        if family == "LogisticRegression":
+            assert message.startswith(f"AUC_weighted {scores[name]:.4g} in "), message
+            assert "C=" in message  # its parameters
+        else:
+            assert message.startswith("failed"), message
+    reasons = {message.split(":")[0] for _, message in shown.values()}
+    assert {"failed (timeout)", "failed (memory)", "failed (error)"} <= reasons
+
+
+def trial_tasks(flow_run_id: str) -> dict[str, tuple[str, str]]:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
+    return {r.name: (r.state.type.value, r.state.message or "") for r in runs
+            if r.name.split("-")[0] in ("LogisticRegression", "Sleepy", "Hungry", "Raising")}
 
 
 def test_a_dask_cluster_of_two_worker_processes_runs_the_search(prefect_api, workdir):
