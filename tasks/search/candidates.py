@@ -75,6 +75,10 @@ class TrialResult:
     # stands for this one (not run again, not an ensemble member).
     duplicate_of: int | None = None
     peak_memory_mb: float = 0.0  # the worker process's peak resident memory during the trial
+    # Epoch seconds the trial was handed to its worker and came back (0: not run by a worker):
+    # its MLflow run's start and end, not the moments it was logged.
+    started_at: float = 0.0
+    ended_at: float = 0.0
     reused_seconds: float = 0.0  # of fit_seconds, the featurizing counted but not done
 
     @property

@@ -236,7 +236,9 @@ class WorkerPool:
 
     def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
         worker = self._idle_worker()
+        began = time.time()
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
+        result = replace(result, started_at=began, ended_at=time.time())
         family = FAMILIES.get(candidate.family)
         if worker.alive and family is not None and family.retire_worker:
             # What its trial imported (torch) would stay in the worker for every later trial.

@@ -140,3 +140,18 @@ def test_links_to_a_tracking_server_open_the_run_and_version_pages(trained):
     assert links["model version"] == ("http://127.0.0.1:5000/#/models/result/versions/"
                                       f"{result.model_version}")
     assert f"[{links['run']}]({links['run']})" in summary_markdown(served)
+
+
+def test_trial_runs_carry_the_trials_own_start_and_end(trained):
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri)
+    children = client.search_runs([result.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    spans = sorted((r.info.start_time / 1000, r.info.end_time / 1000) for r in children)
+    assert len(spans) == result.trials
+    for run in children:  # the trial's wall time holds its fitting, not only its logging
+        seconds = (run.info.end_time - run.info.start_time) / 1000
+        assert seconds >= run.data.metrics["fit_seconds"] - 0.01, run.info.run_name
+    # Two trials ran at once (max_concurrent_iterations=2): some runs overlap in time, which
+    # runs logged one after another when each trial ended never do.
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))

@@ -99,6 +99,7 @@ class RunLog(Connected):
         finished before this one, as trials running side by side finish out of number order)."""
         c = result.candidate
         run = self.client.create_run(self.experiment_id, run_name=c.label,
+                                     start_time=_ms(result.started_at),
                                      tags=_trial_tags(parent_id, result))
         run_id: str = run.info.run_id
         values = {**result.metrics, "fit_seconds": result.fit_seconds,
@@ -116,7 +117,8 @@ class RunLog(Connected):
              **{f"refit_{k}": v for k, v in result.refit_params.items()}}))
         # A pruned trial ran as it should and was stopped on purpose: finished, tagged "pruned".
         status = RunStatus.FAILED if result.status == "failed" else RunStatus.FINISHED
-        self.client.set_terminated(run_id, RunStatus.to_string(status))
+        self.client.set_terminated(run_id, RunStatus.to_string(status),
+                                   end_time=_ms(result.ended_at))
         if best:
             self.client.log_batch(parent_id, metrics=metrics(best, step, now))
         return run_id
@@ -151,3 +153,8 @@ def _trial_tags(parent_id: str, result: TrialResult) -> dict[str, str]:
         found["error"] = result.error[:5000]
         found["failure_reason"] = result.reason or "error"
     return found
+
+
+def _ms(epoch_seconds: float) -> int | None:
+    """MLflow's milliseconds; None (MLflow's now) when the moment is unknown."""
+    return int(epoch_seconds * 1000) if epoch_seconds else None
