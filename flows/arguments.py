@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from tasks.types import Json
@@ -66,7 +66,19 @@ _ENCODING_HELP = ("text encoding of CSV/TSV tables, e.g. cp1252, latin-1, utf-16
 
 class _Parser(argparse.ArgumentParser):
     """argparse's mistakes as the command's other refusals: one line, exit code 2 (argparse
-    prints its whole usage first)."""
+    prints its whole usage first). A `described` parser's help is its knobs' descriptions."""
+
+    def __init__(self, *args: Any, described: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._undescribed = described
+
+    def format_help(self) -> str:
+        if self._undescribed:
+            from flows.knob_help import describe
+
+            describe(self)
+            self._undescribed = False
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message}; see {self.prog} --help\n")
@@ -78,66 +90,69 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's own logs")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="search, ensemble, refit and register a model")
-    train.add_argument("--data", required=True, dest="training_data",
-                       help="path or URL of the table")
-    train.add_argument("--target", required=True, help="column to predict")
-    train.add_argument("--task", choices=["classification", "regression"])
-    train.add_argument("--metric", dest="primary_metric", help="primary metric (Azure's names)")
-    train.add_argument("--iterations", type=int, help="maximum number of trials")
-    train.add_argument("--timeout-minutes", type=float, dest="experiment_timeout_minutes",
-                       help="budget of the whole run; fractions allowed (0.5 = 30 s)")
-    train.add_argument("--iteration-timeout-minutes", type=float)
-    scheme = train.add_mutually_exclusive_group()
+    # Its options' help is each knob's description (flows.knob_help), in groups; `help` here is
+    # only what the command line adds to it.
+    train = sub.add_parser("train", help="search, ensemble, refit and register a model",
+                           described=True)
+    data = train.add_argument_group("data")
+    data.add_argument("--data", required=True, dest="training_data")
+    data.add_argument("--target", required=True)
+    data.add_argument("--weight-column")
+    data.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",
+                      help="On the command line: auto, off, or a JSON file of that mapping, e.g. "
+                      '{"column_overrides": {"zip": {"role": "categorical"}}}.')
+    data.add_argument("--encoding")
+    task = train.add_argument_group("task and metric")
+    task.add_argument("--task", choices=["classification", "regression"])
+    task.add_argument("--metric", dest="primary_metric")
+    task.add_argument("--positive-label")
+    limits = train.add_argument_group("limits")
+    limits.add_argument("--iterations", type=int)
+    limits.add_argument("--timeout-minutes", type=float, dest="experiment_timeout_minutes",
+                        help="E.g. 0.5 = 30 s.")
+    limits.add_argument("--iteration-timeout-minutes", type=float)
+    limits.add_argument("--exit-score", type=float, dest="experiment_exit_score")
+    limits.add_argument("--no-early-stopping", dest="enable_early_stopping",
+                        action="store_false", default=None)
+    limits.add_argument("--max-memory-mb", type=float)
+    validation = train.add_argument_group("validation and test")
+    scheme = validation.add_mutually_exclusive_group()
     scheme.add_argument("--validation-size", type=float)
     scheme.add_argument("--cv", type=int, dest="n_cross_validations")
     scheme.add_argument("--validation-data")
-    test = train.add_mutually_exclusive_group()
+    test = validation.add_mutually_exclusive_group()
     test.add_argument("--test-data")
     test.add_argument("--test-size", type=float)
-    train.add_argument("--exit-score", type=float, dest="experiment_exit_score")
-    train.add_argument("--max-concurrent", type=int, dest="max_concurrent_iterations")
-    train.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
-    train.add_argument("--max-memory-mb", type=float, help="memory cap of one trial's process")
-    train.add_argument("--task-runner", choices=["local", "dask"],
-                       help="local worker processes (default) or a Dask cluster")
-    train.add_argument("--dask-address", help="scheduler of an existing Dask cluster")
-    train.add_argument("--storage", dest="optuna_storage",
-                       help="Optuna RDB storage URL (default: a journal file in --workdir)")
-    train.add_argument("--resume", action="store_true", default=None,
-                       help="continue this experiment's interrupted run")
-    train.add_argument("--allowed-models", type=_csv)
-    train.add_argument("--blocked-models", type=_csv)
-    train.add_argument("--no-early-stopping", dest="enable_early_stopping", action="store_false",
-                       default=None)
-    train.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
-                       default=None)
-    train.add_argument("--no-pruning", dest="enable_pruning", action="store_false", default=None,
-                       help="run every fold of every trial")
-    train.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                       help="results reach the sampler in the order asked: the same seed and "
-                       "--iterations give the same model at any --max-concurrent up to 8 "
-                       "(default: on when --iterations is given)")
-    train.add_argument("--sampler", choices=["tpe", "random"],
-                       help="tpe (default) or random: the same trials whatever --max-concurrent")
-    train.add_argument("--featurization", type=_featurization, metavar="auto|off|FILE.json",
-                       help="auto, off, or a JSON file of column overrides, e.g. "
-                       '{"column_overrides": {"zip": {"role": "categorical"}}}')
-    train.add_argument("--weight-column")
-    train.add_argument("--positive-label", help="positive class of binary metrics")
-    train.add_argument("--experiment", dest="experiment_name")
-    train.add_argument("--model-name")
-    train.add_argument("--no-promote", dest="promote", action="store_false", default=None,
-                       help="register the new version without moving the champion/challenger "
-                       "aliases")
-    train.add_argument("--tracking-uri")
-    train.add_argument("--workdir", help="folder of the embedded MLflow store and Optuna study")
-    train.add_argument("--seed", type=int, dest="random_state")
-    train.add_argument("--storage-options", type=_storage_options, metavar="JSON",
-                       help=_STORAGE_HELP)
-    train.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
-    train.add_argument("--encoding", help=_ENCODING_HELP)
-    train.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    models = train.add_argument_group("models and search")
+    models.add_argument("--allowed-models", type=_csv, metavar="NAME,...")
+    models.add_argument("--blocked-models", type=_csv, metavar="NAME,...")
+    models.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
+                        default=None)
+    models.add_argument("--no-pruning", dest="enable_pruning", action="store_false",
+                        default=None)
+    models.add_argument("--sampler", choices=["tpe", "random"])
+    models.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
+    models.add_argument("--seed", type=int, dest="random_state")
+    resources = train.add_argument_group("resources")
+    resources.add_argument("--max-concurrent", type=int, dest="max_concurrent_iterations")
+    resources.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
+    resources.add_argument("--task-runner", choices=["local", "dask"])
+    resources.add_argument("--dask-address")
+    tracking = train.add_argument_group("tracking and registry")
+    tracking.add_argument("--experiment", dest="experiment_name")
+    tracking.add_argument("--model-name")
+    tracking.add_argument("--no-promote", dest="promote", action="store_false", default=None)
+    tracking.add_argument("--tracking-uri")
+    tracking.add_argument("--workdir")
+    tracking.add_argument("--storage", dest="optuna_storage")
+    tracking.add_argument("--resume", action="store_true", default=None)
+    storage = train.add_argument_group("storage")
+    storage.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                         help="On the command line: a JSON object or a JSON file (kept out of "
+                         "the shell history and `ps`).")
+    storage.add_argument("--storage-secret", metavar="NAME")
+    output = train.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     predict = sub.add_parser("predict", help="score a table with a trained model")
     predict.add_argument("--model", required=True,

@@ -24,7 +24,7 @@ from tasks.errors import DataError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["read_delimited"]
+__all__ = ["read_delimited", "read_header"]
 
 log = logging.getLogger("automl")
 
@@ -38,16 +38,7 @@ _UNNAMED = re.compile(r"Unnamed: \d+")
 def read_delimited(
     open_: Callable[[], IO[bytes]], fmt: str, shown: str, encoding: str | None = None
 ) -> pd.DataFrame:
-    with open_() as handle:
-        sample = handle.read(SAMPLE_BYTES)
-    if not sample.strip():
-        raise pd.errors.EmptyDataError("empty")
-    chosen = encoding or _encoding(sample)
-    text = sample.decode(chosen, errors="replace")
-    sep = "\t" if fmt == "tsv" else _delimiter(text)
-    _check_header(text, sep, shown)
-    # A semicolon-separated file is the export of a locale whose decimal mark is a comma.
-    decimal = "," if sep == ";" else "."
+    chosen, sep, decimal = _layout(open_, fmt, shown, encoding)
     try:
         with open_() as handle:
             frame = pd.read_csv(handle, sep=sep, encoding=chosen, decimal=decimal)
@@ -66,6 +57,36 @@ def read_delimited(
         log.info("%s read as %s text (not UTF-8); set encoding to override", shown, chosen)
     return _numbers(_without_empty_tail(frame), group="." if decimal == "," else ",",
                     decimal=decimal)
+
+
+def read_header(
+    open_: Callable[[], IO[bytes]], fmt: str, shown: str, encoding: str | None = None
+) -> list[str]:
+    """The column names read_delimited gives, from the header alone: the same encoding,
+    delimiter and header checks (a trailing nameless column is left out, as the whole read
+    leaves it out when it is empty)."""
+    chosen, sep, decimal = _layout(open_, fmt, shown, encoding)
+    with open_() as handle:
+        frame = pd.read_csv(handle, sep=sep, encoding=chosen, decimal=decimal, nrows=0)
+    return [str(name) for name in _without_empty_tail(frame).columns]
+
+
+def _layout(
+    open_: Callable[[], IO[bytes]], fmt: str, shown: str, encoding: str | None
+) -> tuple[str, str, str]:
+    """The encoding, delimiter and decimal mark, from a sample of the first bytes; a header
+    that repeats a name is refused."""
+    with open_() as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    if not sample.strip():
+        raise pd.errors.EmptyDataError("empty")
+    chosen = encoding or _encoding(sample)
+    text = sample.decode(chosen, errors="replace")
+    sep = "\t" if fmt == "tsv" else _delimiter(text)
+    _check_header(text, sep, shown)
+    # A semicolon-separated file is the export of a locale whose decimal mark is a comma.
+    decimal = "," if sep == ";" else "."
+    return chosen, sep, decimal
 
 
 def _encoding(sample: bytes) -> str:

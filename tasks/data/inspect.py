@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import has_fit_parameter
 
+from tasks.data.columns import require_column, require_columns
 from tasks.data.profile import Profile
 from tasks.data.split import SplitPlan
 from tasks.errors import ConfigError, DataError
@@ -79,9 +80,8 @@ def _target(
     config: AutoMLConfig, frame: pd.DataFrame, source: str
 ) -> tuple[pd.Series, str, dict[str, int]]:
     """The target column (and the weights) checked; the task, and the class counts."""
-    _require_column(config.target, frame, source, "target column")
+    require_columns(list(frame.columns), source, config.target, config.weight_column)
     if config.weight_column is not None:
-        _require_column(config.weight_column, frame, source, "weight_column")
         _check_weights(frame[config.weight_column], config.weight_column)
     y = frame[config.target]
     missing = int(y.isna().sum())
@@ -169,13 +169,6 @@ def _encoded_width(features: pd.DataFrame, roles: ColumnRoles) -> int:
     )
 
 
-def _require_column(name: str, frame: pd.DataFrame, source: str, what: str) -> None:
-    if name not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:30]))
-        more = f" (and {len(frame.columns) - 30} more)" if len(frame.columns) > 30 else ""
-        raise DataError(f"{what} '{name}' is not in '{source}'; columns are: {columns}{more}")
-
-
 def _check_positive_label(config: AutoMLConfig, task: str, counts: dict[str, int]) -> None:
     label = config.positive_label
     if label is None:
@@ -247,7 +240,7 @@ def _check_other(
 ) -> None:
     if other.empty:
         raise DataError(f"{knob} '{source}' has no rows")
-    _require_column(config.target, other, source or knob, "target column")
+    require_column(config.target, list(other.columns), source or knob, "target column")
     if other[config.target].isna().any():
         raise DataError(f"target column '{config.target}' has missing values in {knob} '{source}'")
     if config.weight_column and config.weight_column not in other.columns:

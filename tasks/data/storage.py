@@ -1,9 +1,9 @@
-"""Read a table from a local path or an fsspec URL. The one module that talks to storage."""
+"""Read a table from a local path or an fsspec URL. The one module that talks to storage (its
+errors' sentences: tasks.data.storage_errors)."""
 
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING
 
@@ -11,19 +11,21 @@ import fsspec
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.data.delimited import read_delimited
+from tasks.data.delimited import read_delimited, read_header
 from tasks.data.memory import held_table, is_held
 from tasks.data.redact import mask_secrets, public_url, scrub
-from tasks.errors import DataError, StorageError, causes, first_line
+from tasks.data.storage_errors import error_kind, storage_errors
+from tasks.errors import AutoMLError, DataError, first_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from fsspec import AbstractFileSystem
 
     from tasks.types import Json
 
-__all__ = ["read_table", "write_table", "detect_format", "public_url", "mask_secrets", "FORMATS"]
+__all__ = ["read_table", "read_columns", "write_table", "detect_format", "public_url",
+           "mask_secrets", "FORMATS"]
 
 FORMATS = {
     ".csv": "csv",
@@ -35,12 +37,6 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 _COMPRESSIONS = {".gz", ".bz2", ".zst", ".xz", ".zip"}
-# What the top of a URL's path is called, and where its credentials come from, per provider.
-_CONTAINER = {"az": "container", "abfs": "container", "abfss": "container", "adl": "container"}
-_CREDENTIALS = {
-    "bucket": "AWS_* variables, ~/.aws, --storage-options or --storage-secret",
-    "container": "AZURE_STORAGE_* variables, --storage-options or --storage-secret",
-}
 
 
 def detect_format(url: str) -> str:
@@ -87,7 +83,7 @@ def read_table(
     elif fmt not in ("csv", "tsv", *_READERS):
         known = ", ".join(("csv", "tsv", *_READERS))
         raise DataError(f"format '{fmt}' of {shown} is unknown; use one of {known}")
-    with _storage_errors(shown, url, fs, path, storage_options, verb="read"):
+    with storage_errors(shown, url, fs, path, storage_options, verb="read"):
         try:
             if fmt == "parquet":
                 local = isinstance(fs, LocalFileSystem)
@@ -105,7 +101,7 @@ def read_table(
         except pd.errors.EmptyDataError:
             raise DataError(f"{shown} is not a readable {fmt} file: it is empty") from None
         except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            if _kind(exc) is not None:
+            if error_kind(exc) is not None:
                 raise
             first = scrub(first_line(exc), url, storage_options)
             if "size is 0 bytes" in first:
@@ -114,6 +110,56 @@ def read_table(
     if frame.shape[1] == 0:
         raise DataError(f"{shown} has no columns")
     return frame
+
+
+def read_columns(
+    url: str,
+    *,
+    what: str = "data",
+    storage_options: Json | None = None,
+    encoding: str | None = None,
+) -> list[str] | None:
+    """The column names read_table gives, from a Parquet schema or a CSV/TSV header alone (no
+    rows); None for JSON Lines and held tables, which only the whole read can tell.
+
+    A missing file or a refused credential raises read_table's sentence (the same code says it);
+    whatever else the header alone cannot do (an empty or broken file) is left to read_table, so
+    any refusal is worded as the whole read words it.
+    """
+    if is_held(url):
+        return None
+    shown = f"{what} '{public_url(url)}'"
+    fs, path = _filesystem(url, storage_options, shown)
+    fmt = "parquet" if _is_bare_folder(fs, path, url) else detect_format(url)
+    if fmt not in ("parquet", "csv", "tsv"):
+        return None
+    names: list[str] = []
+    try:
+        with storage_errors(shown, url, fs, path, storage_options, verb="read"):
+            if fmt == "parquet":
+                names = _parquet_columns(fs, path)
+            else:
+                names = read_header(lambda: fs.open(path, "rb", compression="infer"), fmt, shown,
+                                    encoding)
+    except AutoMLError:
+        raise
+    except Exception:  # noqa: BLE001, S110 - the whole read below says what is wrong
+        pass
+    if names:
+        return names
+    return [str(name) for name in read_table(url, what=what, storage_options=storage_options,
+                                             encoding=encoding).columns]
+
+
+def _parquet_columns(fs: AbstractFileSystem, path: str) -> list[str]:
+    """The schema's names without the columns pandas restores as the index (as read_table)."""
+    import pyarrow.parquet as pq
+
+    local = isinstance(fs, LocalFileSystem)
+    schema = pq.ParquetDataset(path, filesystem=None if local else fs).schema
+    stored = (schema.pandas_metadata or {}).get("index_columns", [])
+    index = {name for name in stored if isinstance(name, str)}  # a RangeIndex is not stored
+    return [name for name in schema.names if name not in index]
 
 
 def write_table(frame: pd.DataFrame, url: str, storage_options: Json | None = None) -> None:
@@ -128,7 +174,7 @@ def write_table(frame: pd.DataFrame, url: str, storage_options: Json | None = No
         # on Windows, which no public method gives.
         fs.makedirs(fs._parent(path), exist_ok=True)  # noqa: SLF001
     with (
-        _storage_errors(shown, url, fs, path, storage_options, verb="write"),
+        storage_errors(shown, url, fs, path, storage_options, verb="write"),
         fs.open(path, "wb", compression="infer") as out,
     ):
         if fmt == "parquet":
@@ -154,61 +200,6 @@ def _filesystem(url: str, options: Json | None, shown: str) -> tuple[AbstractFil
         ) from None
 
 
-@contextmanager
-def _storage_errors(
-    shown: str, url: str, fs: AbstractFileSystem, path: str, options: Json | None, verb: str
-) -> Iterator[None]:
-    """Turn each library's not-found, denied and unreachable errors into one sentence."""
-    try:
-        yield
-    except Exception as exc:
-        kind = _kind(exc)
-        if kind is None:
-            raise
-        if kind == "missing":
-            raise DataError(_missing(shown, url, fs, path, verb)) from None
-        if kind == "denied":
-            where = _CREDENTIALS[_container_word(url)]
-            raise DataError(
-                f"{shown} cannot be {'read' if verb == 'read' else 'written'}: access denied; "
-                f"check the credentials ({where}) and that they may {verb} it"
-            ) from None
-        first = scrub(first_line(_root(exc)), url, options)
-        raise StorageError(
-            f"{shown} cannot be reached: {first}; check the endpoint and the network"
-        ) from None
-
-
-def _kind(exc: BaseException) -> str | None:
-    """missing, denied or unreachable, from the exception or what it wraps (adlfs wraps the
-    Azure SDK's errors in RuntimeError on write); None for anything else."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    for err in causes(exc):
-        if isinstance(err, FileNotFoundError | ResourceNotFoundError):
-            return "missing"
-        if isinstance(err, PermissionError | ClientAuthenticationError):
-            return "denied"
-        if isinstance(err, HttpResponseError) and err.status_code in (401, 403):
-            return "denied"
-        if isinstance(err, ServiceRequestError | ServiceResponseError):
-            return "unreachable"
-        # botocore's and aiohttp's connection errors are not OSErrors: know them by name.
-        if any("Connect" in c.__name__ or "Timeout" in c.__name__ for c in type(err).__mro__):
-            return "unreachable"
-    return None
-
-
-def _root(exc: BaseException) -> BaseException:
-    return list(causes(exc))[-1]
-
-
 def _is_bare_folder(fs: AbstractFileSystem, path: str, url: str) -> bool:
     """A name without any extension that is a folder: read it as Parquet part files."""
     if PurePosixPath(url.split("?")[0]).suffix:
@@ -217,25 +208,6 @@ def _is_bare_folder(fs: AbstractFileSystem, path: str, url: str) -> bool:
         return bool(fs.isdir(path))
     except Exception:  # noqa: BLE001 - unreachable or forbidden: the read itself will say so
         return False
-
-
-def _container_word(url: str) -> str:
-    return _CONTAINER.get(url.split("://", 1)[0].lower(), "bucket") if "://" in url else "bucket"
-
-
-def _missing(shown: str, url: str, fs: AbstractFileSystem, path: str, verb: str) -> str:
-    """Tell a missing bucket (or container) from a missing key: the fixes differ."""
-    word = _container_word(url)
-    top = path.split("/", 1)[0]
-    start = f"cannot write {shown}:" if verb == "write" else f"{shown} was not found:"
-    try:
-        if not isinstance(fs, LocalFileSystem) and "/" in path and not fs.exists(top):
-            return f"{start} {word} '{top}' does not exist; check the {word} name and the endpoint"
-    except Exception:  # noqa: BLE001, S110 - the probe only refines the message
-        pass
-    if verb == "write":
-        return f"{start} its folder does not exist"
-    return f"{shown} was not found; check the path or URL"
 
 
 def _read_jsonl(handle: IO[bytes]) -> pd.DataFrame:
