@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
-from prefect import flow
+from prefect import Flow, flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows import steps
 from flows.result import TrainResult, build_result
+from flows.run_log import logged_run
 from flows.search import PendingRun, RunRecords, SearchSettings
 from flows.ui import reported_training, run_name
 from flows.workers import TrialWorkers, WorkerSpec
@@ -41,18 +42,32 @@ if TYPE_CHECKING:
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
 log = logging.getLogger("automl")
+P = ParamSpec("P")
 
 
-@flow(
-    name="automl-train",
-    flow_run_name=run_name,
-    # Prefect types the flow's runner as TaskRunner[PrefectFuture], which its own thread pool
-    # runner (of concurrent futures) is not, to mypy.
-    task_runner=ThreadPoolTaskRunner(),  # type: ignore[arg-type]
-    validate_parameters=True,
-)
-@reported_training
-def automl_flow(
+def _training_flow(fn: Callable[P, TrainResult]) -> Flow[P, TrainResult]:
+    """fn as the automl-train flow: its search logged (flows.run_log), its view drawn."""
+    return flow(
+        name="automl-train",
+        flow_run_name=run_name,
+        # Prefect types the flow's runner as TaskRunner[PrefectFuture], which its own thread pool
+        # runner (of concurrent futures) is not, to mypy.
+        task_runner=ThreadPoolTaskRunner(),  # type: ignore[arg-type]
+        validate_parameters=True,
+    )(reported_training(logged_run(fn)))
+
+
+@_training_flow
+def automl_flow(config: AutoMLConfig) -> TrainResult:
+    """Train, pick and register the best model for one labelled table.
+
+    Args:
+        config: The training run's settings (Azure automated ML's names).
+    """
+    return _run(config)
+
+
+def _run(
     config: AutoMLConfig, warm_start: list[Params] | None = None,
     started_at: float | None = None, shutdown_seconds: float = 0.0,
 ) -> TrainResult:
@@ -111,6 +126,11 @@ def automl_flow(
              config.experiment_timeout_minutes)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered,
                         run, budget, phases)
+
+
+# The same flow for the callers that bring more than a config (train, retrain): as parameters of
+# the deployed flow these would be fields of its form, where a user has nothing to fill in.
+_called_flow = _training_flow(_run)
 
 
 def _workers(config: AutoMLConfig, data: SearchData, settings: TrialSettings) -> TrialWorkers:
@@ -208,9 +228,10 @@ def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's futu
 
 
 def train(
-    config: AutoMLConfig, started_at: float | None = None, shutdown_seconds: float = 0.0
+    config: AutoMLConfig, started_at: float | None = None, shutdown_seconds: float = 0.0,
+    warm_start: list[Params] | None = None,
 ) -> TrainResult:
     """Run the flow on the task runner the config names."""
-    return automl_flow.with_options(task_runner=task_runner(config))(
-        config, started_at=started_at, shutdown_seconds=shutdown_seconds
+    return _called_flow.with_options(task_runner=task_runner(config))(
+        config, warm_start=warm_start, started_at=started_at, shutdown_seconds=shutdown_seconds
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.automl import automl_flow, task_runner
+from flows.automl import train
 from flows.result import TrainResult
 from flows.ui import fails_as_sentence, label_run, run_name
 from tasks.config import AutoMLConfig
@@ -44,5 +44,4 @@ def retrain_flow(config: AutoMLConfig, warm_start_trials: int = 5) -> TrainResul
     else:
         get_run_logger().info("experiment %r has no previous registered run: a cold start",
                               config.experiment_name)
-    train = automl_flow.with_options(task_runner=task_runner(config))
     return train(config, warm_start=points)

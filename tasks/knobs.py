@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.features.settings import FeaturizationSettings
+from tasks.names import FamilyName, MetricName
 
 __all__ = ["Knobs", "TaskType"]
 
@@ -47,7 +48,8 @@ class Knobs(BaseModel):
         default=None, gt=0, lt=1,
         description="Fraction of the training data kept aside as a test set.",
     )
-    primary_metric: str | None = Field(
+    # MetricName, FamilyName: text offered as the names' choices in the form (tasks.names).
+    primary_metric: MetricName | None = Field(
         default=None,
         description="Metric the search optimises (AUC_weighted for classification, "
         "normalized_root_mean_squared_error for regression when empty).",
@@ -122,10 +124,10 @@ class Knobs(BaseModel):
         "parallel trials); random: independent random draws, the same sequence of trials whatever "
         "the concurrency (for comparisons).",
     )
-    allowed_models: list[str] | None = Field(
+    allowed_models: list[FamilyName] | None = Field(
         default=None, description="Only these model families."
     )
-    blocked_models: list[str] | None = Field(
+    blocked_models: list[FamilyName] | None = Field(
         default=None, description="Never these model families."
     )
     featurization: Literal["auto", "off"] | FeaturizationSettings = Field(
@@ -171,8 +173,11 @@ class Knobs(BaseModel):
     # which reading the configuration does not need.
     storage_options: dict[str, object] | None = Field(
         default=None,
+        # The example as code: Prefect's form reads descriptions as Markdown, which would turn the
+        # URL, and the quote after it, into a link labelled http://127.0.0.1:9000&quot;}.
         description="Passed to fsspec when reading and writing tables, e.g. "
-        '{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}, "key": ..., "secret": ...}; '
+        '`{"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}, '
+        '"key": ..., "secret": ...}`; '
         "credentials otherwise come from the usual places (AWS_* or AZURE_STORAGE_* variables, "
         "~/.aws, storage_secret). "
         "Never recorded in MLflow; credential values are masked when the config is serialised.",
@@ -187,6 +192,6 @@ class Knobs(BaseModel):
     storage_secret: str | None = Field(
         default=None, min_length=1,
         description="Name of a Prefect Secret block holding a JSON object of storage options "
-        '(e.g. {"connection_string": ...} or {"key": ..., "secret": ...}); merged under '
+        '(e.g. `{"connection_string": ...}` or `{"key": ..., "secret": ...}`); merged under '
         "storage_options when the data is read, never recorded.",
     )

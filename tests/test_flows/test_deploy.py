@@ -5,15 +5,21 @@ CLI trigger them, checked in Prefect and in MLflow. The same code as `make deplo
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 from support import dataset_path, load
 from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.deploy import BIN, Stack, free_port
 
@@ -81,6 +87,18 @@ def artifacts(api, run_id: str) -> dict[str, dict]:
     return {a["type"]: a for a in found.json()}
 
 
+def run_logs(stack, run_id: str) -> list:
+    """The flow run's log lines as its Logs tab reads them, oldest first: once the worker's flow
+    run processes are gone, as a process sends its last lines when it exits."""
+    end = time.monotonic() + WAIT_SECONDS
+    while psutil.Process(stack.pids["worker"]).children() and time.monotonic() < end:
+        time.sleep(0.5)
+    only = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(run_id)]))
+    with temporary_settings({PREFECT_API_URL: stack.api_url}), \
+            get_client(sync_client=True) as client:
+        return sorted(client.read_logs(only, limit=200), key=lambda log: log.timestamp)
+
+
 def train_config(stack, **overrides) -> dict:
     return {
         "training_data": str(dataset_path("blood_transfusion")), "target": TARGET,
@@ -115,6 +133,25 @@ def test_the_form_is_the_typed_config_with_its_descriptions(api):
     assert env["OMP_NUM_THREADS"] == "1" and env["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
 
 
+def test_the_form_is_the_config_alone_with_the_names_as_choices(api, stack):
+    schema = deployment(api, "automl-train/train")["parameter_openapi_schema"]
+    assert set(schema["properties"]) == {"config"}  # not started_at, shutdown_seconds, warm_start
+    knobs = schema["definitions"]["AutoMLConfig"]["properties"]
+    metric = knobs["primary_metric"]["anyOf"][0]
+    assert {"AUC_weighted", "accuracy", "r2_score"} <= set(metric["enum"])
+    for field in ("allowed_models", "blocked_models"):
+        names = knobs[field]["anyOf"][0]["items"]["enum"]
+        assert {"LightGBM", "LogisticRegression", "XGBoost"} <= set(names)
+    refused = trigger(api, "automl-train/train",
+                      {"config": train_config(stack, allowed_models=["DeepForest"])})
+    assert refused.status_code == 409 and "'DeepForest' is not one of" in refused.json()["detail"]
+
+
+def test_the_nightly_schedule_ships_paused(api):
+    [schedule] = deployment(api, "automl-retrain/nightly")["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["active"] is False
+
+
 def test_a_wrong_type_is_refused_at_trigger_time(api, stack):
     refused = trigger(api, "automl-train/train", {"config": train_config(stack, iterations="many")})
     assert refused.status_code == 409
@@ -146,6 +183,24 @@ def test_training_runs_completes_registers_and_shows_its_progress(api, trained, 
     assert shown["progress"]["data"] == 100.0
     assert [row["trial"] for row in json.loads(shown["table"]["data"])] != []
     assert "models:/blood-model/1" in shown["markdown"]["data"]
+
+
+def test_the_run_logs_its_trials_once_each(stack, trained):
+    run, _ = trained
+    logs = [log for log in run_logs(stack, run["id"]) if log.name == "automl"]
+    trials = [log.message for log in logs if log.message.startswith("trial ")]
+    assert any("AUC_weighted=" in line for line in trials), [log.message for log in logs]
+    assert len(trials) == len(set(trials)) <= 3  # once each, not twice through two handlers
+    assert {log.level for log in logs if log.message in trials} == {logging.INFO}
+    assert any(log.message.startswith("time: ") for log in logs)
+
+
+def test_a_mistake_is_logged_once_without_a_traceback(stack, trained):
+    _, run = trained
+    logs = run_logs(stack, run["id"])
+    told = [log.message for log in logs if "target column 'price' is not in" in log.message]
+    assert len(told) == 1, told
+    assert not [log.message for log in logs if "Traceback" in log.message]
 
 
 def test_bad_input_fails_the_run_with_one_sentence_and_no_retry(trained):
