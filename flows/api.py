@@ -33,6 +33,8 @@ START_TIMEOUT_SECONDS = 60.0  # a new SQLite database is migrated on its first s
 STOP_TIMEOUT_SECONDS = 5.0
 ORPHAN_GRACE_SECONDS = 3.0
 NOT_NEEDED = "configured"  # what the server side prints when an API is already configured
+# Set when PREFECT_API_URL is this command's own server: its pages are gone when the command ends.
+TEMPORARY_MARK = "AUTOML_TEMPORARY_PREFECT_API"
 
 
 class TemporaryAPI:
@@ -68,6 +70,7 @@ class TemporaryAPI:
             if line.startswith("http"):
                 self._url = line
                 os.environ["PREFECT_API_URL"] = line
+                os.environ[TEMPORARY_MARK] = "1"
             else:
                 self.stop()
         return self._url

@@ -17,7 +17,7 @@ from flows import steps
 from flows.result import TrainResult, build_result
 from flows.run_log import logged_run
 from flows.search import PendingRun, RunRecords, SearchSettings
-from flows.ui import reported_training, run_name
+from flows.ui import orchestrated_run, reported_training, run_name
 from flows.workers import TrialWorkers, WorkerSpec
 from tasks.budget import LEADERS, Budget
 from tasks.config import AutoMLConfig
@@ -144,7 +144,7 @@ def _track(config: AutoMLConfig, profile: Profile, data: SearchData, report: Gua
     """The run's records. A new run's MLflow run is opened beside the search's first trials; a
     resumed run's first (the search starts from its history), and on Dask, where a submitted
     step would run on a cluster worker, away from this process's tracking store."""
-    spec = RunSpec.of(config)
+    spec = replace(RunSpec.of(config), **orchestrated_run())
     if config.resume or config.task_runner == "dask":
         return steps.track(spec, profile, data, report, training)
     name = new_study_name(spec.experiment)

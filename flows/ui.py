@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from prefect import artifacts
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
+from flows.api import TEMPORARY_MARK
 from flows.summary import guardrail_rows, leaderboard_rows, summary_markdown
 from tasks.data.redact import public_url
 from tasks.errors import AutoMLError, ServiceError
@@ -70,6 +72,20 @@ def score_run_name() -> str:
     model = str(_param("model") or "model")
     shown = data_name(model) if model.endswith(".pkl") else model
     return f"score {shown} on {data_name(str(_param('data') or '?'))}"
+
+
+def orchestrated_run() -> dict[str, Any]:
+    """The MLflow parent run's name and tags from the Prefect flow run it belongs to: its name,
+    id and page (not the page of the command's temporary API, gone when the command ends)."""
+    if FlowRunContext.get() is None:
+        return {}
+    from prefect.runtime import flow_run
+
+    links = {"prefect.flow_run_id": str(flow_run.id), "prefect.flow_run_name": flow_run.name}
+    url = flow_run.ui_url  # "None/flow-runs/..." when no UI is known
+    if not os.environ.get(TEMPORARY_MARK) and url and url.startswith("http"):
+        links["prefect.flow_run_url"] = url
+    return {"run_name": flow_run.name, "links": links}
 
 
 def label_run(*tags: str | None) -> None:

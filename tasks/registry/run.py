@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,10 @@ class RunSpec:
     seed: int
     sampler: str
     params: Json  # the configuration as logged: no credentials
+    # The parent run's name (the orchestrator's run name; else EXPERIMENT-TIMESTAMP) and tags
+    # linking it to the orchestrator's run.
+    run_name: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> RunSpec:
@@ -140,8 +144,9 @@ def open_run(spec: RunSpec, profile: Profile, data: SearchData, report: Guardrai
     source = str(params["training_data"])  # text already: RunSpec.of made it public_url's
     study_name = study_name or new_study_name(spec.experiment)
     parent = tracker.start_parent(
-        f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-        {"task": profile.task, "automl.training_data": source, STUDY_TAG: study_name},
+        spec.run_name or f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}", params,
+        {"task": profile.task, "automl.training_data": source, STUDY_TAG: study_name,
+         **spec.links},
         training=training, source=source, checks=report.to_dicts(), report=report.to_text())
     run = tracked_run(parent=parent, study_name=study_name)
     try:

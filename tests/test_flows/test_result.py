@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from support import dataset_path
@@ -14,6 +15,7 @@ from flows import steps
 from flows.automl import automl_flow
 from flows.summary import leaderboard_rows, mlflow_links, summary_markdown
 from tasks.config import parse_config
+from tasks.search.study import open_storage
 
 # Every step of the training flow, in the order it runs.
 STEPS = ["ingest", "inspect", "split", "guardrails", "track", "search", "ensemble", "refit",
@@ -149,9 +151,30 @@ def test_trial_runs_carry_the_trials_own_start_and_end(trained):
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     spans = sorted((r.info.start_time / 1000, r.info.end_time / 1000) for r in children)
     assert len(spans) == result.trials
-    for run in children:  # the trial's wall time holds its fitting, not only its logging
-        seconds = (run.info.end_time - run.info.start_time) / 1000
-        assert seconds >= run.data.metrics["fit_seconds"] - 0.01, run.info.run_name
+    # Each run's span lies within its Optuna trial's, from the ask to the tell.
+    storage = open_storage(None, config.workdir_path)
+    (name,) = optuna.get_all_study_names(storage)
+    asked = {t.number: t for t in optuna.load_study(study_name=name, storage=storage).trials}
+    for run in children:
+        trial = asked[int(run.data.tags["trial_number"])]
+        assert trial.datetime_start.timestamp() - 0.01 <= run.info.start_time / 1000
+        assert run.info.end_time / 1000 <= trial.datetime_complete.timestamp() + 0.01
     # Two trials ran at once (max_concurrent_iterations=2): some runs overlap in time, which
     # runs logged one after another when each trial ended never do.
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_the_mlflow_run_is_named_and_linked_like_its_prefect_flow_run(trained):
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    config, result = trained
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(UUID(result.flow_run_id))
+    parent = MlflowClient(tracking_uri=config.resolved_tracking_uri).get_run(result.run_id)
+    assert parent.info.run_name == flow_run.name == "result on credit_g.parquet"
+    assert parent.data.tags["prefect.flow_run_id"] == result.flow_run_id
+    # A server the user named keeps its pages: the run links to its flow run's page.
+    assert parent.data.tags["prefect.flow_run_url"].endswith(
+        f"/flow-runs/flow-run/{result.flow_run_id}")
