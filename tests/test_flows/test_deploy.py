@@ -84,7 +84,7 @@ def wait(api, stack, run_id: str, expected: str) -> dict:
 
 def artifacts(api, run_id: str) -> dict[str, dict]:
     found = call(api, "post", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}})
-    return {a["type"]: a for a in found.json()}
+    return {a["key"]: a for a in found.json()}
 
 
 def run_logs(stack, run_id: str) -> list:
@@ -180,9 +180,11 @@ def test_training_runs_completes_registers_and_shows_its_progress(api, trained, 
     assert [str(v.version) for v in versions] == ["1"] and versions[0].run_id == parents[0].info.run_id
     assert Path(parents[0].info.artifact_uri.removeprefix("file://")).is_relative_to(stack.runs)
     shown = artifacts(api, run["id"])
-    assert shown["progress"]["data"] == 100.0
-    assert [row["trial"] for row in json.loads(shown["table"]["data"])] != []
-    assert "models:/blood-model/1" in shown["markdown"]["data"]
+    assert shown["blood-progress"]["data"] == 100.0
+    board = json.loads(shown["blood-leaderboard"]["data"])
+    assert board[0]["rank"] == "final" and len(board) == 1 + 3  # the model, then every trial
+    assert json.loads(shown["blood-guardrails"]["data"])  # the data checks, one row each
+    assert "models:/blood-model/1" in shown["blood-summary"]["data"]
 
 
 def test_the_run_logs_its_trials_once_each(stack, trained):
@@ -227,7 +229,7 @@ def test_batch_scoring_uses_the_registered_model(api, stack, trained, tmp_path):
     assert len(scored) == 40 and {"prediction", "proba_0", "proba_1"} <= set(scored.columns)
     assert ((scored["proba_0"] + scored["proba_1"] - 1).abs() < 1e-6).all()
     assert run["name"] == "score blood-model on new.parquet"
-    summary = artifacts(api, run["id"])["markdown"]["data"]
+    (summary,) = [a["data"] for a in artifacts(api, run["id"]).values() if a["type"] == "markdown"]
     assert "**40** rows" in summary and "models:/blood-model/1" in summary
     assert failed["state"]["message"].startswith(
         "the data lacks column(s) the model needs: recency_months")
