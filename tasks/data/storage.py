@@ -123,8 +123,8 @@ def read_columns(
     rows); None for JSON Lines and held tables, which only the whole read can tell.
 
     A missing file or a refused credential raises read_table's sentence (the same code says it);
-    whatever else the header alone cannot do (an empty or broken file) is left to read_table, so
-    any refusal is worded as the whole read words it.
+    whatever else the header alone cannot tell (an empty or broken file) gives None: the flow's
+    whole read says it, rather than a second whole read here, before Prefect starts.
     """
     if is_held(url):
         return None
@@ -133,22 +133,16 @@ def read_columns(
     fmt = "parquet" if _is_bare_folder(fs, path, url) else detect_format(url)
     if fmt not in ("parquet", "csv", "tsv"):
         return None
-    names: list[str] = []
     try:
         with storage_errors(shown, url, fs, path, storage_options, verb="read"):
             if fmt == "parquet":
-                names = _parquet_columns(fs, path)
-            else:
-                names = read_header(lambda: fs.open(path, "rb", compression="infer"), fmt, shown,
-                                    encoding)
+                return _parquet_columns(fs, path) or None
+            return read_header(lambda: fs.open(path, "rb", compression="infer"), fmt, shown,
+                               encoding) or None
     except AutoMLError:
         raise
-    except Exception:  # noqa: BLE001, S110 - the whole read below says what is wrong
-        pass
-    if names:
-        return names
-    return [str(name) for name in read_table(url, what=what, storage_options=storage_options,
-                                             encoding=encoding).columns]
+    except Exception:  # noqa: BLE001 - the flow's whole read says what is wrong
+        return None
 
 
 def _parquet_columns(fs: AbstractFileSystem, path: str) -> list[str]:

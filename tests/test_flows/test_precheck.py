@@ -116,3 +116,6 @@ def test_what_the_names_cannot_tell_is_left_to_the_flow(tmp_path):
     check_columns(parse_config(training_data=str(tmp_path / "t.jsonl"), target="typo"))
     check_columns(parse_config(training_data=str(tmp_path / "none.csv"), target="typo",
                                storage_secret="block"))
+    # A file whose header cannot be read is the flow's whole read to tell, not a second one here.
+    (tmp_path / "empty.csv").write_text("")
+    check_columns(parse_config(training_data=str(tmp_path / "empty.csv"), target="typo"))
