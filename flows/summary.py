@@ -80,18 +80,20 @@ def summary_markdown(result: TrainResult) -> str:
 
 def leaderboard_rows(result: TrainResult) -> list[dict[str, str]]:
     """Every trial, best first, after the final model (an ensemble with its members and
-    weights); scores to 4 significant digits."""
-    metric = result.primary_metric
+    weights); scores to 4 significant digits, predict times (ms per 1,000 rows) to 3."""
+    metric, speed = result.primary_metric, "predict_ms_per_1k_rows"
     # A stack's members are weighed by its meta-learner, not by a weight of their own.
     stacked = result.best_family == STACK
     members = ", ".join(str(m["model"]) if stacked else f"{m['model']} x{float(m['weight']):.3g}"
                         for m in result.members)
     final = {"rank": FINAL, "trial": "-", "model": result.best_model,
              metric: significant(result.primary_metric_value), "fit_seconds": "-",
-             "status": f"registered as {result.model_uri}",
+             speed: "-", "status": f"registered as {result.model_uri}",
              "members": members if len(result.members) > 1 else "-"}
     trials = [{"rank": str(row["rank"]), "trial": str(row["trial"]), "model": str(row["model"]),
                metric: significant(row.get(metric)), "fit_seconds": significant(row["fit_seconds"]),
+               # Predicting the validation rows; '-' for a trial that did not predict them all.
+               speed: significant(row.get(speed), 3),
                "status": str(row["status"]), "members": "-"}
               for row in result.leaderboard]
     return [final, *trials]
