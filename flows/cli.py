@@ -151,13 +151,14 @@ def _report(result: TrainResult, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
-    for column in ("rank", "model", result.primary_metric, "fit s", "status"):
+    for column in ("rank", "model", result.primary_metric, "fit s", "predict ms/1k rows",
+                   "status"):
         table.add_column(column, justify="left" if column in ("model", "status") else "right")
     for row in result.leaderboard[:SHOWN_TRIALS]:
-        value = row[result.primary_metric]
+        value, speed = row[result.primary_metric], row.get("predict_ms_per_1k_rows")
         table.add_row(str(row["rank"]), str(row["model"]),
                       "-" if value is None else f"{value:.4f}", f"{row['fit_seconds']:.2f}",
-                      str(row["status"]))
+                      "-" if speed is None else f"{speed:.3g}", str(row["status"]))
     console.print(table)
     if (hidden := len(result.leaderboard) - SHOWN_TRIALS) > 0:
         console.print(f"... and {hidden} more trials (--json, or the run's leaderboard.json in "

@@ -90,6 +90,15 @@ class TrialResult:
         return "ok" if self.ok else "pruned" if self.reason == "pruned" else "failed"
 
     @property
+    def predict_ms_per_1k_rows(self) -> float | None:
+        """Predicting the validation rows, in milliseconds per 1,000 rows; None when unknown
+        (a failed, pruned or repeated trial, or one resumed without its predictions)."""
+        rows = 0 if self.predictions is None else len(self.predictions)
+        if not self.ok or rows == 0 or self.predict_seconds <= 0:
+            return None
+        return self.predict_seconds / rows * 1e6
+
+    @property
     def final_params(self) -> Params:
         """The parameters the final model is refit with."""
         return {**self.candidate.params, **self.refit_params}

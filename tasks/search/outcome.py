@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchOutcome", "LeaderboardRow"]
 
-# rank, trial, model, <primary metric>, fit_seconds, status
+# rank, trial, model, <primary metric>, fit_seconds, predict_ms_per_1k_rows, status
 LeaderboardRow = dict[str, str | int | float | None]
 
 
@@ -38,7 +38,7 @@ class SearchOutcome:
         return [
             {"rank": rank, "trial": r.candidate.number, "model": r.candidate.label,
              metric.name: r.metrics.get(metric.name), "fit_seconds": round(r.fit_seconds, 2),
-             "status": r.status}
+             "predict_ms_per_1k_rows": _rounded(r.predict_ms_per_1k_rows), "status": r.status}
             for rank, r in enumerate(ranked + rest, start=1)
         ]
 
@@ -49,3 +49,7 @@ class SearchOutcome:
     @property
     def pruned(self) -> int:
         return sum(r.status == "pruned" for r in self.results)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.4g}")

@@ -178,3 +178,22 @@ def test_the_mlflow_run_is_named_and_linked_like_its_prefect_flow_run(trained):
     # A server the user named keeps its pages: the run links to its flow run's page.
     assert parent.data.tags["prefect.flow_run_url"].endswith(
         f"/flow-runs/flow-run/{result.flow_run_id}")
+
+
+def test_each_trial_that_ran_every_fold_has_its_predict_time(trained):
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    children = client.search_runs(
+        [client.get_experiment_by_name("result").experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    logged = {c.info.run_name: c.data.metrics.get("predict_ms_per_1k_rows") for c in children}
+    shown = {str(row["model"]): row for row in leaderboard_rows(result)[1:]}
+    for row in result.leaderboard:
+        speed, label = row["predict_ms_per_1k_rows"], str(row["model"])
+        assert (speed is not None) == (row["status"] == "ok"), row
+        if speed is None:
+            assert logged[label] is None and shown[label]["predict_ms_per_1k_rows"] == "-"
+        else:  # measured around the validation predict: well under a second per 1,000 rows
+            assert 0 < speed < 1000 and logged[label] == pytest.approx(speed, rel=1e-3)
+            assert shown[label]["predict_ms_per_1k_rows"] == f"{speed:.3g}"

@@ -241,4 +241,5 @@ def test_the_command_line_prints_ten_trials_and_says_how_many_more():
     _report(replace(a_result(), leaderboard=board, trials=23), console)
     shown = console.export_text()
     assert "LightGBM-10 " in shown and "LightGBM-11 " not in shown
+    assert "predict ms/1k rows" in shown  # '-': these rows have no predict time
     assert "... and 13 more trials (--json, or the run's leaderboard.json in MLflow" in shown

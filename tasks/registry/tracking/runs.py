@@ -104,6 +104,8 @@ class RunLog(Connected):
         run_id: str = run.info.run_id
         values = {**result.metrics, "fit_seconds": result.fit_seconds,
                   "predict_seconds": result.predict_seconds}
+        if (speed := result.predict_ms_per_1k_rows) is not None:
+            values["predict_ms_per_1k_rows"] = speed
         if result.model_bytes:
             values["model_size_bytes"] = result.model_bytes
         if result.peak_memory_mb:
