@@ -6,13 +6,15 @@ that can each be tried again:
   champion/challenger decision. A version is created last of the model's artifacts; if anything
   after it fails, the champion alias goes back where it was and the version is deleted, so
   nothing half-written stays in the registry and a retry registers once;
-- describe: the model card.
+- describe: the model card, and report.html (the card's facts, the whole leaderboard and the
+  charts in one self-contained page).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +22,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tasks.errors import first_line
+from tasks.final.choice import STACK
 from tasks.final.thresholds import decision_threshold
 from tasks.registry.model_card import CardFacts, model_card
 from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
 from tasks.registry.records import ChartSet
+from tasks.registry.report import REPORT_FILE, html_report
 from tasks.registry.tracking.versions import PENDING, STATE_TAG, is_pending
 
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from tasks.registry.promotion import Decision
     from tasks.registry.records import RegisteredModel
     from tasks.registry.run import TrackedRun
-    from tasks.search.outcome import SearchOutcome
+    from tasks.search.outcome import LeaderboardRow, SearchOutcome
     from tasks.types import Estimator
 
 __all__ = ["report_run", "register_model", "describe_model", "curve_name"]
@@ -87,6 +91,7 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
         charts = draw_charts(Path(tmp) / "charts", held, model, metric, outcome, seed=seed,
                              importance_seconds=aim, importance_limit=limit)
         tracker.log_folder(run_id, charts.folder, "charts")
+        charts.images = {name: (charts.folder / name).read_bytes() for name in charts.drawn}
     tracker.log_outcome(run_id, {"chart_seconds": charts.seconds}, {})
     if charts.importance:
         tracker.log_text(run_id, pd.Series(charts.importance).to_json(indent=2),
@@ -166,11 +171,34 @@ def describe_model(run: TrackedRun, registered: RegisteredModel, profile: Profil
                    data: SearchData, choice: Choice, evaluation: Evaluation,
                    outcome: SearchOutcome, charts: ChartSet, checks: list[dict[str, str]],
                    target: str) -> str:
-    """The model card, logged on the run as model_card.md (and returned)."""
-    card = model_card(_facts(run, registered, profile, data, choice, evaluation, outcome, charts,
-                             checks, target))
-    run.tracker.log_text(run.run_id, card, "model_card.md")
+    """The model card, logged on the run as model_card.md (and returned), and the HTML report
+    beside it (best effort)."""
+    tracker = run.tracker
+    facts = _facts(run, registered, profile, data, choice, evaluation, outcome, charts, checks,
+                   target)
+    card = model_card(facts)
+    tracker.log_text(run.run_id, card, "model_card.md")
+    _log_report(run, facts, choice, outcome.leaderboard(profile.metric), charts)
     return card
+
+
+def _log_report(run: TrackedRun, facts: CardFacts, choice: Choice,
+                leaderboard: list[LeaderboardRow], charts: ChartSet) -> None:
+    """report.html: a view of what is already logged, so never a reason to fail the run."""
+    started = time.perf_counter()
+    try:
+        total = sum(choice.weights)
+        # A stack's members are weighed by its meta-learner, not by a weight of their own.
+        members = "-" if not choice.is_ensemble else ", ".join(
+            m.candidate.label if choice.kind == STACK else f"{m.candidate.label} x{w / total:.3g}"
+            for m, w in zip(choice.members, choice.weights, strict=True))
+        page = html_report(facts, leaderboard, members, charts.images)
+        run.tracker.log_text(run.run_id, page, REPORT_FILE)
+    except Exception as exc:  # noqa: BLE001 - the card and the charts are logged already
+        log.warning("report: %s not logged: %s", REPORT_FILE, first_line(exc, 200))
+        return
+    log.info("report: %s, %d kB with %d charts, in %.2fs", REPORT_FILE, len(page) // 1024,
+             len(charts.images), time.perf_counter() - started)
 
 
 def _facts(run: TrackedRun, registered: RegisteredModel, profile: Profile, data: SearchData,

@@ -44,3 +44,6 @@ class ChartSet:
     importance: dict[str, float] = field(default_factory=dict)  # raw column -> mean drop
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # file name -> seconds
+    # file name -> the PNG as drawn, read back before its temporary folder goes: the HTML
+    # report (tasks.registry.report) embeds them without drawing or downloading them again.
+    images: dict[str, bytes] = field(default_factory=dict)

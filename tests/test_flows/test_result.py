@@ -197,3 +197,46 @@ def test_each_trial_that_ran_every_fold_has_its_predict_time(trained):
         else:  # measured around the validation predict: well under a second per 1,000 rows
             assert 0 < speed < 1000 and logged[label] == pytest.approx(speed, rel=1e-3)
             assert shown[label]["predict_ms_per_1k_rows"] == f"{speed:.3g}"
+
+
+def test_the_run_logs_a_self_contained_html_report(trained, tmp_path):
+    import base64
+    from html.parser import HTMLParser
+    from pathlib import Path
+
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"model_card.md", "report.html"} <= names
+    page = Path(client.download_artifacts(result.run_id, "report.html", str(tmp_path))).read_text()
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.cells = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.images.append(dict(attrs)["src"])
+
+        def handle_data(self, data):
+            self.cells.append(data)
+
+    parsed = Page()
+    parsed.feed(page)
+    parsed.close()
+    # One inline PNG per chart the run logged, the very bytes logged.
+    charts = sorted(a.path for a in client.list_artifacts(result.run_id, "charts"))
+    assert len(charts) >= 5 and all(path.endswith(".png") for path in charts)
+    local = Path(client.download_artifacts(result.run_id, "charts", str(tmp_path)))
+    assert sorted(parsed.images) == sorted(
+        "data:image/png;base64," + base64.b64encode((local / Path(p).name).read_bytes()).decode()
+        for p in charts)
+    # The leaderboard: the registered model, then every trial.
+    text = "".join(parsed.cells)
+    assert f"registered as {result.model_uri}" in text
+    assert all(str(row["model"]) in parsed.cells for row in result.leaderboard)
+    assert result.registry["reason"] in text
+    assert all(check["name"] in parsed.cells for check in result.guardrails)
+    assert "http" not in page  # nothing fetched when it is viewed
