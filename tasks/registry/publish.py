@@ -6,8 +6,8 @@ that can each be tried again:
   champion/challenger decision. A version is created last of the model's artifacts; if anything
   after it fails, the champion alias goes back where it was and the version is deleted, so
   nothing half-written stays in the registry and a retry registers once;
-- describe: the model card, and report.html (the card's facts, the whole leaderboard and the
-  charts in one self-contained page).
+- describe: the model card, the run's and the version's descriptions, and report.html (the
+  card's facts, the whole leaderboard and the charts in one self-contained page).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 from tasks.errors import first_line
 from tasks.final.choice import STACK
 from tasks.final.thresholds import decision_threshold
+from tasks.registry.descriptions import run_description, version_description
 from tasks.registry.model_card import CardFacts, model_card
 from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
 from tasks.registry.records import ChartSet
@@ -171,13 +172,16 @@ def describe_model(run: TrackedRun, registered: RegisteredModel, profile: Profil
                    data: SearchData, choice: Choice, evaluation: Evaluation,
                    outcome: SearchOutcome, charts: ChartSet, checks: list[dict[str, str]],
                    target: str) -> str:
-    """The model card, logged on the run as model_card.md (and returned), and the HTML report
-    beside it (best effort)."""
+    """The model card, logged on the run as model_card.md (and returned); the run's and the
+    version's descriptions; the HTML report beside the card (best effort)."""
     tracker = run.tracker
     facts = _facts(run, registered, profile, data, choice, evaluation, outcome, charts, checks,
                    target)
     card = model_card(facts)
     tracker.log_text(run.run_id, card, "model_card.md")
+    tags = tracker.run_tags(run.run_id)
+    tracker.describe_run(run.run_id, run_description(facts, tags))
+    tracker.describe_version(registered.name, registered.version, version_description(facts, tags))
     _log_report(run, facts, choice, outcome.leaderboard(profile.metric), charts)
     return card
 

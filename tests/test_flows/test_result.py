@@ -240,3 +240,23 @@ def test_the_run_logs_a_self_contained_html_report(trained, tmp_path):
     assert result.registry["reason"] in text
     assert all(check["name"] in parsed.cells for check in result.guardrails)
     assert "http" not in page  # nothing fetched when it is viewed
+
+
+def test_the_run_and_the_version_have_descriptions(trained):
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    tags = client.get_run(result.run_id).data.tags
+    run = tags["mlflow.note.content"]
+    score = f"{result.primary_metric_value:.4g}"
+    assert run.startswith(f"**{result.best_model}** is the best model: AUC_weighted = **{score}**")
+    assert f"after {result.trials} trials" in run
+    assert f"version {result.model_version} of `result`, which holds @champion" in run
+    flow_run = tags["prefect.flow_run_name"]
+    url = tags.get("prefect.flow_run_url")  # the flow run's page, when it outlives the run
+    assert run.endswith(f"Prefect flow run [{flow_run}]({url})." if url
+                        else f"Prefect flow run `{flow_run}`.")
+    version = client.get_model_version("result", result.model_version).description
+    assert version.startswith(f"**{result.best_model}**, AUC_weighted = **{score}**")
+    assert "trained on `credit_g.parquet` (" in version
+    assert f"MLflow run `{result.run_id}`" in version

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from tasks.search.candidates import TrialResult
     from tasks.types import Json
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "NOTE_TAG"]
+
+NOTE_TAG = "mlflow.note.content"
 
 
 class RunLog(Connected):
@@ -141,6 +143,13 @@ class RunLog(Connected):
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.client.log_text(run_id, text, artifact_file)
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def describe_run(self, run_id: str, text: str) -> None:
+        """The run page's Description (MLflow keeps it in this tag)."""
+        self.client.set_tag(run_id, NOTE_TAG, text)
 
 
 def _trial_tags(parent_id: str, result: TrialResult) -> dict[str, str]:

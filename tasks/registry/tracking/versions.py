@@ -114,6 +114,9 @@ class ModelVersions(Connected):
         for key, value in tags.items():
             self.client.set_model_version_tag(name, version, key, text(value))
 
+    def describe_version(self, name: str, version: str, text: str) -> None:
+        self.client.update_model_version(name, version, description=text)
+
     def delete_version(self, name: str, version: str) -> None:
         self.client.delete_model_version(name, version)
 

@@ -1,6 +1,6 @@
-"""The HTML report (tasks.registry.report) from facts built here: every user-chosen string
-escaped, the page parses, a chart is an inline PNG. A real run's report is checked in
-tests/test_flows/test_result.py."""
+"""The HTML report (tasks.registry.report) and the descriptions (tasks.registry.descriptions)
+from facts built here: every user-chosen string escaped, the page parses, a chart is an inline
+PNG. A real run's report and descriptions are checked in tests/test_flows/test_result.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 from dataclasses import replace
 from html.parser import HTMLParser
 
+from tasks.registry.descriptions import run_description, version_description
 from tasks.registry.model_card import CardFacts
 from tasks.registry.report import html_report
 
@@ -106,3 +107,17 @@ def test_a_run_without_charts_or_decision_says_so():
     text = "".join(parse(page).text)
     assert "no held-out rows to compare it with" in text and "No charts" in text
 
+
+def test_the_descriptions_name_the_model_score_decision_data_and_runs():
+    tags = {"prefect.flow_run_name": "tickets on tickets.csv",
+            "prefect.flow_run_url": "http://127.0.0.1:4200/runs/flow-run/1"}
+    run = run_description(facts(), tags)
+    assert run.startswith("**VotingEnsemble(LightGBM-3, XGBoost-1)** is the best model: "
+                          "AUC_weighted = **0.8123** (5-fold cross-validation) after 2 trials")
+    assert "version 3 of `credit`, which holds @challenger: the champion scores higher." in run
+    assert run.endswith("Prefect flow run [tickets on tickets.csv]"
+                        "(http://127.0.0.1:4200/runs/flow-run/1).")
+    version = version_description(facts(), {})
+    assert version == ("**VotingEnsemble(LightGBM-3, XGBoost-1)**, AUC_weighted = **0.8123** "
+                       "(5-fold cross-validation), trained on `tickets.csv` (600 rows) by MLflow "
+                       "run `abc123`.")
