@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from flows.summary import MLFLOW_UI_VARIABLE
+
 __all__ = ["Stack", "free_port", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,12 +62,18 @@ class Stack:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.runs / 'automl-runs' / 'mlflow.db'}"
 
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
     def env(self) -> dict[str, str]:
         env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.api_url,
                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_CLI_WRAP_LINES": "false",
                # prefect.yaml's {{ $PWD }}: where the deployed runs' MLflow store is.
                "PWD": str(self.runs), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         env.pop("MLFLOW_TRACKING_URI", None)
+        if self.mlflow_port:  # the runs' summaries link to the pages of this MLflow UI
+            env[MLFLOW_UI_VARIABLE] = self.mlflow_url
         if self.worker_query_seconds:
             env["PREFECT_WORKER_QUERY_SECONDS"] = str(self.worker_query_seconds)
         return env
@@ -223,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ui = f"http://127.0.0.1:{stack.prefect_port}"
     print(f"""local stack up in {time.monotonic() - started:.0f} s (logs: {home / 'logs'})
   Prefect UI   {ui}   (deployments automl-train/train, automl-retrain/nightly, automl-score/batch)
-  MLflow UI    http://127.0.0.1:{stack.mlflow_port}   ({stack.tracking_uri})
+  MLflow UI    {stack.mlflow_url}/#/experiments?workflowType=machine_learning
+               (the store {stack.tracking_uri}; each run's summary in Prefect links to its page)
   worker       pool '{POOL}', pid {stack.pids['worker']}
 From a shell:  export PREFECT_API_URL={stack.api_url}
                .venv/bin/prefect deployment run automl-train/train --watch \\

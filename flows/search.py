@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from flows.summary import significant
-from flows.ui import TrialProgress
+from flows.summary import mlflow_run_url, mlflow_ui, significant
+from flows.ui import TrialProgress, link_trial_run
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
 from tasks.search.loop import ORDERED_LAG, SearchLimits, prunable, run_search
@@ -141,8 +141,12 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         score = state.best_score if state.best is result else None
         best = {} if score is None else {curve_name(profile.metric): score}
         tracked = run.tracked()  # the first trial's record waits for the MLflow run
-        run_id = tracked.tracker.log_trial(tracked.run_id, result, best,
-                                           step=len(state.results) - 1)
+        tracker = tracked.tracker
+        run_id = tracker.log_trial(tracked.run_id, result, best, step=len(state.results) - 1)
+        if (ui := mlflow_ui(tracker.tracking_uri)) is not None:
+            link_trial_run(evaluator.task_runs.get(result.candidate.number),
+                           mlflow_run_url(ui, tracker.experiment_id, run_id),
+                           result.candidate.label)
         progress.update(result.candidate.label, None if state.best is None else
                         f"{state.best.candidate.label} ({profile.metric.name} "
                         f"{significant(state.best_score)})")

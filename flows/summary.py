@@ -4,6 +4,7 @@ the guardrail report. Plain text and rows from a TrainResult: flows.ui publishes
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -12,8 +13,11 @@ from tasks.final.choice import STACK
 if TYPE_CHECKING:
     from flows.result import TrainResult
 
-__all__ = ["summary_markdown", "leaderboard_rows", "guardrail_rows", "significant", "mlflow_links"]
+__all__ = ["summary_markdown", "leaderboard_rows", "guardrail_rows", "significant", "mlflow_links",
+           "mlflow_ui", "mlflow_run_url", "MLFLOW_UI_VARIABLE"]
 
+MLFLOW_UI_VARIABLE = "AUTOML_MLFLOW_UI_URL"
+TRAINING_VIEW = "workflowType=machine_learning"
 FINAL = "final"  # the leaderboard's rank of the model that was registered
 
 
@@ -26,19 +30,33 @@ def significant(value: object, digits: int = 4) -> str:
     return str(value)
 
 
+def mlflow_ui(tracking_uri: str) -> str | None:
+    """Where MLflow's pages for this store are: the tracking server itself, or for an embedded
+    store the UI that serves it, named by AUTOML_MLFLOW_UI_URL (`make deploy` sets it)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    served = os.environ.get(MLFLOW_UI_VARIABLE, "").strip()
+    return served.rstrip("/") or None
+
+
+def mlflow_run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in MLflow's model-training view (not under the GenAI evaluations)."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
+
+
 def mlflow_links(result: TrainResult) -> dict[str, str]:
-    """Where the run and the model version open in MLflow's UI. A tracking server's pages by
-    URL (the runs view, not the GenAI overview an experiment opens on by default); an embedded
-    store has no pages until `mlflow ui` serves it, so the command that does."""
-    base = result.tracking_uri.rstrip("/")
-    if not base.startswith(("http://", "https://")):
+    """Where the run and the model version open in MLflow's UI: the run's page, the
+    experiment's runs view (not the GenAI overview an experiment opens on by default) and the
+    model version. An embedded store nobody serves has no pages: the command that serves it."""
+    base = mlflow_ui(result.tracking_uri)
+    if base is None:
         return {"store": f"`mlflow ui --backend-store-uri {result.tracking_uri}` serves it"}
     links = {"model version": f"{base}/#/models/{quote(result.registered_model_name)}"
                               f"/versions/{result.model_version}"}
     if result.experiment_id:
         experiment = f"{base}/#/experiments/{result.experiment_id}"
-        links = {"run": f"{experiment}/runs/{result.run_id}",
-                 "experiment": f"{experiment}?workflowType=machine_learning", **links}
+        links = {"run": mlflow_run_url(base, result.experiment_id, result.run_id),
+                 "experiment": f"{experiment}?{TRAINING_VIEW}", **links}
     return links
 
 

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from tasks.config import AutoMLConfig
 
 __all__ = ["run_name", "score_run_name", "label_run", "TrialProgress", "publish_result",
-           "publish_markdown", "fails_as_sentence", "reported_training", "artifact_key",
-           "data_name"]
+           "publish_markdown", "link_trial_run", "fails_as_sentence", "reported_training",
+           "artifact_key", "data_name"]
 
 log = logging.getLogger("automl")
 
@@ -146,6 +146,17 @@ def publish_result(result: TrainResult) -> None:
             description=f"{result.experiment_name}: the data checks (Azure's guardrails)"))
     publish_markdown(summary_markdown(result), f"{key}-summary",
                      "The model, the registry's decision, MLflow links, time per phase")
+
+
+def link_trial_run(task_run_id: UUID | None, url: str, label: str) -> None:
+    """The trial's task in Prefect links to its MLflow run: a link artifact of the task run."""
+    if task_run_id is None:
+        return
+    ctx = FlowRunContext.get()
+    flow_run_id = ctx.flow_run.id if ctx and ctx.flow_run else None
+    _in_flow(lambda: artifacts.LinkArtifact(
+        link=url, link_text=f"{label} in MLflow", task_run_id=task_run_id,
+        flow_run_id=flow_run_id, description=f"MLflow run of trial {label}").create())
 
 
 def publish_markdown(markdown: str, key: str, description: str) -> None:

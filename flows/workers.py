@@ -21,6 +21,7 @@ from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pool
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+    from uuid import UUID
 
     from prefect.client.schemas.objects import State
     from prefect.futures import PrefectFuture
@@ -122,6 +123,7 @@ class TaskEvaluator:
         self.payload, self.stop_by = payload, stop_by
         self.timeout_minutes, self.memory_mb = timeout_minutes, memory_mb
         self.metric = metric  # the primary metric, shown on each trial's task
+        self.task_runs: dict[int, UUID] = {}  # candidate number -> its trial task's run
 
     def limits(self) -> TrialLimits:
         left = self.stop_by() - time.monotonic()
@@ -139,7 +141,9 @@ class TaskEvaluator:
         return next(as_completed(handles))
 
     def result(self, handle: PrefectFuture[TrialResult]) -> TrialResult:
-        return handle.result()
+        result = handle.result()
+        self.task_runs[result.candidate.number] = handle.task_run_id
+        return result
 
 
 class CutOff:

@@ -137,11 +137,24 @@ def test_links_to_a_tracking_server_open_the_run_and_version_pages(trained):
     served = replace(result, tracking_uri="http://127.0.0.1:5000/")
     links = mlflow_links(served)
     assert links["run"] == (f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/"
-                            f"{result.run_id}")
+                            f"{result.run_id}?workflowType=machine_learning")
     assert links["experiment"].endswith("?workflowType=machine_learning")
     assert links["model version"] == ("http://127.0.0.1:5000/#/models/result/versions/"
                                       f"{result.model_version}")
     assert f"[{links['run']}]({links['run']})" in summary_markdown(served)
+
+
+def test_an_embedded_store_links_to_the_ui_that_serves_it(trained, monkeypatch):
+    """`make deploy` serves the deployments' SQLite store in an MLflow UI and says where."""
+    config, result = trained
+    assert result.tracking_uri.startswith("sqlite:")
+    monkeypatch.setenv("AUTOML_MLFLOW_UI_URL", "http://127.0.0.1:5001/")
+    links = mlflow_links(result)
+    assert links["run"] == (f"http://127.0.0.1:5001/#/experiments/{result.experiment_id}/runs/"
+                            f"{result.run_id}?workflowType=machine_learning")
+    assert "mlflow ui --backend-store-uri" not in summary_markdown(result)
+    monkeypatch.setenv("AUTOML_MLFLOW_UI_URL", " ")
+    assert set(mlflow_links(result)) == {"store"}
 
 
 def test_trial_runs_carry_the_trials_own_start_and_end(trained):
