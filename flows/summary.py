@@ -13,8 +13,8 @@ from tasks.final.choice import STACK
 if TYPE_CHECKING:
     from flows.result import TrainResult
 
-__all__ = ["summary_markdown", "leaderboard_rows", "guardrail_rows", "significant", "mlflow_links",
-           "mlflow_ui", "mlflow_run_url", "MLFLOW_UI_VARIABLE"]
+__all__ = ["summary_markdown", "leaderboard_rows", "leaderboard_lines", "guardrail_rows",
+           "significant", "mlflow_links", "mlflow_ui", "mlflow_run_url", "MLFLOW_UI_VARIABLE"]
 
 MLFLOW_UI_VARIABLE = "AUTOML_MLFLOW_UI_URL"
 TRAINING_VIEW = "workflowType=machine_learning"
@@ -115,6 +115,22 @@ def leaderboard_rows(result: TrainResult) -> list[dict[str, str]]:
                "status": str(row["status"]), "members": "-"}
               for row in result.leaderboard]
     return [final, *trials]
+
+
+def leaderboard_lines(result: TrainResult, shown: int = 10) -> list[str]:
+    """The leaderboard as a deployed run's log tells it (the command prints it as a table):
+    the registered model, then the best `shown` trials and how many more there are."""
+    rows = leaderboard_rows(result)
+    metric = result.primary_metric
+    lines = [f"leaderboard ({metric}, {result.validation}), {result.trials} trials:"]
+    for row in rows[:shown + 1]:
+        members = f" of {row['members']}" if row["members"] != "-" else ""
+        fit = "" if row["fit_seconds"] == "-" else f", fit {row['fit_seconds']} s"
+        lines.append(f"  {row['rank']:>5} {row['model']}{members} {metric}={row[metric]}"
+                     f"{fit}, {row['status']}")
+    if (hidden := len(rows) - 1 - shown) > 0:
+        lines.append(f"  ... and {hidden} more (the run's leaderboard artifact lists every one)")
+    return lines
 
 
 def guardrail_rows(result: TrainResult) -> list[dict[str, str]]:

@@ -23,7 +23,8 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from flows.api import TEMPORARY_MARK
-from flows.summary import guardrail_rows, leaderboard_rows, summary_markdown
+from flows.run_log import run_log
+from flows.summary import guardrail_rows, leaderboard_lines, leaderboard_rows, summary_markdown
 from tasks.data.redact import public_url
 from tasks.errors import AutoMLError, ServiceError
 
@@ -194,9 +195,14 @@ def reported_training(fn: F) -> F:
     def wrapper(config: AutoMLConfig, *args: object, **kwargs: object) -> object:
         label_run("automl", config.experiment_name, config.task)
         result = fn(config, *args, **kwargs)
-        if FlowRunContext.get() is not None:
+        if (ctx := FlowRunContext.get()) is not None:
             label_run(result.task)
             publish_result(result)
+            if ctx.flow_run is not None and ctx.flow_run.deployment_id is not None:
+                # The command prints the leaderboard itself; a deployed run's Logs tab is the
+                # only terminal its user has.
+                with run_log():
+                    log.info("\n".join(leaderboard_lines(result)))
         return result
 
     return wrapper  # type: ignore[return-value]

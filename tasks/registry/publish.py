@@ -126,7 +126,8 @@ def register_model(run: TrackedRun, model: Estimator, data: SearchData, evaluati
             decision = promote(tracker, name, registered.version, held, metric,
                                evaluation.final[metric.name], allowed=allowed,
                                digest=run.parent.table_digest)
-            log.info("registry: %s version %s %s", name, registered.version, decision.reason)
+            log.info("registry: %s version %s holds %s: %s", name, registered.version,
+                     f"@{decision.alias}" if decision.alias else "no alias", decision.reason)
             _log_decision(run, registered.version, decision)
         tracker.mark_complete(name, registered.version)
         run.mark_registered(registered.version)

@@ -13,7 +13,7 @@ from support import dataset_path
 
 from flows import steps
 from flows.automl import automl_flow
-from flows.summary import leaderboard_rows, mlflow_links, summary_markdown
+from flows.summary import leaderboard_lines, leaderboard_rows, mlflow_links, summary_markdown
 from tasks.config import parse_config
 from tasks.search.study import open_storage
 
@@ -142,6 +142,17 @@ def test_links_to_a_tracking_server_open_the_run_and_version_pages(trained):
     assert links["model version"] == ("http://127.0.0.1:5000/#/models/result/versions/"
                                       f"{result.model_version}")
     assert f"[{links['run']}]({links['run']})" in summary_markdown(served)
+
+
+def test_the_logged_leaderboard_names_the_model_and_counts_the_rest(trained):
+    _, result = trained
+    lines = leaderboard_lines(result, shown=1)
+    assert len(lines) == 1 + 2 + 1 and result.trials > 1
+    assert f"registered as {result.model_uri}" in lines[1]
+    best = result.leaderboard[0]
+    assert lines[2].split()[:2] == ["1", str(best["model"])]
+    assert lines[3] == (f"  ... and {result.trials - 1} more (the run's leaderboard artifact "
+                        "lists every one)")
 
 
 def test_an_embedded_store_links_to_the_ui_that_serves_it(trained, monkeypatch):

@@ -102,6 +102,11 @@ def test_the_run_logs_its_trials_once_each(stack, trained):
     assert len(trials) == len(set(trials)) <= 3  # once each, not twice through two handlers
     assert {log.level for log in logs if log.message in trials} == {logging.INFO}
     assert any(log.message.startswith("time: ") for log in logs)
+    # What the command prints after the search, the leaderboard and the registry's decision.
+    [board] = [log.message for log in logs if log.message.startswith("leaderboard (AUC_weighted")]
+    assert "registered as models:/blood-model/1" in board and len(board.splitlines()) == 1 + 1 + 3
+    assert any(log.message.startswith("registry: blood-model version 1 holds @champion: ")
+               for log in logs)
 
 
 def test_a_mistake_is_logged_once_without_a_traceback(stack, trained):
