@@ -124,11 +124,12 @@ def _progress_to(quiet: bool) -> None:
 
 def _train(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
     from flows.api import TemporaryAPI
-    from flows.precheck import check_columns
+    from flows.precheck import check_columns, check_names
     from tasks.config import parse_config
 
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
+    check_names(config)  # a wrong metric or family is refused here, before Prefect starts
     check_columns(config)  # a wrong column is refused from the header, before Prefect starts
     # Prefect's temporary API comes up while this process imports the flow; its URL must be
     # known before anything here imports Prefect.
