@@ -10,6 +10,7 @@ is named. Never a traceback on the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # the command imports what it needs once it knows which comma
     from rich.console import Console
 
     from flows.result import TrainResult
+    from flows.status import RunStatus
+    from tasks.config import AutoMLConfig
 
 __all__ = ["main", "run"]
 
@@ -68,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet = getattr(args, "json", False)
     console = Console(stderr=True)
-    _progress_to(quiet)
+    status = _progress_to(quiet, console, started)
     try:
         if args.command == "train":
-            return _train(args, Console(stderr=quiet), console, started)
+            return _train(args, Console(stderr=quiet), status, started)
         return _predict(args, console)
     except SearchError as exc:  # before AutoMLError, its parent
         console.print(f"[bold red]no model:[/] {exc}", highlight=False, soft_wrap=True)
@@ -112,35 +115,45 @@ def _save_traceback(exc: BaseException, workdir: str | None) -> str:
     return "nowhere (no writable folder); rerun with -v to see it"
 
 
-def _progress_to(quiet: bool) -> None:
-    # One plain line per event on stderr: readable live, and in a CI log or a pipe.
+def _progress_to(quiet: bool, console: Console, started: float) -> RunStatus | None:
+    """One plain line per event on stderr, readable in a CI log or a pipe; on a terminal the
+    same lines through rich, which can keep a status line under them (the RunStatus returned)."""
     log = logging.getLogger("automl")
     log.setLevel(logging.WARNING if quiet else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
+    # The stream itself, not rich's guess: FORCE_COLOR (set in some CI) makes rich see a terminal.
+    terminal = not quiet and sys.stderr.isatty() and console.is_terminal
+    status: RunStatus | None = None
+    handler: logging.Handler
+    if terminal and not console.is_dumb_terminal:
+        from flows.status import RunStatus
+
+        handler = status = RunStatus(console, started)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log.addHandler(handler)
     log.propagate = False
+    return status
 
 
-def _train(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
-    from flows.api import TemporaryAPI
+def _train(args: argparse.Namespace, out: Console, status: RunStatus | None,
+           started: float) -> int:
     from flows.precheck import check_columns, check_names
     from tasks.config import parse_config
 
     knobs = {k: v for k, v in vars(args).items() if k not in ("command", "json", "verbose")}
     config = parse_config(**knobs)
     check_names(config)  # a wrong metric or family is refused here, before Prefect starts
-    check_columns(config)  # a wrong column is refused from the header, before Prefect starts
-    # Prefect's temporary API comes up while this process imports the flow; its URL must be
-    # known before anything here imports Prefect.
-    api = TemporaryAPI()
-    api.start()
-    api.url()
-    from flows.automl import train
-    from tasks.budget import SHUTDOWN_SECONDS
+    if status is not None:
+        # On a terminal, what the run is about to do, at once (0.3-0.5 s; the flow's first line
+        # came after 7-20 s), and the status line under the log from then on. A pipe keeps its
+        # plain lines, and a refusal there its one line.
+        from flows.status import first_line
 
-    api.wait()
-    result = train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
+        logging.getLogger("automl").info(first_line(config))
+    with status.shown(config) if status is not None else contextlib.nullcontext():
+        check_columns(config)  # a wrong column is refused from the header, before Prefect starts
+        result = _run(config, started)
     if args.json:
         print(json.dumps(result.to_dict(), default=str))
     else:
@@ -187,6 +200,21 @@ def _report(result: TrainResult, console: Console) -> None:
         "--output predictions.csv",
         soft_wrap=True, highlight=False,
     )
+
+
+def _run(config: AutoMLConfig, started: float) -> TrainResult:
+    from flows.api import TemporaryAPI
+
+    # Prefect's temporary API comes up while this process imports the flow; its URL must be
+    # known before anything here imports Prefect.
+    api = TemporaryAPI()
+    api.start()
+    api.url()
+    from flows.automl import train
+    from tasks.budget import SHUTDOWN_SECONDS
+
+    api.wait()
+    return train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
 
 
 def _predict(args: argparse.Namespace, console: Console) -> int:
