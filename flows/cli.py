@@ -164,6 +164,8 @@ def _train(args: argparse.Namespace, out: Console, status: RunStatus | None,
 def _report(result: TrainResult, console: Console) -> None:
     from rich.table import Table
 
+    from flows.status import run_links
+
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
     for column in ("rank", "model", result.primary_metric, "fit s", "predict ms/1k rows",
                    "status"):
@@ -200,6 +202,11 @@ def _report(result: TrainResult, console: Console) -> None:
         "--output predictions.csv",
         soft_wrap=True, highlight=False,
     )
+    links = run_links(result)
+    width = max((len(name) for name, _ in links), default=0) + 2
+    for name, target in links:
+        console.print(f"{name + ':':<{width}}{target}", soft_wrap=True, highlight=False,
+                      markup=False)
 
 
 def _run(config: AutoMLConfig, started: float) -> TrainResult:

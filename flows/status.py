@@ -1,6 +1,6 @@
 """What `automl train` shows on a terminal: its first line at once (what it is about to do), one
 status line under the run's log while it runs (elapsed and remaining time, trials done, failed
-and pruned, the best score so far).
+and pruned, the best score so far), and at the end where to look at the run.
 
 The status line is drawn on a terminal only; in a pipe or a CI log the run's lines stay plain.
 It follows the search by its log: the loop (tasks.search.loop._log_progress) logs one line per
@@ -10,6 +10,7 @@ finished trial, in this process, whatever runs the trials.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from flows.result import TrainResult
     from tasks.config import AutoMLConfig
 
-__all__ = ["first_line", "RunStatus", "TRIAL_LINES"]
+__all__ = ["first_line", "RunStatus", "run_links", "TRIAL_LINES"]
 
 # The search's lines for a finished trial (tasks.search.loop._log_progress and run_search), by
 # their format: what each says happened (tests/test_flows/test_status.py holds them to the loop).
@@ -125,3 +127,19 @@ class RunStatus(logging.Handler):
                   redirect_stdout=False):
             yield
 
+
+def run_links(result: TrainResult) -> list[tuple[str, str]]:
+    """Where to look at the run: its MLflow pages (or the command that serves an embedded store)
+    and its Prefect flow run's page, unless that was the command's temporary API (gone now)."""
+    from flows.api import TEMPORARY_MARK
+    from flows.summary import mlflow_links
+
+    links = [(f"mlflow {name}" if name != "store" else "mlflow", target.replace("`", ""))
+             for name, target in mlflow_links(result).items()]
+    if result.flow_run_id and not os.environ.get(TEMPORARY_MARK):
+        from prefect.utilities.urls import url_for
+
+        page = url_for("flow-run", obj_id=result.flow_run_id)
+        if page and page.startswith("http"):
+            links.append(("prefect flow run", page))
+    return links

@@ -89,6 +89,12 @@ def test_the_server_lost_while_registering(mlflow_server, env, tmp_path, at, aft
     (found,) = client.search_model_versions(f"name = '{name}'")  # the pending one withdrawn
     version = client.get_model_version(name, found.version)
     assert f"models:/{name}/{version.version}" in resumed.stdout
+    # Where to look: the tracking server's pages, the experiment's in its runs view.
+    links = dict(line.split(": ", 1) for line in resumed.stdout.splitlines()
+                 if line.startswith(("mlflow ", "prefect ")))
+    assert links["mlflow run"].strip().startswith(f"{mlflow_server}/#/experiments/")
+    assert links["mlflow experiment"].strip().endswith("?workflowType=machine_learning")
+    assert "/runs/flow-run/" in links["prefect flow run"]
     assert version.tags["automl.registration"] == "complete"
     assert version.aliases == ["champion"]
     model = load_logged_model(f"models:/{name}/latest", mlflow_server)

@@ -1,5 +1,5 @@
 """flows.status: what `automl train` shows on a terminal (its first line at once, a live status
-line under the log) and that a pipe gets plain lines."""
+line under the log, where to look at the run at the end) and that a pipe gets plain lines."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from rich.console import Console
 from support import dataset_path
 
 import tasks.search.loop
-from flows.status import TRIAL_LINES, RunStatus, first_line
+from flows.api import TEMPORARY_MARK
+from flows.result import TrainResult
+from flows.status import TRIAL_LINES, RunStatus, first_line, run_links
+from flows.summary import mlflow_links
 from tasks.config import parse_config
 
 AUTOML = [sys.executable, "-m", "flows.cli"]
@@ -112,6 +115,41 @@ def test_the_first_line_says_data_target_task_metric_and_budget():
                          "1000 trials in 1 min 30 s"), line
 
 
+def _result(**changes: object) -> TrainResult:
+    values: dict[str, object] = dict(
+        run_id="abc", experiment_name="e", task="classification", validation="cv",
+        registered_model_name="m", model_version="2", model_uri="models:/m/2", pkl_uri="x.pkl",
+        best_model="LightGBM-0", best_family="lightgbm", best_params={},
+        primary_metric="AUC_weighted", primary_metric_value=0.9, metrics={}, test_metrics=None,
+        trials=3, failed_trials=0, stop_reason="iteration limit", wall_seconds=9.0,
+        tracking_uri="sqlite:////w/mlflow.db", experiment_id="7", flow_run_id="f-1")
+    values.update(changes)
+    return TrainResult(**values)  # type: ignore[arg-type]
+
+
+def test_the_links_at_the_end(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    monkeypatch.delenv("AUTOML_MLFLOW_UI_URL", raising=False)
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api",
+                             PREFECT_UI_URL: "http://127.0.0.1:4200"}):
+        embedded = run_links(_result())
+        served = run_links(_result(tracking_uri="http://127.0.0.1:5000"))
+        monkeypatch.setenv(TEMPORARY_MARK, "1")  # the command's own API: its pages are gone
+        temporary = run_links(_result())
+    prefect = ("prefect flow run", "http://127.0.0.1:4200/runs/flow-run/f-1")
+    assert embedded == [
+        ("mlflow", "mlflow ui --backend-store-uri sqlite:////w/mlflow.db serves it"), prefect]
+    shown = dict(served)
+    assert shown["mlflow run"].startswith("http://127.0.0.1:5000/#/experiments/7/runs/abc")
+    assert shown["mlflow experiment"] == (
+        "http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning")
+    assert served == [*((f"mlflow {name}", link) for name, link in
+                        mlflow_links(_result(tracking_uri="http://127.0.0.1:5000")).items()),
+                      prefect]
+    assert temporary == embedded[:1]
+
+
 @pytest.mark.slow
 def test_on_a_terminal_the_first_line_comes_before_the_heavy_imports(tmp_path):
     """The first record of the `automl` log, as the command makes it on a terminal: what it is
@@ -148,7 +186,7 @@ def test_on_a_terminal_a_refusal_follows_the_first_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_on_a_terminal_shows_its_status(env, tmp_path):
+def test_a_run_on_a_terminal_shows_its_status_and_where_to_look(env, tmp_path):
     code, drawn, seconds = on_a_terminal([*AUTOML, *TINY], tmp_path, env)
     assert code == 0, drawn[-3000:]
     plain = CONTROL.sub("", drawn)
@@ -164,6 +202,10 @@ def test_a_run_on_a_terminal_shows_its_status(env, tmp_path):
                      r"best AUC_weighted 0\.\d{4} \((LogisticRegression|DecisionTree)-\d\)", plain)
     assert re.search(r"\d\d:\d\d:\d\d trial \w+-\d AUC_weighted=", plain)
     assert "\x1b[2K" in drawn  # rich redrew the line in place
+    store = f"sqlite:///{tmp_path / 'automl-runs' / 'mlflow.db'}"
+    assert re.fullmatch(f"mlflow: +mlflow ui --backend-store-uri {re.escape(store)} serves it",
+                        lines[-2]), lines[-2:]
+    assert re.fullmatch(r"prefect flow run: +http://.*/runs/flow-run/[0-9a-f-]{36}", lines[-1])
 
 
 @pytest.mark.slow
@@ -177,3 +219,6 @@ def test_a_piped_run_has_plain_lines(env, tmp_path):
     assert re.match(r"\d\d:\d\d:\d\d task: classification, inferred", lines[0]), lines[0]
     assert "training on" not in done.stderr and "elapsed" not in done.stderr
     assert sum(" trial " in line for line in lines) == 3
+    assert re.search(r"^mlflow: +mlflow ui --backend-store-uri sqlite:///.*serves it$",
+                     done.stdout, re.MULTILINE)
+    assert re.search(r"^prefect flow run: +http://", done.stdout, re.MULTILINE)
