@@ -101,6 +101,7 @@ def test_a_run_started_from_the_form_completes(page, api, stack):
     field("Iterations").locator("input").fill("2")
     field("Experiment Name").locator("textarea").fill("form")
     field("Workdir").locator("textarea").fill(str(stack.runs / "automl-runs"))
+    field("Training Data").scroll_into_view_if_needed()
     shot(page, "prefect-form")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+(\?.*)?$"))  # off the form
@@ -202,7 +203,7 @@ def test_a_failed_run_reads_as_one_sentence(page, stack, trained):
     page.goto(f"{ui(stack)}/runs/flow-run/{run['id']}")
     # Once: in the line of its Failed state, not again with a traceback.
     told = page.get_by_text(re.compile(r"target column 'price' is not in"))
-    told.first.wait_for()
+    told.first.scroll_into_view_if_needed()
     shot(page, "prefect-failed-run")
     assert told.count() == 1
     assert "Traceback" not in page.inner_text("body")
