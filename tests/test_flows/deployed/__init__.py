@@ -1,0 +1,1 @@
+"""The tests of one deployed stack: a package, so its package-scoped stack ends with them."""
