@@ -134,7 +134,9 @@ def run_links(result: TrainResult) -> list[tuple[str, str]]:
     from flows.api import TEMPORARY_MARK
     from flows.summary import mlflow_links
 
-    links = [(f"mlflow {name}" if name != "store" else "mlflow", target.replace("`", ""))
+    # An embedded store has no pages: the command that serves it, to run.
+    links = [(f"mlflow {name}", target) if name != "store" else
+             ("see the runs", target.replace("`", "").removesuffix(" serves it"))
              for name, target in mlflow_links(result).items()]
     if result.flow_run_id and not os.environ.get(TEMPORARY_MARK):
         from prefect.utilities.urls import url_for

@@ -139,7 +139,7 @@ def test_the_links_at_the_end(monkeypatch):
         temporary = run_links(_result())
     prefect = ("prefect flow run", "http://127.0.0.1:4200/runs/flow-run/f-1")
     assert embedded == [
-        ("mlflow", "mlflow ui --backend-store-uri sqlite:////w/mlflow.db serves it"), prefect]
+        ("see the runs", "mlflow ui --backend-store-uri sqlite:////w/mlflow.db"), prefect]
     shown = dict(served)
     assert shown["mlflow run"].startswith("http://127.0.0.1:5000/#/experiments/7/runs/abc")
     assert shown["mlflow experiment"] == (
@@ -203,7 +203,7 @@ def test_a_run_on_a_terminal_shows_its_status_and_where_to_look(env, tmp_path):
     assert re.search(r"\d\d:\d\d:\d\d trial \w+-\d AUC_weighted=", plain)
     assert "\x1b[2K" in drawn  # rich redrew the line in place
     store = f"sqlite:///{tmp_path / 'automl-runs' / 'mlflow.db'}"
-    assert re.fullmatch(f"mlflow: +mlflow ui --backend-store-uri {re.escape(store)} serves it",
+    assert re.fullmatch(f"see the runs: +mlflow ui --backend-store-uri {re.escape(store)}",
                         lines[-2]), lines[-2:]
     assert re.fullmatch(r"prefect flow run: +http://.*/runs/flow-run/[0-9a-f-]{36}", lines[-1])
 
@@ -219,6 +219,6 @@ def test_a_piped_run_has_plain_lines(env, tmp_path):
     assert re.match(r"\d\d:\d\d:\d\d task: classification, inferred", lines[0]), lines[0]
     assert "training on" not in done.stderr and "elapsed" not in done.stderr
     assert sum(" trial " in line for line in lines) == 3
-    assert re.search(r"^mlflow: +mlflow ui --backend-store-uri sqlite:///.*serves it$",
+    assert re.search(r"^see the runs: +mlflow ui --backend-store-uri sqlite:///\S+$",
                      done.stdout, re.MULTILINE)
     assert re.search(r"^prefect flow run: +http://", done.stdout, re.MULTILINE)
