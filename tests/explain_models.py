@@ -1,0 +1,46 @@
+"""Real final models, refitted as a run refits them, on shared tables (the explain tests')."""
+
+from __future__ import annotations
+
+from support import load
+
+from tasks.config import parse_config
+from tasks.data.inspect import inspect_data
+from tasks.data.split import SplitPlan, split_data
+from tasks.final.choice import SINGLE, VOTING, Choice
+from tasks.final.refit import refit_model
+from tasks.search.candidates import Candidate, TrialResult
+
+# Small enough to refit in seconds; the families a run registers, at cheap settings.
+FAMILIES = {
+    "lightgbm": {"n_estimators": 30},
+    "xgboost": {"n_estimators": 30},
+    "random_forest": {"n_estimators": 20},
+    "logistic_regression": {},
+    "lasso_lars": {},
+    "extra_trees": {"n_estimators": 20},
+}
+
+
+def table(name: str, rows: int | None = None):
+    """A shared table (its first `rows` rows), its target and its task."""
+    frame = load(name)
+    target, task = ("class", "classification") if name == "credit_g" else (
+        "median_house_value", "regression")
+    return (frame if rows is None else frame.iloc[:rows]), target, task
+
+
+def fit_final(frame, target: str, task: str, members: list[str], weights=None):
+    """The final model a run registers for these members: one pipeline, or a voting ensemble."""
+    from flows.steps import trial_settings
+
+    config = parse_config(training_data="table.parquet", target=target, task=task,
+                          n_cross_validations=3)
+    profile = inspect_data(config, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
+    settings = trial_settings(config, profile, data)
+    results = tuple(TrialResult(Candidate(i, key, FAMILIES[key]), True)
+                    for i, key in enumerate(members))
+    kind = SINGLE if len(members) == 1 else VOTING
+    choice = Choice(results, tuple(weights or [1.0] * len(members)), {}, kind)
+    return refit_model(choice, data, settings)
