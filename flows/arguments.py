@@ -115,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     limits.add_argument("--no-early-stopping", dest="enable_early_stopping",
                         action="store_false", default=None)
     limits.add_argument("--max-memory-mb", type=float)
+    limits.add_argument("--max-predict-ms-per-row", type=float)
     validation = train.add_argument_group("validation and test")
     scheme = validation.add_mutually_exclusive_group()
     scheme.add_argument("--validation-size", type=float)
@@ -165,4 +166,21 @@ def parser() -> argparse.ArgumentParser:
                          help=_STORAGE_HELP)
     predict.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
     predict.add_argument("--encoding", help=_ENCODING_HELP)
+    predict.add_argument("--explain", action="store_true",
+                         help="add each raw column's contribution (contrib_<column>), base_value "
+                         "and explained_output beside the predictions")
+
+    explain = sub.add_parser("explain", help="per-row contributions of each raw column")
+    explain.add_argument("--model", required=True,
+                         help="models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/model or a "
+                         ".pkl path")
+    explain.add_argument("--data", required=True)
+    explain.add_argument("--output", required=True,
+                         help=".csv or .parquet path or URL: contrib_<column> per raw column, "
+                         "base_value and explained_output (their sum)")
+    explain.add_argument("--tracking-uri")
+    explain.add_argument("--storage-options", type=_storage_options, metavar="JSON",
+                         help=_STORAGE_HELP)
+    explain.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
+    explain.add_argument("--encoding", help=_ENCODING_HELP)
     return parser

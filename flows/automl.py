@@ -105,9 +105,11 @@ def _run(
                 choice = steps.ensemble(ranked, data, profile.metric,
                                         rounds=config.ensemble_iterations,
                                         enabled=config.enable_ensembling,
-                                        seed=config.random_state, affordable=affordable)
+                                        seed=config.random_state, affordable=affordable,
+                                        max_ms_per_row=config.max_predict_ms_per_row)
                 model = steps.refit(choice, data, _refit_settings(workers))
-                evaluation = steps.evaluate(model, choice, data, test)
+                evaluation = steps.evaluate(model, choice, data, test,
+                                            workers.settings.n_jobs)
                 # Registered first: the charts and the card take what time is left, never the
                 # model's place in the registry.
                 with _told(config, "registering the model",

@@ -168,13 +168,15 @@ def _report(result: TrainResult, console: Console) -> None:
 
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
     for column in ("rank", "model", result.primary_metric, "fit s", "predict ms/1k rows",
-                   "status"):
+                   "1-row ms", "status"):
         table.add_column(column, justify="left" if column in ("model", "status") else "right")
     for row in result.leaderboard[:SHOWN_TRIALS]:
         value, speed = row[result.primary_metric], row.get("predict_ms_per_1k_rows")
+        one = row.get("predict_ms_per_row")
         table.add_row(str(row["rank"]), str(row["model"]),
                       "-" if value is None else f"{value:.4f}", f"{row['fit_seconds']:.2f}",
-                      "-" if speed is None else f"{speed:.3g}", str(row["status"]))
+                      "-" if speed is None else f"{speed:.3g}",
+                      "-" if one is None else f"{one:.3g}", str(row["status"]))
     console.print(table)
     if (hidden := len(result.leaderboard) - SHOWN_TRIALS) > 0:
         console.print(f"... and {hidden} more trials (--json, or the run's leaderboard.json in "
@@ -238,9 +240,34 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"encoding={args.encoding!r} is invalid: {UNKNOWN_ENCODING}.")
     frame = read_table(args.data, what="data to score", storage_options=options,
                        encoding=args.encoding)
+    if args.command == "explain" or args.explain:
+        return _explain(args, console, model, frame, options)
     scored = predict_frame(model, frame)
     write_table(scored, args.output, storage_options=options)
     console.print(f"wrote {len(scored)} predictions to {public_url(args.output)}", highlight=False)
+    return 0
+
+
+def _explain(args: argparse.Namespace, console: Console, model: object, frame: object,
+             options: object) -> int:
+    """`automl explain`, and `automl predict --explain` (the contributions beside the
+    predictions); shap and the explainers load only here."""
+    import pandas as pd
+
+    from tasks.data.storage import public_url, write_table
+    from tasks.explain import explain, explanation_frame
+    from tasks.registry.scoring import predict_frame
+
+    assert isinstance(frame, pd.DataFrame)
+    explained = explain(model, frame)  # type: ignore[arg-type]
+    out = explanation_frame(explained)
+    if args.command == "predict":
+        out = pd.concat([predict_frame(model, frame).reset_index(drop=True), out],  # type: ignore[arg-type]
+                        axis=1)
+    write_table(out, args.output, storage_options=options)  # type: ignore[arg-type]
+    console.print(f"wrote {len(out)} explained rows to {public_url(args.output)}: base_value + "
+                  f"the contrib_ columns = explained_output, the {explained.output_name} "
+                  f"({explained.method}, {explained.seconds:.1f} s)", highlight=False)
     return 0
 
 

@@ -68,6 +68,9 @@ class TrainResult:
     experiment_id: str | None = None  # MLflow's, for links to the run's page
     # The registered model's parts: each trial with its weight (one member: a single model).
     members: list[dict[str, str | float]] = field(default_factory=list)
+    # The registered model's cost (tasks.final.cost): predict_ms_per_1k_rows,
+    # predict_ms_per_row, model_bytes; empty when it was not measured.
+    inference: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> Json:
         return asdict(self)
@@ -127,6 +130,7 @@ def build_result(
         # Caruana's weights are the times each trial was picked: as shares of the blend.
         members=[{"model": member.candidate.label, "weight": round(weight / sum(choice.weights), 4)}
                  for member, weight in zip(choice.members, choice.weights, strict=True)],
+        inference=evaluation.cost.to_dict() if evaluation.cost else {},
     )
 
 

@@ -86,7 +86,7 @@ def summary_markdown(result: TrainResult) -> str:
         f"{result.primary_metric} = **{significant(result.primary_metric_value)}** "
         f"({result.validation}) after {result.trials} trials ({result.failed_trials} failed, "
         f"{result.pruned_trials} pruned; stopped: {result.stop_reason}) in "
-        f"{result.wall_seconds:.0f} s.\n\n"
+        f"{result.wall_seconds:.0f} s.{inference_sentence(result.inference)}\n\n"
         f"## Registry\n\n{_decision(result)}\n\n`{result.model_uri}`; pickle: "
         f"`{result.pkl_uri}`.\n\n"
         f"## MLflow\n\n{links}\n- run id: `{result.run_id}`\n\n"
@@ -100,21 +100,38 @@ def leaderboard_rows(result: TrainResult) -> list[dict[str, str]]:
     """Every trial, best first, after the final model (an ensemble with its members and
     weights); scores to 4 significant digits, predict times (ms per 1,000 rows) to 3."""
     metric, speed = result.primary_metric, "predict_ms_per_1k_rows"
+    row_ms, size = "predict_ms_per_row", "model_mb"
+    cost = result.inference
     # A stack's members are weighed by its meta-learner, not by a weight of their own.
     stacked = result.best_family == STACK
     members = ", ".join(str(m["model"]) if stacked else f"{m['model']} x{float(m['weight']):.3g}"
                         for m in result.members)
     final = {"rank": FINAL, "trial": "-", "model": result.best_model,
              metric: significant(result.primary_metric_value), "fit_seconds": "-",
-             speed: "-", "status": f"registered as {result.model_uri}",
+             speed: significant(cost.get(speed), 3), row_ms: significant(cost.get(row_ms), 3),
+             size: _mb(cost.get("model_bytes")), "status": f"registered as {result.model_uri}",
              "members": members if len(result.members) > 1 else "-"}
     trials = [{"rank": str(row["rank"]), "trial": str(row["trial"]), "model": str(row["model"]),
                metric: significant(row.get(metric)), "fit_seconds": significant(row["fit_seconds"]),
                # Predicting the validation rows; '-' for a trial that did not predict them all.
-               speed: significant(row.get(speed), 3),
+               speed: significant(row.get(speed), 3), row_ms: significant(row.get(row_ms), 3),
+               size: _mb(row.get("model_bytes")),
                "status": str(row["status"]), "members": "-"}
               for row in result.leaderboard]
     return [final, *trials]
+
+
+def inference_sentence(cost: dict[str, float]) -> str:
+    """The registered model's cost, as one sentence after a space; empty when not measured."""
+    if not cost:
+        return ""
+    return (f" It predicts 1,000 rows in {cost['predict_ms_per_1k_rows']:.3g} ms and one row in "
+            f"{cost['predict_ms_per_row']:.3g} ms, and pickles to "
+            f"{cost['model_bytes'] / 1e6:.3g} MB.")
+
+
+def _mb(size: object) -> str:
+    return significant(size / 1e6, 3) if isinstance(size, (int, float)) and size else "-"
 
 
 def leaderboard_lines(result: TrainResult, shown: int = 10) -> list[str]:

@@ -78,6 +78,13 @@ class Knobs(BaseModel):
         description="Memory one trial's worker process may use; a trial over it is "
         "stopped and recorded as failed.",
     )
+    max_predict_ms_per_row: float | None = Field(
+        default=None, gt=0,
+        description="Slowest one-row prediction (milliseconds, raw row to prediction) a final "
+        "model may take: slower trials stay on the leaderboard but are neither chosen nor "
+        "ensembled, and an ensemble counts its members' times summed; the fastest trial when "
+        "none is fast enough.",
+    )
     task_runner: Literal["local", "dask"] = Field(
         default="local",
         description="local: trials in worker processes on this machine; dask: on a "

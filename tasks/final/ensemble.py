@@ -8,8 +8,10 @@ milliseconds to a few seconds. An ensemble is chosen only if it beats the best s
 
 from __future__ import annotations
 
+import logging
+import math
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -20,22 +22,30 @@ from tasks.final.thresholds import tune_threshold
 from tasks.metrics import score_all
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
-    from tasks.budget import Affordable
+    from tasks.budget import Affordable, Cost
     from tasks.data.sets import SearchData
     from tasks.metrics import Metric
     from tasks.search.candidates import TrialResult
 
-__all__ = ["choose_model", "final_choice", "voting_ensemble", "stack_ensemble"]
+__all__ = ["choose_model", "final_choice", "voting_ensemble", "stack_ensemble", "fast_enough"]
+
+log = logging.getLogger("automl")
 
 
 def choose_model(
     ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
     stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
+    max_ms_per_row: float | None = None,
 ) -> Choice:
     """The best of the single best trial and the ensembles whose refit fits in the time left:
-    an ensemble too slow to refit gives up its costliest member and is chosen again."""
+    an ensemble too slow to refit gives up its costliest member and is chosen again. With
+    `max_ms_per_row`, only trials (and ensembles, by their members' summed one-row times) that
+    predict a row within it; the fastest trial when none does."""
+    ranked = fast_enough(ranked, max_ms_per_row)
+    if max_ms_per_row is not None:
+        affordable = _quick(affordable, max_ms_per_row)
     best = ranked[0]
     single = Choice((best,), (1.0,), best.metrics)
     pool = [r for r in ranked[:rounds] if r.predictions is not None and affordable((r,))]
@@ -58,15 +68,47 @@ def choose_model(
 def final_choice(
     ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
     stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
+    max_ms_per_row: float | None = None,
 ) -> Choice:
     """choose_model's choice, its probabilities calibrated where the metric reads them
     (tasks.final.calibration), its binary labels at a tuned threshold where the metric reads
     labels (tasks.final.thresholds)."""
     chosen = choose_model(ranked, data, metric, rounds=rounds, enabled=enabled, stack=stack,
-                          seed=seed, affordable=affordable)
+                          seed=seed, affordable=affordable, max_ms_per_row=max_ms_per_row)
     if chosen.stacked is None and any(m.predictions is None for m in chosen.members):
         return chosen
     return tune_threshold(calibrate(chosen, data, metric), data, metric)
+
+
+def _row_ms(trial: TrialResult) -> float:
+    # Unknown (a trial resumed from an older run) cannot be shown to meet a limit.
+    return math.inf if trial.predict_ms_per_row is None else trial.predict_ms_per_row
+
+
+def fast_enough(ranked: list[TrialResult], max_ms_per_row: float | None) -> list[TrialResult]:
+    """The ranked trials that predict one row within `max_ms_per_row` (all without a limit);
+    when none does, the fastest alone, and the log says so: a run still ends with a model."""
+    if max_ms_per_row is None or not ranked:
+        return ranked
+    fast = [r for r in ranked if _row_ms(r) <= max_ms_per_row]
+    if fast:
+        return fast
+    fastest = min(ranked, key=_row_ms)
+    log.warning("no trial predicts one row within max_predict_ms_per_row=%g ms, so the fastest, "
+                "%s at %.3g ms per row, is the final model", max_ms_per_row,
+                fastest.candidate.label, _row_ms(fastest))
+    return [fastest]
+
+
+def _quick(affordable: Affordable, max_ms_per_row: float) -> Affordable:
+    """`affordable`, and an ensemble's members' one-row times add up to within the limit (they
+    all predict each row)."""
+    def quick(members: Sequence[Cost]) -> bool:
+        # The pools hold trials (budget.Cost is what refit-time estimates read of them).
+        row_ms = sum(_row_ms(cast("TrialResult", m)) for m in members)
+        return row_ms <= max_ms_per_row and affordable(members)
+
+    return quick
 
 
 def _within(

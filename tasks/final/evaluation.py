@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tasks.final.cost import measure_cost
 from tasks.metrics import score_all
 from tasks.models.predict import class_codes, predict_scores
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from tasks.data.sets import HeldOut, SearchData
     from tasks.final.choice import Choice
+    from tasks.final.cost import InferenceCost
     from tasks.types import Array, Estimator
 
 __all__ = ["Evaluation", "HeldOutPredictions", "evaluate_model"]
@@ -56,6 +58,7 @@ class Evaluation:
     validation: dict[str, float]  # of the chosen candidate, on validation or out-of-fold rows
     test: dict[str, float] | None  # of the refit model, on the test set when there is one
     held_out: HeldOutPredictions | None = None
+    cost: InferenceCost | None = None  # of the refit model, measured on the held-out rows
 
     @property
     def final(self) -> dict[str, float]:
@@ -64,21 +67,24 @@ class Evaluation:
 
 
 def evaluate_model(
-    model: Estimator, choice: Choice, data: SearchData, test: HeldOut | None
+    model: Estimator, choice: Choice, data: SearchData, test: HeldOut | None, n_jobs: int = 1
 ) -> Evaluation:
     """`model` is the refit pipeline: scored on the test set when there is one. Labels are read
-    at the choice's decision threshold, as the model's predict reads them."""
+    at the choice's decision threshold, as the model's predict reads them. Its inference cost is
+    timed with `n_jobs` threads (a trial's, so the leaderboard's times compare)."""
     if test is None:
         rows = data.valid_rows
         held = _held_out("validation", data.X.iloc[rows], data.y_valid, choice.predictions,
                          data.weights_valid, data, choice)
-        return Evaluation(choice.metrics, None, held)
+        return Evaluation(choice.metrics, None, held,
+                          measure_cost(model, held.X, data.classes, n_jobs))
     pred = predict_scores(model, test.X, data.classes)
     y = np.searchsorted(data.classes, test.y) if data.classes is not None else test.y
     test_metrics = score_all(data.task, y, pred, test.weights, data.y_range, data.positive,
                              choice.threshold)
     held = _held_out("test", test.X, y, pred, test.weights, data, choice)
-    return Evaluation(choice.metrics, test_metrics, held)
+    return Evaluation(choice.metrics, test_metrics, held,
+                      measure_cost(model, test.X, data.classes, n_jobs))
 
 
 def _held_out(

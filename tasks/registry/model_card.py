@@ -4,7 +4,7 @@ it is and how to load it. Logged on the run as model_card.md, next to the charts
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from tasks.types import Json
 
-__all__ = ["CardFacts", "CardData", "CardSearch", "model_card"]
+__all__ = ["CardFacts", "CardData", "CardSearch", "inference_lines", "model_card"]
 
 
 class CardData(TypedDict):
@@ -50,6 +50,9 @@ class CardFacts:
     charts: dict[str, str]  # file -> title
     skipped_charts: dict[str, str]
     decision: Json | None  # promotion.Decision.to_dict()
+    # The registered model's predict_ms_per_1k_rows, predict_ms_per_row, model_bytes
+    # (tasks.final.cost); empty when not measured.
+    inference: dict[str, float] = field(default_factory=dict)
 
 
 def model_card(f: CardFacts) -> str:
@@ -62,6 +65,8 @@ def model_card(f: CardFacts) -> str:
         [c["name"], c["status"], c["detail"]] for c in f.guardrails]))
     lines += _section("Search", _search(f))
     lines += _section("Final metrics", _final_metrics(f))
+    if f.inference:
+        lines += _section("Inference cost", inference_lines(f.inference))
     if f.decision:
         lines += _section("Registry decision", _decision(f.decision))
     charts = [f"![{title}](charts/{name})" for name, title in f.charts.items()]
@@ -87,8 +92,11 @@ def _search(f: CardFacts) -> list[str]:
         f"- trials: {search['trials']} ({search['failed']} failed, {search.get('pruned', 0)} "
         f"pruned); stopped: {search['stop_reason']}",
         "",
-        *_table(["rank", "model", f.primary_metric, "fit s", "status"], [
-            [r["rank"], r["model"], _num(r.get(f.primary_metric)), r["fit_seconds"], r["status"]]
+        *_table(["rank", "model", f.primary_metric, "fit s", "predict ms/1k rows", "1-row ms",
+                 "MB", "status"], [
+            [r["rank"], r["model"], _num(r.get(f.primary_metric)), r["fit_seconds"],
+             _num(r.get("predict_ms_per_1k_rows")), _num(r.get("predict_ms_per_row")),
+             _megabytes(r.get("model_bytes")), r["status"]]
             for r in f.leaderboard]),
     ]
 
@@ -100,6 +108,19 @@ def _final_metrics(f: CardFacts) -> list[str]:
         "Validation: the chosen model's out-of-fold (or validation) predictions. "
         "Test: the refit model on the test set, when there is one.", "",
         *_table(["metric", "validation", "test"], rows)]
+
+
+def inference_lines(cost: Mapping[str, float]) -> list[str]:
+    """The registered model's cost, as measured after the refit on the held-out rows."""
+    return [
+        f"- predict time: {cost['predict_ms_per_1k_rows']:.3g} ms per 1,000 rows (one batch), "
+        f"{cost['predict_ms_per_row']:.3g} ms for one row (one call, featurizing included)",
+        f"- pickled size: {_megabytes(cost['model_bytes'])} MB",
+    ]
+
+
+def _megabytes(size: object) -> str:
+    return f"{size / 1e6:.3g}" if isinstance(size, (int, float)) and size else "-"
 
 
 def _decision(d: Json) -> list[str]:

@@ -232,4 +232,5 @@ def _facts(run: TrackedRun, registered: RegisteredModel, profile: Profile, data:
         charts=charts.drawn,
         skipped_charts=charts.skipped,
         decision=registered.decision.to_dict() if registered.decision else None,
+        inference=evaluation.cost.to_dict() if evaluation.cost else {},
     )

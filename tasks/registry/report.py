@@ -19,6 +19,7 @@ __all__ = ["html_report", "REPORT_FILE"]
 
 REPORT_FILE = "report.html"
 _SPEED = "predict_ms_per_1k_rows"  # tasks.search.outcome's leaderboard column
+_ROW = "predict_ms_per_row"  # its one-row time (the final model's: CardFacts.inference)
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;color:#1f2328;max-width:1150px;margin:1em auto;
@@ -91,15 +92,21 @@ def _metrics(f: CardFacts) -> str:
 
 
 def _leaderboard(f: CardFacts, rows: Sequence[Mapping[str, object]], members: str) -> str:
-    metric = f.primary_metric
+    metric, cost = f.primary_metric, f.inference
     final = ("final", ["final", "-", f.best_model, _num(f.validation_metrics.get(metric)), "-",
-                       "-", f"registered as models:/{f.model_name}/{f.version}", members])
+                       _num(cost.get(_SPEED), 3), _num(cost.get(_ROW), 3),
+                       _mb(cost.get("model_bytes")),
+                       f"registered as models:/{f.model_name}/{f.version}", members])
     trials = [("", [row.get("rank"), row.get("trial"), row.get("model"), _num(row.get(metric)),
-                    _num(row.get("fit_seconds")), _num(row.get(_SPEED), 3), row.get("status"),
-                    "-"])
+                    _num(row.get("fit_seconds")), _num(row.get(_SPEED), 3),
+                    _num(row.get(_ROW), 3), _mb(row.get("model_bytes")), row.get("status"), "-"])
               for row in rows]
-    return _table(["rank", "trial", "model", metric, "fit s", "predict ms / 1k rows", "status",
-                   "members"], [final, *trials])
+    return _table(["rank", "trial", "model", metric, "fit s", "predict ms / 1k rows",
+                   "1-row ms", "MB", "status", "members"], [final, *trials])
+
+
+def _mb(size: object) -> str:
+    return f"{size / 1e6:.3g}" if isinstance(size, (int, float)) and size else "-"
 
 
 def _guardrails(checks: Sequence[Mapping[str, str]]) -> str:

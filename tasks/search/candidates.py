@@ -67,6 +67,9 @@ class TrialResult:
     reason: str | None = None  # why it failed: error | timeout | memory | budget | interrupted
     worker: str = ""  # host:pid of the process that supervised the trial
     model_bytes: int = 0  # pickled size of one fitted fold's pipeline
+    # One raw row through the last fold's whole pipeline (featurizing included), the median of a
+    # few calls: a service scores rows one at a time, where per-call overhead dominates.
+    predict_ms_per_row: float | None = None
     # What the refit on all rows changes in the candidate's parameters: a boosting model takes
     # the rounds its folds kept on average, the MLP the epochs its clock left its schedule.
     refit_params: Params = field(default_factory=dict)

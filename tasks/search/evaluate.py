@@ -30,9 +30,14 @@ if TYPE_CHECKING:
     from tasks.data.sets import SearchData
     from tasks.metrics import Metric
     from tasks.search.candidates import Candidate, TrialSettings
-    from tasks.types import Array, Estimator, Params
+    from tasks.types import Array, Estimator, Params, Rows
 
-__all__ = ["evaluate_candidate"]
+__all__ = ["evaluate_candidate", "one_row_ms", "pickled_size"]
+
+ROW_CALLS = 3  # single-row predicts timed per trial: the median of three shrugs off one hiccup
+# A model slower than this per row is timed once: the timing costs the trial about one row's
+# predict, however slow (featurizing one row of a DataFrame alone takes a few ms).
+ROW_BUDGET_SECONDS = 0.01
 
 
 @dataclass
@@ -55,11 +60,13 @@ def evaluate_candidate(
     metric = METRICS.get(settings.metric or "")
     folds = _Folds()
     try:
-        model_bytes = 0
+        model_bytes, row_ms = 0, None
         for fold, (_, valid_rows) in enumerate(data.folds):
             pipeline = _run_fold(candidate, data, settings, fold, folds)
             if fold == len(data.folds) - 1:
-                model_bytes = _pickled_size(pipeline)
+                model_bytes = pickled_size(pipeline)
+                row_ms = one_row_ms(pipeline, data.X.iloc[valid_rows[:1]], data.classes,
+                                    settings.n_jobs)
             # Not held while the next fold fits: two deep forests at once doubled a trial's peak.
             del pipeline
             if metric is None:
@@ -83,7 +90,7 @@ def evaluate_candidate(
                            reason="error", reused_seconds=folds.reused_seconds)
     return TrialResult(candidate, True, metrics, predictions, folds.fit_seconds,
                        folds.predict_seconds, reused_seconds=folds.reused_seconds,
-                       model_bytes=model_bytes,
+                       model_bytes=model_bytes, predict_ms_per_row=row_ms,
                        refit_params=_refit_rounds(folds.rounds, folds.rounds_param),
                        fold_scores=tuple(folds.scores))
 
@@ -145,6 +152,19 @@ def _run_fold(
     return pipeline
 
 
+def one_row_ms(model: Estimator, row: Rows, classes: Array | None, n_jobs: int) -> float:
+    """Milliseconds to predict one raw row with the fitted pipeline: the median of up to
+    ROW_CALLS calls. No warm-up call: the model has just predicted a batch, so its lazy set-up
+    is paid."""
+    times: list[float] = []
+    with thread_cap(n_jobs):
+        while len(times) < ROW_CALLS and sum(times) < ROW_BUDGET_SECONDS:
+            started = time.perf_counter()
+            predict_scores(model, row, classes)
+            times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1e3
+
+
 class _ByteCounter(io.RawIOBase):
     def __init__(self) -> None:
         self.size = 0
@@ -158,7 +178,7 @@ class _ByteCounter(io.RawIOBase):
         return size
 
 
-def _pickled_size(model: object) -> int:
+def pickled_size(model: object) -> int:
     """Bytes of the pickled model, counted as they stream out: a forest of deep trees pickles
     to hundreds of MB, which pickle.dumps would hold in memory a second time."""
     counter = _ByteCounter()

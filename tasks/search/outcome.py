@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchOutcome", "LeaderboardRow"]
 
-# rank, trial, model, <primary metric>, fit_seconds, predict_ms_per_1k_rows, status
+# rank, trial, model, <primary metric>, fit_seconds, predict_ms_per_1k_rows,
+# predict_ms_per_row, model_bytes, status
 LeaderboardRow = dict[str, str | int | float | None]
 
 
@@ -38,7 +39,10 @@ class SearchOutcome:
         return [
             {"rank": rank, "trial": r.candidate.number, "model": r.candidate.label,
              metric.name: r.metrics.get(metric.name), "fit_seconds": round(r.fit_seconds, 2),
-             "predict_ms_per_1k_rows": _rounded(r.predict_ms_per_1k_rows), "status": r.status}
+             "predict_ms_per_1k_rows": _rounded(r.predict_ms_per_1k_rows),
+             "predict_ms_per_row": _rounded(r.predict_ms_per_row if r.ok else None),
+             "model_bytes": r.model_bytes if r.ok and r.model_bytes else None,
+             "status": r.status}
             for rank, r in enumerate(ranked + rest, start=1)
         ]
 

@@ -108,6 +108,8 @@ def test_bad_input_is_one_sentence_exit_2_and_nothing_registered(api_url, tmp_pa
         (["--target", "class", "--metric", "AUC"], "error: primary_metric 'AUC' is an unknown metric"),
         (["--target", "class", "--cv", "1"], "error: n_cross_validations=1 is invalid"),
         (["--target", "class", "--allowed-models", "DeepForest"], "error: allowed_models names 'DeepForest'"),
+        (["--target", "class", "--max-predict-ms-per-row", "0"],
+         "error: max_predict_ms_per_row=0.0 is invalid: Input should be greater than 0"),
         (["--target", "class", "--timeout-minutes", "0.0833"],
          "error: experiment_timeout_minutes=0.0833 is invalid: a budget of 5 s is too short to "
          "train and register even one default model; the smallest budget that works is 15 s"),

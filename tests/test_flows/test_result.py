@@ -284,3 +284,33 @@ def test_the_run_and_the_version_have_descriptions(trained):
     assert version.startswith(f"**{result.best_model}**, AUC_weighted = **{score}**")
     assert "trained on `credit_g.parquet` (" in version
     assert f"MLflow run `{result.run_id}`" in version
+
+
+def test_every_ok_trial_and_the_final_model_have_their_inference_cost(trained, tmp_path):
+    from pathlib import Path
+
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    children = client.search_runs(
+        [client.get_experiment_by_name("result").experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    logged = {c.info.run_name: c.data.metrics.get("predict_ms_per_row") for c in children}
+    shown = {str(row["model"]): row for row in leaderboard_rows(result)[1:]}
+    for row in result.leaderboard:
+        row_ms, label = row["predict_ms_per_row"], str(row["model"])
+        assert (row_ms is not None) == (row["status"] == "ok") == bool(row["model_bytes"]), row
+        if row_ms is not None:
+            assert 0 < row_ms < 1000 and logged[label] == pytest.approx(row_ms, rel=1e-3)
+            assert shown[label]["predict_ms_per_row"] == f"{row_ms:.3g}"
+    cost = result.inference
+    assert set(cost) == {"predict_ms_per_1k_rows", "predict_ms_per_row", "model_bytes"}
+    assert 0 < cost["predict_ms_per_row"] < 1000 and cost["model_bytes"] > 1000
+    final = leaderboard_rows(result)[0]
+    assert final["predict_ms_per_row"] == f"{cost['predict_ms_per_row']:.3g}"
+    assert f"one row in {cost['predict_ms_per_row']:.3g} ms" in summary_markdown(result)
+    card = Path(client.download_artifacts(result.run_id, "model_card.md", str(tmp_path)))
+    text = card.read_text()
+    assert "## Inference cost" in text and f"{cost['predict_ms_per_row']:.3g} ms for one row" in text
+    page = Path(client.download_artifacts(result.run_id, "report.html", str(tmp_path))).read_text()
+    assert "1-row ms" in page and f'<td class="n">{cost["predict_ms_per_row"]:.3g}</td>' in page

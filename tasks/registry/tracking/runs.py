@@ -108,6 +108,8 @@ class RunLog(Connected):
                   "predict_seconds": result.predict_seconds}
         if (speed := result.predict_ms_per_1k_rows) is not None:
             values["predict_ms_per_1k_rows"] = speed
+        if result.predict_ms_per_row is not None:
+            values["predict_ms_per_row"] = result.predict_ms_per_row
         if result.model_bytes:
             values["model_size_bytes"] = result.model_bytes
         if result.peak_memory_mb:
