@@ -25,11 +25,13 @@ if TYPE_CHECKING:  # the command imports what it needs once it knows which comma
 
     import argparse
 
+    import pandas as pd
     from rich.console import Console
 
     from flows.result import TrainResult
     from flows.status import RunStatus
     from tasks.config import AutoMLConfig
+    from tasks.types import Estimator, Json
 
 __all__ = ["main", "run"]
 
@@ -248,8 +250,8 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _explain(args: argparse.Namespace, console: Console, model: object, frame: object,
-             options: object) -> int:
+def _explain(args: argparse.Namespace, console: Console, model: Estimator, frame: pd.DataFrame,
+             options: Json | None) -> int:
     """`automl explain`, and `automl predict --explain` (the contributions beside the
     predictions); shap and the explainers load only here."""
     import pandas as pd
@@ -258,16 +260,15 @@ def _explain(args: argparse.Namespace, console: Console, model: object, frame: o
     from tasks.explain import explain, explanation_frame
     from tasks.registry.scoring import predict_frame
 
-    assert isinstance(frame, pd.DataFrame)
-    explained = explain(model, frame)  # type: ignore[arg-type]
+    explained = explain(model, frame)
     out = explanation_frame(explained)
     if args.command == "predict":
-        out = pd.concat([predict_frame(model, frame).reset_index(drop=True), out],  # type: ignore[arg-type]
-                        axis=1)
-    write_table(out, args.output, storage_options=options)  # type: ignore[arg-type]
+        out = pd.concat([predict_frame(model, frame).reset_index(drop=True), out], axis=1)
+    write_table(out, args.output, storage_options=options)
     console.print(f"wrote {len(out)} explained rows to {public_url(args.output)}: base_value + "
                   f"the contrib_ columns = explained_output, the {explained.output_name} "
-                  f"({explained.method}, {explained.seconds:.1f} s)", highlight=False)
+                  f"({explained.method}, {explained.seconds:.1f} s)", highlight=False,
+                  soft_wrap=True)
     return 0
 
 

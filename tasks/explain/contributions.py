@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from tasks.errors import DataError
 from tasks.explain.columns import raw_mapping
 from tasks.explain.exact import PROBABILITY, VALUE, exact_contributions
 from tasks.explain.sampling import sampled_contributions
@@ -53,6 +54,12 @@ def explain(model: Estimator, frame: pd.DataFrame, background: pd.DataFrame | No
     the rows a sampled explanation compares with."""
     started = time.perf_counter()
     columns = [str(c) for c in required_columns(model)]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks column(s) the model needs: {', '.join(missing)}; "
+            "explain a table with the training columns"
+        )
     rows = frame.reset_index(drop=True)
     classes = getattr(model, "classes_", None)
     if classes is not None and len(classes) > 2:
