@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from tasks.budget import IMPORTANCE_SECONDS
 from tasks.registry import model_charts as charts
+from tasks.registry.cohorts import cohort_chart, error_analysis
 from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
 from tasks.registry.records import ChartSet
@@ -61,6 +62,14 @@ def draw_charts(
         return figure
 
     plots["permutation_importance.png"] = (f"Permutation importance, {where}", importance)
+
+    def cohorts() -> Figure:
+        # After the importance: its strongest columns are the ones cut into cohorts.
+        analysis = error_analysis(held, metric, found.importance)
+        found.cohorts = analysis.to_dict()
+        return cohort_chart(analysis)
+
+    plots["error_analysis.png"] = (f"Weakest cohorts, {where}", cohorts)
     plots.update(_search_plots(search, metric))
     for name, (title, draw) in plots.items():
         _draw(found, name, title, draw)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from tasks.types import Json
 
-__all__ = ["CardFacts", "CardData", "CardSearch", "inference_lines", "model_card"]
+__all__ = ["CardFacts", "CardData", "CardSearch", "inference_lines", "model_card",
+           "weakest_lines"]
 
 
 class CardData(TypedDict):
@@ -53,6 +54,8 @@ class CardFacts:
     # The registered model's predict_ms_per_1k_rows, predict_ms_per_row, model_bytes
     # (tasks.final.cost); empty when not measured.
     inference: dict[str, float] = field(default_factory=dict)
+    # tasks.registry.cohorts.ErrorAnalysis.to_dict(); None when it was not drawn.
+    cohorts: Json | None = None
 
 
 def model_card(f: CardFacts) -> str:
@@ -67,6 +70,8 @@ def model_card(f: CardFacts) -> str:
     lines += _section("Final metrics", _final_metrics(f))
     if f.inference:
         lines += _section("Inference cost", inference_lines(f.inference))
+    if f.cohorts:
+        lines += _section("Weakest cohorts", weakest_lines(f.cohorts))
     if f.decision:
         lines += _section("Registry decision", _decision(f.decision))
     charts = [f"![{title}](charts/{name})" for name, title in f.charts.items()]
@@ -117,6 +122,18 @@ def inference_lines(cost: Mapping[str, float]) -> list[str]:
         f"{cost['predict_ms_per_row']:.3g} ms for one row (one call, featurizing included)",
         f"- pickled size: {_megabytes(cost['model_bytes'])} MB",
     ]
+
+
+def weakest_lines(cohorts: Json) -> list[str]:
+    """The error analysis's weakest cohorts, against the score on all held-out rows."""
+    overall, metric = cohorts["overall"], cohorts["metric"]
+    head = (f"`{metric}` by cohort of the strongest columns on the {cohorts['basis']} rows "
+            f"(all rows: {_num(overall)}; error_analysis.json lists every cohort).")
+    weakest = cast("list[dict[str, object]]", cohorts["weakest"])
+    if not weakest:
+        return [head, "", "No cohort scores worse than all rows together."]
+    return [head, "", *_table(["column", "cohort", "rows", str(metric)], [
+        [c["column"], c["value"], c["rows"], _num(c["score"])] for c in weakest])]
 
 
 def _megabytes(size: object) -> str:

@@ -12,6 +12,7 @@ that can each be tried again:
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -97,6 +98,8 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
     if charts.importance:
         tracker.log_text(run_id, pd.Series(charts.importance).to_json(indent=2),
                          "feature_importance.json")
+    if charts.cohorts is not None:
+        tracker.log_text(run_id, json.dumps(charts.cohorts, indent=2), "error_analysis.json")
     log.info("charts: %d drawn, %d skipped in %.1fs (%s)", len(charts.drawn), len(charts.skipped),
              charts.seconds, ", ".join(f"{k.removesuffix('.png')} {v:.1f}s"
                                        for k, v in charts.timings.items()))
@@ -233,4 +236,5 @@ def _facts(run: TrackedRun, registered: RegisteredModel, profile: Profile, data:
         skipped_charts=charts.skipped,
         decision=registered.decision.to_dict() if registered.decision else None,
         inference=evaluation.cost.to_dict() if evaluation.cost else {},
+        cohorts=charts.cohorts,
     )

@@ -47,3 +47,6 @@ class ChartSet:
     # file name -> the PNG as drawn, read back before its temporary folder goes: the HTML
     # report (tasks.registry.report) embeds them without drawing or downloading them again.
     images: dict[str, bytes] = field(default_factory=dict)
+    # The metric by cohort of the strongest columns (tasks.registry.cohorts.ErrorAnalysis's
+    # to_dict()); None when it was not drawn.
+    cohorts: Json | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -50,6 +50,7 @@ def html_report(facts: CardFacts, leaderboard: Sequence[Mapping[str, object]], m
         "<h2>Metrics</h2>", _metrics(facts),
         f"<h2>Leaderboard ({facts.search['trials']} trials)</h2>",
         _leaderboard(facts, leaderboard, members),
+        *_cohorts(facts),
         "<h2>Guardrails</h2>", _guardrails(facts.guardrails),
         "<h2>Data</h2>", _data(facts),
         "<h2>Charts</h2>", _charts(facts, images),
@@ -107,6 +108,20 @@ def _leaderboard(f: CardFacts, rows: Sequence[Mapping[str, object]], members: st
 
 def _mb(size: object) -> str:
     return f"{size / 1e6:.3g}" if isinstance(size, (int, float)) and size else "-"
+
+
+def _cohorts(f: CardFacts) -> list[str]:
+    """The error analysis's weakest cohorts (tasks.registry.cohorts), when it was drawn."""
+    if not f.cohorts:
+        return []
+    c, metric = f.cohorts, f.cohorts["metric"]
+    intro = (f"<p>{_e(metric)} by cohort of the strongest columns on the {_e(c['basis'])} rows; "
+             f"all rows: <b>{_sig(c['overall'])}</b>.</p>")
+    weakest = cast("list[dict[str, object]]", c["weakest"])
+    rows = [("", [w["column"], w["value"], w["rows"], _num(w["score"])]) for w in weakest]
+    table = _table(["column", "cohort", "rows", str(metric)], rows) if rows else \
+        "<p>No cohort scores worse than all rows together.</p>"
+    return ["<h2>Weakest cohorts</h2>", intro, table]
 
 
 def _guardrails(checks: Sequence[Mapping[str, str]]) -> str:

@@ -314,3 +314,27 @@ def test_every_ok_trial_and_the_final_model_have_their_inference_cost(trained, t
     assert "## Inference cost" in text and f"{cost['predict_ms_per_row']:.3g} ms for one row" in text
     page = Path(client.download_artifacts(result.run_id, "report.html", str(tmp_path))).read_text()
     assert "1-row ms" in page and f'<td class="n">{cost["predict_ms_per_row"]:.3g}</td>' in page
+
+
+def test_the_error_analysis_is_logged_and_its_weakest_cohorts_named(trained, tmp_path):
+    from pathlib import Path
+
+    config, result = trained
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
+                          registry_uri=config.resolved_tracking_uri)
+    folder = Path(client.download_artifacts(result.run_id, "", str(tmp_path)))
+    analysis = json.loads((folder / "error_analysis.json").read_text())
+    importance = json.loads((folder / "feature_importance.json").read_text())
+    strongest = sorted(importance, key=importance.get, reverse=True)[:4]
+    assert analysis["metric"] == "AUC_weighted" and analysis["basis"] == "test"
+    assert {c["column"] for c in analysis["cohorts"]} <= set(strongest)
+    assert analysis["cohorts"] and all(c["rows"] >= 30 for c in analysis["cohorts"])
+    # the test set's 200 rows, AUC over them as the run's test metric
+    assert analysis["overall"] == pytest.approx(result.test_metrics["AUC_weighted"])
+    assert (folder / "charts" / "error_analysis.png").exists()
+    card = (folder / "model_card.md").read_text()
+    page = (folder / "report.html").read_text()
+    assert "## Weakest cohorts" in card and "<h2>Weakest cohorts</h2>" in page
+    for cohort in analysis["weakest"]:
+        assert cohort["score"] < analysis["overall"]
+        assert f"| {cohort['column']} | {cohort['value']} | {cohort['rows']} |" in card

@@ -22,7 +22,7 @@ CLASSIFICATION = {"confusion_matrix.png", "roc.png", "precision_recall.png", "ca
                   "lift_gains.png"}
 REGRESSION = {"predicted_vs_true.png", "residuals_histogram.png", "residuals_vs_predicted.png"}
 BOTH = {"permutation_importance.png", "optimization_history.png", "best_so_far_time.png",
-        "param_importance.png"}
+        "param_importance.png", "error_analysis.png"}
 
 
 def trace(metric: str, scores: list[float | None]) -> SearchOutcome:
@@ -90,6 +90,8 @@ def test_a_broken_model_skips_importance_without_raising(tmp_path):
     metric = get_metric("AUC_weighted", "classification")
     charts = draw_charts(tmp_path, held, object(), metric, trace(metric.name, [0.7, 0.8]))
     assert "permutation_importance.png" in charts.skipped
+    # the cohorts are of the strongest columns: none known, none cut
+    assert "no permutation importance" in charts.skipped["error_analysis.png"]
     assert CLASSIFICATION <= set(charts.drawn)
 
 
