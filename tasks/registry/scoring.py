@@ -37,6 +37,12 @@ def load_model(uri: str, tracking_uri: str | None = None) -> Estimator:
             return pickle.load(handle)  # noqa: S301 - the user names their own model file
     except FileNotFoundError:
         raise DataError(f"model file '{uri}' was not found") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as exc:
+        # Not a pickle, cut short, or naming a class this installation lacks.
+        raise DataError(
+            f"model file '{uri}' is not a readable model pickle ({type(exc).__name__}: {exc}); "
+            "pass the model.pkl a run registered"
+        ) from None
 
 
 def predict_frame(model: Estimator, frame: pd.DataFrame) -> pd.DataFrame:

@@ -85,8 +85,10 @@ def test_explain_bad_input_is_one_sentence_and_exit_2(trained):
         "error: the data lacks column(s) the model needs: duration; explain a table with the "
         "training columns"]
     (cwd / "broken.pkl").write_bytes(b"not a pickle")
-    for model in ("missing.pkl", "model.onnx"):
+    for model in ("missing.pkl", "model.onnx", "broken.pkl"):
         done = run_cli("explain", "--model", model, "--data", "new.csv", "--output", "x.csv",
                        cwd=cwd)
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert done.stderr.startswith(f"error: model '{model}'" if model.endswith("onnx")
+                                      else f"error: model file '{model}'")
