@@ -33,8 +33,6 @@ def test_every_ok_trial_has_its_one_row_time(credit):
     for r in credit.results:
         # featurizing and predicting one row: more than a microsecond, well under a second
         assert r.predict_ms_per_row is not None and 0.001 < r.predict_ms_per_row < 1000, r
-    times = {r.candidate.family: r.predict_ms_per_row for r in credit.results}
-    assert times["random_forest"] > times["logistic_regression"]  # 300 trees vs one dot product
 
 
 def _choose(run: Run, limit: float | None):
