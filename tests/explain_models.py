@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from support import load
+import json
+
+from support import dataset_path, load
 
 from tasks.config import parse_config
 from tasks.data.inspect import inspect_data
@@ -19,15 +21,17 @@ FAMILIES = {
     "logistic_regression": {},
     "lasso_lars": {},
     "extra_trees": {"n_estimators": 20},
+    "catboost": {"n_estimators": 30},
 }
 
 
 def table(name: str, rows: int | None = None):
-    """A shared table (its first `rows` rows), its target and its task."""
+    """A shared table (its first `rows` rows), its target and its task, as the manifest says."""
+    entry = next(d for d in json.loads((dataset_path(name).parent / "manifest.json").read_text())
+                 if d["name"] == name)
     frame = load(name)
-    target, task = ("class", "classification") if name == "credit_g" else (
-        "median_house_value", "regression")
-    return (frame if rows is None else frame.iloc[:rows]), target, task
+    task = "regression" if entry["task"] == "regression" else "classification"
+    return (frame if rows is None else frame.iloc[:rows]), entry["target"], task
 
 
 def fit_final(frame, target: str, task: str, members: list[str], weights=None):
