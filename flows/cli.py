@@ -163,22 +163,27 @@ def _train(args: argparse.Namespace, out: Console, status: RunStatus | None,
     return 0
 
 
+_SPEEDS = "predict ms/1k rows / 1 row"
+
+
 def _report(result: TrainResult, console: Console) -> None:
     from rich.table import Table
 
     from flows.status import run_links
 
     table = Table(title=f"Leaderboard ({result.primary_metric}, {result.validation})")
-    for column in ("rank", "model", result.primary_metric, "fit s", "predict ms/1k rows",
-                   "1-row ms", "status"):
-        table.add_column(column, justify="left" if column in ("model", "status") else "right")
+    for column in ("rank", "model", result.primary_metric, "fit s", _SPEEDS, "status"):
+        # The predict times share a narrow column: on 80 columns a column of their own cut the
+        # model names short.
+        table.add_column(column, justify="left" if column in ("model", "status") else "right",
+                         max_width=12 if column == _SPEEDS else None)
     for row in result.leaderboard[:SHOWN_TRIALS]:
-        value, speed = row[result.primary_metric], row.get("predict_ms_per_1k_rows")
-        one = row.get("predict_ms_per_row")
+        value = row[result.primary_metric]
+        speeds = " / ".join("-" if ms is None else f"{ms:.3g}" for ms in (
+            row.get("predict_ms_per_1k_rows"), row.get("predict_ms_per_row")))
         table.add_row(str(row["rank"]), str(row["model"]),
                       "-" if value is None else f"{value:.4f}", f"{row['fit_seconds']:.2f}",
-                      "-" if speed is None else f"{speed:.3g}",
-                      "-" if one is None else f"{one:.3g}", str(row["status"]))
+                      speeds, str(row["status"]))
     console.print(table)
     if (hidden := len(result.leaderboard) - SHOWN_TRIALS) > 0:
         console.print(f"... and {hidden} more trials (--json, or the run's leaderboard.json in "

@@ -237,9 +237,11 @@ def test_the_command_line_prints_ten_trials_and_says_how_many_more():
 
     board = [{"rank": i, "trial": i, "model": f"LightGBM-{i}", "AUC_weighted": 0.9 - i / 100,
               "fit_seconds": 0.5, "status": "ok"} for i in range(1, 24)]
-    console = Console(record=True, width=200)
+    board[0] |= {"predict_ms_per_1k_rows": 21.04, "predict_ms_per_row": 9.462}
+    console = Console(record=True, width=80)  # a pipe's width
     _report(replace(a_result(), leaderboard=board, trials=23), console)
     shown = console.export_text()
     assert "LightGBM-10 " in shown and "LightGBM-11 " not in shown
-    assert "predict ms/1k rows" in shown  # '-': these rows have no predict time
+    # per 1,000 rows / one row, in one column; '-': the other rows have no predict time
+    assert "ms/1k rows /" in shown and "21 / 9.46" in shown and "- / -" in shown
     assert "... and 13 more trials (--json, or the run's leaderboard.json in MLflow" in shown
