@@ -70,6 +70,18 @@ def test_one_hot_groups_add_up_to_their_raw_column():
                                encoded[:, group].sum(axis=1), atol=1e-9)
 
 
+def test_one_row_maps_back_as_a_batch_does():
+    """A single row cannot be probed by rotating values: the feature names map it back, and its
+    exact contributions equal the ones it gets among other rows."""
+    frame, target, task = table("credit_g")
+    model = fit_final(frame, target, task, ["logistic_regression"])
+    rows = frame.iloc[:30].drop(columns=target)
+    batch = explain(model, rows).contributions
+    for i in (0, 7):
+        alone = explain(model, rows.iloc[[i]]).contributions
+        np.testing.assert_allclose(alone.to_numpy()[0], batch.to_numpy()[i], atol=1e-9)
+
+
 def test_explanation_frame_carries_the_columns_a_reader_checks():
     frame, target, task = table("credit_g")
     model = fit_final(frame, target, task, ["lightgbm"])
