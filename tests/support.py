@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -68,3 +69,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+AUTOML = [sys.executable, "-m", "flows.cli"]  # the command, from this checkout's code
+
+
+def run_cli(*args: str, cwd: Path, api_url: str | None = None) -> subprocess.CompletedProcess:
+    """`automl ARGS` in a child process, as a user runs it (PREFECT_API_URL when given)."""
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return subprocess.run([*AUTOML, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)

@@ -11,20 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import dataset_path, load
+from support import AUTOML, dataset_path, load, run_cli
 
 pytestmark = pytest.mark.slow
-
-AUTOML = [sys.executable, "-m", "flows.cli"]
-
-
-def run_cli(*args: str, cwd: Path, api_url: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    if api_url:
-        env["PREFECT_API_URL"] = api_url
-    return subprocess.run([*AUTOML, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=600)
-
 
 @pytest.fixture(scope="module")
 def api_url(prefect_api) -> str:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
-from support import dataset_path, load
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from support import dataset_path, load, run_cli
 
 pytestmark = pytest.mark.slow
-
-AUTOML = [sys.executable, "-m", "flows.cli"]
-
-
-def run_cli(*args: str, cwd: Path, api_url: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    if api_url:
-        env["PREFECT_API_URL"] = api_url
-    return subprocess.run([*AUTOML, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -204,13 +204,17 @@ def test_the_mlflow_run_is_named_and_linked_like_its_prefect_flow_run(trained):
         f"/flow-runs/flow-run/{result.flow_run_id}")
 
 
-def test_each_trial_that_ran_every_fold_has_its_predict_time(trained):
-    config, result = trained
+def trial_runs(config, result) -> list:
+    """The run's trial (child) runs in MLflow."""
     client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
                           registry_uri=config.resolved_tracking_uri)
-    children = client.search_runs(
-        [client.get_experiment_by_name("result").experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    return client.search_runs([client.get_experiment_by_name("result").experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+
+
+def test_each_trial_that_ran_every_fold_has_its_predict_time(trained):
+    config, result = trained
+    children = trial_runs(config, result)
     logged = {c.info.run_name: c.data.metrics.get("predict_ms_per_1k_rows") for c in children}
     shown = {str(row["model"]): row for row in leaderboard_rows(result)[1:]}
     for row in result.leaderboard:
@@ -290,11 +294,7 @@ def test_every_ok_trial_and_the_final_model_have_their_inference_cost(trained, t
     from pathlib import Path
 
     config, result = trained
-    client = MlflowClient(tracking_uri=config.resolved_tracking_uri,
-                          registry_uri=config.resolved_tracking_uri)
-    children = client.search_runs(
-        [client.get_experiment_by_name("result").experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    children = trial_runs(config, result)
     logged = {c.info.run_name: c.data.metrics.get("predict_ms_per_row") for c in children}
     shown = {str(row["model"]): row for row in leaderboard_rows(result)[1:]}
     for row in result.leaderboard:
@@ -309,6 +309,7 @@ def test_every_ok_trial_and_the_final_model_have_their_inference_cost(trained, t
     final = leaderboard_rows(result)[0]
     assert final["predict_ms_per_row"] == f"{cost['predict_ms_per_row']:.3g}"
     assert f"one row in {cost['predict_ms_per_row']:.3g} ms" in summary_markdown(result)
+    client = MlflowClient(tracking_uri=config.resolved_tracking_uri)
     card = Path(client.download_artifacts(result.run_id, "model_card.md", str(tmp_path)))
     text = card.read_text()
     assert "## Inference cost" in text and f"{cost['predict_ms_per_row']:.3g} ms for one row" in text
