@@ -129,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     models.add_argument("--blocked-models", type=_csv, metavar="NAME,...")
     models.add_argument("--no-ensembling", dest="enable_ensembling", action="store_false",
                         default=None)
+    models.add_argument("--onnx-compatible", dest="enable_onnx_compatible_models",
+                        action="store_true", default=None)
     models.add_argument("--no-pruning", dest="enable_pruning", action="store_false",
                         default=None)
     models.add_argument("--sampler", choices=["tpe", "random"])
@@ -166,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
                          help=_STORAGE_HELP)
     predict.add_argument("--storage-secret", metavar="NAME", help=_SECRET_HELP)
     predict.add_argument("--encoding", help=_ENCODING_HELP)
+    predict.add_argument("--onnx", action="store_true",
+                         help="score with the model's ONNX graph on onnxruntime (a .onnx path, or "
+                         "the graph logged beside a models:/ or runs:/ model), not the pickle")
     predict.add_argument("--explain", action="store_true",
                          help="add each raw column's contribution (contrib_<column>), base_value "
                          "and explained_output beside the predictions")

@@ -106,7 +106,8 @@ def _run(
                                         rounds=config.ensemble_iterations,
                                         enabled=config.enable_ensembling,
                                         seed=config.random_state, affordable=affordable,
-                                        max_ms_per_row=config.max_predict_ms_per_row)
+                                        max_ms_per_row=config.max_predict_ms_per_row,
+                                        onnx=config.enable_onnx_compatible_models)
                 model = steps.refit(choice, data, _refit_settings(workers))
                 evaluation = steps.evaluate(model, choice, data, test,
                                             workers.settings.n_jobs)
@@ -120,10 +121,11 @@ def _run(
                                                 allowed=config.promote)
                 with _told(config, f"the model is registered as {registered.model_uri}, but "
                            "logging the run's charts and model card", None):
+                    onnx = steps.export(run, model, config.enable_onnx_compatible_models)
                     charts = steps.report(run, model, choice, outcome, evaluation,
                                           profile.metric, budget, config.random_state)
                     steps.describe(run, registered, profile, data, choice, evaluation, outcome,
-                                   charts, report.to_dicts(), config.target)
+                                   charts, report.to_dicts(), config.target, onnx)
     log.info("time: %s; %.1fs of the %.1f-minute budget", phases, budget.elapsed(),
              config.experiment_timeout_minutes)
     return build_result(config, profile, report, data, outcome, choice, evaluation, registered,

@@ -83,6 +83,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         weight_column: str | None = DEFAULTS["weight_column"],
         positive_label: str | None = DEFAULTS["positive_label"],
         enable_ensembling: bool = DEFAULTS["enable_ensembling"],
+        enable_onnx_compatible_models: bool = DEFAULTS["enable_onnx_compatible_models"],
         ensemble_iterations: int = DEFAULTS["ensemble_iterations"],
         random_state: int = DEFAULTS["random_state"],
         experiment_name: str = DEFAULTS["experiment_name"],
@@ -124,6 +125,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.weight_column = weight_column
         self.positive_label = positive_label
         self.enable_ensembling = enable_ensembling
+        self.enable_onnx_compatible_models = enable_onnx_compatible_models
         self.ensemble_iterations = ensemble_iterations
         self.random_state = random_state
         self.experiment_name = experiment_name

@@ -27,6 +27,7 @@ from tasks.final.ensemble import final_choice
 from tasks.final.evaluation import evaluate_model
 from tasks.final.refit import refit_model
 from tasks.metrics import early_stopping_watch
+from tasks.registry.portable import log_onnx
 from tasks.registry.publish import describe_model, register_model, report_run
 from tasks.registry.run import open_run
 from tasks.search.candidates import TrialSettings
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Phases", "timed", "io_task", "transient", "trial_settings", "ingest", "inspect",
            "split", "guardrails", "track", "search", "ensemble", "refit", "evaluate", "report",
-           "register", "describe"]
+           "register", "describe", "export"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -115,6 +116,7 @@ def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> 
     return TrialSettings(
         profile.roles, config.random_state, config.threads_per_trial,
         featurize=config.featurize,
+        onnx=config.enable_onnx_compatible_models,
         early_stopping=early_stopping_watch(profile.metric, n_classes),
         metric=profile.metric.name,
         fit_seconds=boosting_seconds(config.experiment_timeout_minutes,
@@ -134,3 +136,4 @@ evaluate = _step(evaluate_model, "evaluate")
 report = _step(report_run, "report", io=True)
 register = _step(register_model, "register", io=True)
 describe = _step(describe_model, "describe", io=True)
+export = _step(log_onnx, "export-onnx", io=True)

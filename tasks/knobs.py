@@ -148,6 +148,14 @@ class Knobs(BaseModel):
     positive_label: str | None = Field(
         default=None, description="Positive class for binary metrics."
     )
+    enable_onnx_compatible_models: bool = Field(
+        default=False,
+        description="Only model families and featurization that export to ONNX (LightGBM, "
+        "XGBoost, the forests and scikit-learn's models; dates as seconds, text target-encoded; "
+        "no StackEnsemble, temperature or tuned threshold): the registered model then always "
+        "has an onnx/model.onnx beside it. Off: the export is still tried and its outcome "
+        "recorded.",
+    )
     enable_ensembling: bool = Field(
         default=True, description="Try a greedy ensemble of the best trials."
     )

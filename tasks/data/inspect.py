@@ -58,7 +58,8 @@ def inspect_data(
     y, task, counts = _target(config, frame, source)
     _check_positive_label(config, task, counts)
     metric = get_metric(config.primary_metric or default_metric(task), task)
-    families = resolve_families(task, config.allowed_models, config.blocked_models)
+    families = resolve_families(task, config.allowed_models, config.blocked_models,
+                                onnx=config.enable_onnx_compatible_models)
     if config.experiment_exit_score is not None and not np.isfinite(config.experiment_exit_score):
         raise ConfigError(
             f"experiment_exit_score={config.experiment_exit_score} must be a finite number"
@@ -112,6 +113,8 @@ def _roles(
 ) -> ColumnRoles:
     """What each feature column is, logged; refused when no column is left to use."""
     roles = detect_roles(features, config.column_overrides)
+    if config.enable_onnx_compatible_models:
+        roles = roles.portable()
     if not config.featurize and not roles.numeric:
         raise ConfigError(
             "featurization='off' uses numeric columns only and this table has none; "

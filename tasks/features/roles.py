@@ -3,7 +3,7 @@ per-column overrides win."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -54,6 +54,16 @@ class ColumnRoles:
     discrete: tuple[str, ...] = ()  # numeric columns also one-hot encoded for scaled models
     imputers: dict[str, str] = field(default_factory=dict)  # column -> imputer the user chose
     dropped: dict[str, str] = field(default_factory=dict)  # column -> reason
+
+    def portable(self) -> ColumnRoles:
+        """The roles ONNX export converts: free text as a category of many levels
+        (target-encoded) instead of TF-IDF; dates dropped, saying why (their calendar parts
+        have no converter)."""
+        why = ("a date: its calendar parts do not export to ONNX (enable_onnx_compatible_models);"
+               " give it as a number, e.g. days since an origin, to use it")
+        return replace(self, datetime=(), text=(),
+                       high_cardinality=self.high_cardinality + self.text,
+                       dropped={**self.dropped, **dict.fromkeys(self.datetime, why)})
 
     @property
     def used(self) -> tuple[str, ...]:

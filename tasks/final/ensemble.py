@@ -68,14 +68,16 @@ def choose_model(
 def final_choice(
     ranked: list[TrialResult], data: SearchData, metric: Metric, *, rounds: int, enabled: bool,
     stack: bool = True, seed: int = 0, affordable: Affordable = lambda members: True,
-    max_ms_per_row: float | None = None,
+    max_ms_per_row: float | None = None, onnx: bool = False,
 ) -> Choice:
     """choose_model's choice, its probabilities calibrated where the metric reads them
     (tasks.final.calibration), its binary labels at a tuned threshold where the metric reads
-    labels (tasks.final.thresholds)."""
-    chosen = choose_model(ranked, data, metric, rounds=rounds, enabled=enabled, stack=stack,
-                          seed=seed, affordable=affordable, max_ms_per_row=max_ms_per_row)
-    if chosen.stacked is None and any(m.predictions is None for m in chosen.members):
+    labels (tasks.final.thresholds). onnx: only what converts to ONNX, so neither of those, nor
+    a StackEnsemble."""
+    chosen = choose_model(ranked, data, metric, rounds=rounds, enabled=enabled,
+                          stack=stack and not onnx, seed=seed, affordable=affordable,
+                          max_ms_per_row=max_ms_per_row)
+    if onnx or (chosen.stacked is None and any(m.predictions is None for m in chosen.members)):
         return chosen
     return tune_threshold(calibrate(chosen, data, metric), data, metric)
 

@@ -30,7 +30,7 @@ def refit_model(choice: Choice, data: SearchData, settings: TrialSettings) -> Pi
         c = member.candidate
         return build_pipeline(
             c.family, member.final_params, task=data.task, roles=settings.roles, seed=settings.seed,
-            n_jobs=settings.n_jobs, featurize=settings.featurize,
+            n_jobs=settings.n_jobs, featurize=settings.featurize, onnx=settings.onnx,
             n_classes=0 if data.classes is None else len(data.classes),
             n_rows=len(data.refit_rows),
         )

@@ -166,10 +166,22 @@ def register_family(family: Family, space: Mapping[str, object]) -> None:
         _LOOKUP[_normalise(alias)] = family.key
 
 
+# The families whose fitted models tasks.onnx converts (with ONNX_NATIVE's categories native,
+# the others' one-hot encoded): enable_onnx_compatible_models searches only these.
+ONNX_FAMILIES = frozenset({
+    "lightgbm", "xgboost", "random_forest", "extra_trees", "decision_tree",
+    "logistic_regression", "sgd", "linear_svm", "svm", "knn", "bernoulli_naive_bayes",
+    "multinomial_naive_bayes", "elastic_net", "lasso_lars",
+})
+ONNX_NATIVE = frozenset({"lightgbm"})
+
+
 def resolve_families(
-    task: str, allowed: Iterable[str] | None = None, blocked: Iterable[str] | None = None
+    task: str, allowed: Iterable[str] | None = None, blocked: Iterable[str] | None = None,
+    *, onnx: bool = False,
 ) -> list[str]:
-    """The family keys to search, in registry order; unknown names list the valid ones."""
+    """The family keys to search, in registry order; unknown names list the valid ones.
+    onnx: only those that export to ONNX (ONNX_FAMILIES)."""
     valid = [f.name for f in FAMILIES.values() if task in f.estimators]
 
     def keys(names: Iterable[str] | None, knob: str) -> set[str]:
@@ -194,7 +206,15 @@ def resolve_families(
             "allowed_models and blocked_models leave no model to try; "
             f"allow at least one of: {', '.join(valid)}"
         )
-    return chosen
+    if onnx and not set(chosen) & ONNX_FAMILIES:
+        convertible = [f.name for k, f in FAMILIES.items()
+                       if k in ONNX_FAMILIES and task in f.estimators]
+        raise ConfigError(
+            f"enable_onnx_compatible_models leaves no model to try: "
+            f"{', '.join(FAMILIES[k].name for k in chosen)} do not export to ONNX; "
+            f"allow at least one of: {', '.join(convertible)}"
+        )
+    return [k for k in chosen if k in ONNX_FAMILIES] if onnx else chosen
 
 
 def screen_families(

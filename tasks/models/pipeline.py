@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from tasks.features.engineered import EngineeredFeaturesClassifier, EngineeredFeaturesRegressor
 from tasks.features.preprocess import build_preprocessor, native_columns
 from tasks.models.boosting import early_stopping, stop_after
-from tasks.models.families import FAMILIES
+from tasks.models.families import FAMILIES, ONNX_NATIVE
 from tasks.models.wrappers import (
     CalibratedClassifier,
     EncodedLabelClassifier,
@@ -62,15 +62,17 @@ def build_pipeline(
     featurize: bool = True,
     n_classes: int = 0,
     n_rows: int | None = None,
+    onnx: bool = False,
 ) -> Pipeline:
     """An unfitted pipeline of preprocessing + the family's estimator with these parameters.
     A forest's size is bounded from `n_classes` (a classifier's classes: what each tree node
-    holds) and `n_rows` (the rows it will be fitted on; None: not known)."""
+    holds) and `n_rows` (the rows it will be fitted on; None: not known). onnx: what converts
+    to ONNX (tasks.onnx): categories one-hot but for ONNX_NATIVE, no engineered features."""
     family = FAMILIES[key]
     cls = family.estimator_class(task)
     settings: dict[str, object] = {**fixed_settings(key), **params}
     # Not the library's: the model is wrapped in tasks.features.engineered instead.
-    engineered = bool(settings.pop("engineered_features", False))
+    engineered = bool(settings.pop("engineered_features", False)) and not onnx
     # CatBoost's get_params lists only what was set: its constructor's signature lists the rest.
     accepted = set(cls().get_params()) | set(inspect.signature(cls).parameters)
     if task != "classification" or "class_weight" not in accepted:
@@ -90,7 +92,7 @@ def build_pipeline(
         if n_rows is None or n_rows / (leaf if leaf >= 1 else leaf * n_rows) > cap:
             settings.setdefault("max_leaf_nodes", cap)
     model = cls(**settings)
-    native = featurize and family.categorical in ("native", "native_few_levels")
+    native = _native(key, featurize, onnx)
     many_levels = family.categorical == "native"
     if native and "n_categorical" in accepted:
         # It reads the leading category codes itself (the MLP embeds them): told how many.
@@ -200,11 +202,18 @@ def _drop_callbacks(model: Estimator) -> None:
             inner.set_params(callbacks=None)
 
 
-def preprocessing_key(key: str, featurize: bool) -> tuple[object, ...]:
+def preprocessing_key(key: str, featurize: bool, onnx: bool = False) -> tuple[object, ...]:
     """What a family's preprocessing depends on besides the data: pipelines of families with
     equal keys featurize the same rows alike."""
     family = FAMILIES[key]
-    return (family.scaling, family.onehot_discrete, family.categorical, featurize)
+    return (family.scaling, family.onehot_discrete, family.categorical, featurize,
+            _native(key, featurize, onnx))
+
+
+def _native(key: str, featurize: bool, onnx: bool) -> bool:
+    """Whether the family reads category codes itself."""
+    native = featurize and FAMILIES[key].categorical in ("native", "native_few_levels")
+    return native and (not onnx or key in ONNX_NATIVE)
 
 
 def thread_cap(n_jobs: int) -> threadpool_limits:

@@ -56,6 +56,7 @@ class CardFacts:
     inference: dict[str, float] = field(default_factory=dict)
     # tasks.registry.cohorts.ErrorAnalysis.to_dict(); None when it was not drawn.
     cohorts: Json | None = None
+    onnx: str = ""  # tasks.registry.portable's outcome: "exported to ..." or "not exported: ..."
 
 
 def model_card(f: CardFacts) -> str:
@@ -165,7 +166,16 @@ def _how_to_load(f: CardFacts) -> list[str]:
         f"--tracking-uri {f.tracking_uri}",
         f"mlflow models serve -m {uri} --env-manager local -h 127.0.0.1 -p 5001",
         "```",
+        *_onnx_lines(f, uri),
     ]
+
+
+def _onnx_lines(f: CardFacts, uri: str) -> list[str]:
+    if not f.onnx.startswith("exported"):
+        return [f"ONNX: {f.onnx}."] if f.onnx else []
+    return [f"ONNX: {f.onnx}, for scoring outside Python (onnxruntime); with Python:", "```",
+            f"automl predict --onnx --model {uri} --data new.csv --output scored.csv "
+            f"--tracking-uri {f.tracking_uri}", "```"]
 
 
 def _section(title: str, body: list[str]) -> list[str]:

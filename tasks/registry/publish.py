@@ -100,6 +100,9 @@ def report_run(run: TrackedRun, model: Estimator, choice: Choice, outcome: Searc
                          "feature_importance.json")
     if charts.cohorts is not None:
         tracker.log_text(run_id, json.dumps(charts.cohorts, indent=2), "error_analysis.json")
+    if charts.contributions is not None:
+        tracker.log_text(run_id, json.dumps(charts.contributions, indent=2),
+                         "contributions.json")
     log.info("charts: %d drawn, %d skipped in %.1fs (%s)", len(charts.drawn), len(charts.skipped),
              charts.seconds, ", ".join(f"{k.removesuffix('.png')} {v:.1f}s"
                                        for k, v in charts.timings.items()))
@@ -175,12 +178,12 @@ def _log_decision(run: TrackedRun, version: str, decision: Decision) -> None:
 def describe_model(run: TrackedRun, registered: RegisteredModel, profile: Profile,
                    data: SearchData, choice: Choice, evaluation: Evaluation,
                    outcome: SearchOutcome, charts: ChartSet, checks: list[dict[str, str]],
-                   target: str) -> str:
+                   target: str, onnx: str = "") -> str:
     """The model card, logged on the run as model_card.md (and returned); the run's and the
     version's descriptions; the HTML report beside the card (best effort)."""
     tracker = run.tracker
-    facts = _facts(run, registered, profile, data, choice, evaluation, outcome, charts, checks,
-                   target)
+    facts = replace(_facts(run, registered, profile, data, choice, evaluation, outcome, charts,
+                           checks, target), onnx=onnx)
     card = model_card(facts)
     tracker.log_text(run.run_id, card, "model_card.md")
     tags = tracker.run_tags(run.run_id)

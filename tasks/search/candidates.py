@@ -50,6 +50,9 @@ class TrialSettings:
     # A boosting fit also stops after this long, with the rounds it has, and the MLP's schedule
     # shrinks to it (budget.boosting_seconds); None: only when its validation rows stop improving.
     fit_seconds: float | None = None
+    # enable_onnx_compatible_models: only LightGBM takes categories natively, no engineered
+    # features (tasks.models.pipeline.build_pipeline).
+    onnx: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -110,12 +110,12 @@ def _run_fold(
         roles=settings.roles,
         seed=settings.seed,
         n_jobs=settings.n_jobs,
-        featurize=settings.featurize,
+        featurize=settings.featurize, onnx=settings.onnx,
         n_classes=0 if data.classes is None else len(data.classes), n_rows=len(fit_rows),
     )
     started = time.perf_counter()
     encoded, fresh = encoded_fold(data, fold, preprocessing_key(candidate.family,
-                                                                settings.featurize),
+                                                                settings.featurize, settings.onnx),
                                   pipeline[0], settings.n_jobs)
     pipeline.steps[0] = (pipeline.steps[0][0], encoded.features)
     model, X, y = pipeline[-1], encoded.fit, data.y[fit_rows]

@@ -6,11 +6,15 @@ training run sees it.
 
 from __future__ import annotations
 
-from tasks.registry.tracking.loading import load_logged_model, resolve_registered
+from tasks.registry.tracking.loading import (
+    load_logged_model,
+    load_logged_onnx,
+    resolve_registered,
+)
 from tasks.registry.tracking.runs import RunLog
 from tasks.registry.tracking.versions import ModelVersions
 
-__all__ = ["Tracker", "load_logged_model", "resolve_registered"]
+__all__ = ["Tracker", "load_logged_model", "load_logged_onnx", "resolve_registered"]
 
 
 class Tracker(RunLog, ModelVersions):

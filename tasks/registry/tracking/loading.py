@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from tasks.types import Estimator
 
-__all__ = ["load_logged_model", "resolve_registered"]
+__all__ = ["load_logged_model", "load_logged_onnx", "resolve_registered"]
 
 
 def load_logged_model(uri: str, tracking_uri: str | None) -> Estimator:
@@ -52,13 +52,45 @@ def load_logged_model(uri: str, tracking_uri: str | None) -> Estimator:
 
 
 def _model_version_source(client: MlflowClient, ref: str) -> str:
+    version = _referenced(client, ref)
+    return client.get_model_version_download_uri(version.name, version.version)
+
+
+def _referenced(client: MlflowClient, ref: str) -> ModelVersion:
     name, at, alias = ref.partition("@")
     if at:
-        version = client.get_model_version_by_alias(name, alias)
-    else:
-        name, _, which = ref.partition("/")
-        version = _version(client, name, which)
-    return client.get_model_version_download_uri(version.name, version.version)
+        return client.get_model_version_by_alias(name, alias)
+    name, _, which = ref.partition("/")
+    return _version(client, name, which)
+
+
+def load_logged_onnx(uri: str, tracking_uri: str | None, path: str) -> bytes:
+    """The ONNX graph logged beside a model (`path` in its run): models:/NAME/VERSION,
+    models:/NAME@ALIAS or runs:/ID/...; a run whose export failed has none, and the sentence
+    says so."""
+    quiet_mlflow()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        ref = uri.removeprefix("models:/")
+        if uri.startswith("models:/"):
+            found = _referenced(client, ref if ("/" in ref or "@" in ref) else f"{ref}/latest")
+            run_id = str(found.run_id)
+        else:
+            run_id = uri.removeprefix("runs:/").partition("/")[0]
+        tag = client.get_run(run_id).data.tags.get("onnx_export", "no export recorded")
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path,
+                                                        tracking_uri=tracking_uri)
+        except (MlflowException, OSError):
+            raise DataError(f"model '{uri}' has no ONNX graph ({tag}); score it without --onnx"
+                            ) from None
+        return Path(local).read_bytes()
+    except MlflowException as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(
+            f"model '{uri}' cannot be loaded from {tracking_uri}: {first}; "
+            "check the name, version or alias, and --tracking-uri"
+        ) from None
 
 
 def _version(client: MlflowClient, name: str, which: str) -> ModelVersion:

@@ -1,0 +1,50 @@
+"""The registered model's ONNX export, logged beside it on its run (onnx/model.onnx) with its
+outcome (the run's tag onnx_export). Never fails the run: a model part without a converter, or
+a converter's own error, is recorded as the reason there is no graph."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tasks.errors import first_line
+
+if TYPE_CHECKING:
+    from tasks.registry.run import TrackedRun
+    from tasks.types import Estimator
+
+__all__ = ["log_onnx", "ONNX_ARTIFACT"]
+
+log = logging.getLogger("automl")
+
+ONNX_ARTIFACT = "onnx/model.onnx"
+
+
+def log_onnx(run: TrackedRun, model: Estimator, required: bool = False) -> str:
+    """Export the model, log the graph, record the outcome; the outcome as one sentence.
+    required (enable_onnx_compatible_models): a failed export is a warning, not a note."""
+    try:
+        from tasks.onnx.export import export_onnx
+
+        export = export_onnx(model)
+    except ImportError as exc:  # the converters are dependencies; a broken install says so
+        outcome, seconds, size = f"not exported: {first_line(exc, 200)}", 0.0, 0
+    else:
+        seconds = export.seconds
+        if export.model is None:
+            outcome, size = f"not exported: {export.reason}", 0
+        else:
+            graph = export.model.SerializeToString()
+            size = len(graph)
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp) / "onnx"
+                folder.mkdir()
+                (folder / "model.onnx").write_bytes(graph)
+                run.tracker.log_folder(run.run_id, folder, "onnx")
+            outcome = f"exported to {ONNX_ARTIFACT} ({size / 1024:.0f} kB)"
+    values = {"onnx_export_seconds": seconds} | ({"onnx_bytes": float(size)} if size else {})
+    run.tracker.log_outcome(run.run_id, values, {"onnx_export": outcome})
+    (log.warning if required and not size else log.info)("onnx: %s in %.1fs", outcome, seconds)
+    return outcome
