@@ -4,8 +4,8 @@ the search itself.
 Held-out rows are the test set when there is one, else the validation (out-of-fold) rows with
 the chosen candidate's predictions of them (tasks.final.evaluation.HeldOutPredictions). Permutation
 importance needs a fitted model: it permutes raw input columns through the whole refit
-pipeline, on the same rows. A chart that cannot be drawn is skipped with the reason, never
-failing the run.
+pipeline, on the same rows; so does explaining up to 200 of them (the contributions chart). A
+chart that cannot be drawn is skipped with the reason, never failing the run.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from tasks.budget import IMPORTANCE_SECONDS
 from tasks.registry import model_charts as charts
 from tasks.registry.cohorts import cohort_chart, error_analysis
+from tasks.registry.contribution_chart import contribution_chart
 from tasks.registry.importance import permutation_chart
 from tasks.registry.model_charts import plt
 from tasks.registry.records import ChartSet
@@ -70,6 +71,17 @@ def draw_charts(
         return cohort_chart(analysis)
 
     plots["error_analysis.png"] = (f"Weakest cohorts, {where}", cohorts)
+
+    def contributions() -> Figure:
+        # The same aim and limit as the importance, each on its own: a quarter of what the
+        # budget left, at most, so the two stay within half of it.
+        figure, summary = contribution_chart(held, model, seed, importance_seconds,
+                                             importance_limit)
+        found.contributions = summary.to_dict()
+        return figure
+
+    plots["contributions.png"] = (f"Contributions by column across rows, {where}",
+                                  contributions)
     plots.update(_search_plots(search, metric))
     for name, (title, draw) in plots.items():
         _draw(found, name, title, draw)

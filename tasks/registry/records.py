@@ -50,3 +50,6 @@ class ChartSet:
     # The metric by cohort of the strongest columns (tasks.registry.cohorts.ErrorAnalysis's
     # to_dict()); None when it was not drawn.
     cohorts: Json | None = None
+    # The final model's mean |contribution| per raw column on the rows it explained, with the
+    # output they add up to (tasks.registry.contribution_chart); None when it was not drawn.
+    contributions: Json | None = None

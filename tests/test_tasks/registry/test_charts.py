@@ -22,7 +22,7 @@ CLASSIFICATION = {"confusion_matrix.png", "roc.png", "precision_recall.png", "ca
                   "lift_gains.png"}
 REGRESSION = {"predicted_vs_true.png", "residuals_histogram.png", "residuals_vs_predicted.png"}
 BOTH = {"permutation_importance.png", "optimization_history.png", "best_so_far_time.png",
-        "param_importance.png", "error_analysis.png"}
+        "param_importance.png", "error_analysis.png", "contributions.png"}
 
 
 def trace(metric: str, scores: list[float | None]) -> SearchOutcome:
@@ -80,8 +80,10 @@ def test_regression_charts_and_a_chart_that_cannot_be_drawn(tmp_path):
     metric = get_metric("r2_score", "regression")
     # One completed trial: hyperparameter importance needs two, so it is skipped, not raised.
     charts = draw_charts(tmp_path, held, model, metric, trace(metric.name, [0.6, None]))
-    assert set(charts.drawn) == REGRESSION | BOTH - {"param_importance.png"}
+    assert set(charts.drawn) == REGRESSION | BOTH - {"param_importance.png", "contributions.png"}
     assert "at least 2 completed trials" in charts.skipped["param_importance.png"]
+    # A bare model, not a registered pipeline: no raw column to explain.
+    assert "names no raw input column" in charts.skipped["contributions.png"]
     assert not (tmp_path / "param_importance.png").exists()
 
 
