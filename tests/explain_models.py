@@ -22,6 +22,8 @@ FAMILIES = {
     "lasso_lars": {},
     "extra_trees": {"n_estimators": 20},
     "catboost": {"n_estimators": 30},
+    "knn": {},
+    "elastic_net": {},
 }
 
 
@@ -34,12 +36,13 @@ def table(name: str, rows: int | None = None):
     return (frame if rows is None else frame.iloc[:rows]), entry["target"], task
 
 
-def fit_final(frame, target: str, task: str, members: list[str], weights=None):
-    """The final model a run registers for these members: one pipeline, or a voting ensemble."""
+def fit_final(frame, target: str, task: str, members: list[str], weights=None, onnx=False):
+    """The final model a run registers for these members: one pipeline, or a voting ensemble
+    (onnx: as enable_onnx_compatible_models builds them)."""
     from flows.steps import trial_settings
 
     config = parse_config(training_data="table.parquet", target=target, task=task,
-                          n_cross_validations=3)
+                          n_cross_validations=3, enable_onnx_compatible_models=onnx)
     profile = inspect_data(config, frame)
     data, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = trial_settings(config, profile, data)
