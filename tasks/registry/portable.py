@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tasks.errors import first_line
 
 if TYPE_CHECKING:
+    from tasks.budget import Budget
     from tasks.registry.run import TrackedRun
     from tasks.types import Estimator
 
@@ -20,11 +21,21 @@ __all__ = ["log_onnx", "ONNX_ARTIFACT"]
 log = logging.getLogger("automl")
 
 ONNX_ARTIFACT = "onnx/model.onnx"
+# About what loading the converters and converting a small model take (2 shared cores).
+EXPORT_SECONDS = 2.0
 
 
-def log_onnx(run: TrackedRun, model: Estimator, required: bool = False) -> str:
+def log_onnx(run: TrackedRun, model: Estimator, required: bool = False,
+             budget: Budget | None = None) -> str:
     """Export the model, log the graph, record the outcome; the outcome as one sentence.
-    required (enable_onnx_compatible_models): a failed export is a warning, not a note."""
+    required (enable_onnx_compatible_models): a failed export is a warning, not a note, and it
+    is tried whatever time the budget has left."""
+    if not required and budget is not None and budget.left() < EXPORT_SECONDS:
+        outcome = (f"not exported: no time left in the budget ({max(0.0, budget.left()):.0f} s);"
+                   " enable_onnx_compatible_models always exports")
+        run.tracker.log_outcome(run.run_id, {}, {"onnx_export": outcome})
+        log.info("onnx: %s", outcome)
+        return outcome
     try:
         from tasks.onnx.export import export_onnx
 
