@@ -84,6 +84,11 @@ def _convert(twin: Estimator, inputs: dict[str, str]) -> onnx.ModelProto:
     options = {id(twin): {"zipmap": False}} if hasattr(twin, "classes_") else None
     graph: onnx.ModelProto = convert_sklearn(twin, initial_types=types, options=options,
                                              target_opset=TARGET_OPSET)
+    # skl2onnx's voting converter leaves a constant no node reads; every runtime warns of it.
+    read = {name for node in graph.graph.node for name in node.input}
+    unread = [i for i in graph.graph.initializer if i.name not in read]
+    for initializer in unread:
+        graph.graph.initializer.remove(initializer)
     return graph
 
 
