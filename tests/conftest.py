@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import DATASETS, IN_CI, MISSING_DATASETS, free_port, stop, wait_for_http
+from support import (DATASETS, IN_CI, MISSING_DATASETS, dataset_path, free_port, stop,
+                     wait_for_http)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # As the CLI does: idle OpenMP threads sleep, so tests on a busy machine do not spin-fight.
@@ -31,6 +32,24 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory):
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def credit_run(prefect_api, tmp_path_factory):
+    """One small registered run on credit_g (5 trials, 2 at once, a fifth of the rows held out),
+    trained once (~17 s) for every test file that only reads a finished run: its config and
+    TrainResult. Its store is the embedded one in automl-runs/ of its folder, as the command
+    makes it. Nothing may change it: a test that registers or moves aliases works on a copy
+    (support.copy_store)."""
+    from flows.automl import automl_flow
+    from tasks.config import parse_config
+
+    workdir = tmp_path_factory.mktemp("credit-run") / "automl-runs"
+    workdir.mkdir()
+    config = parse_config(training_data=str(dataset_path("credit_g")), target="class",
+                          iterations=5, max_concurrent_iterations=2, workdir=str(workdir),
+                          experiment_name="result", test_size=0.2)
+    return config, automl_flow(config)
 
 
 @pytest.fixture(scope="module")

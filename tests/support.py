@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,3 +82,12 @@ def run_cli(*args: str, cwd: Path, api_url: str | None = None) -> subprocess.Com
         env["PREFECT_API_URL"] = api_url
     return subprocess.run([*AUTOML, *args], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=600)
+
+
+def copy_store(tracking_uri: str, folder: Path) -> str:
+    """A copy of an embedded MLflow store's SQLite file in folder (made if missing): its tracking
+    URI. The runs' artifacts stay where they were logged (the file names them by absolute path),
+    so a test may register, alias or rename in the copy but not change an artifact."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tracking_uri.removeprefix("sqlite:///"), folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"

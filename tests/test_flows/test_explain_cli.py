@@ -1,4 +1,4 @@
-"""`automl explain` and `automl predict --explain` on a model a tiny real run registered."""
+"""`automl explain` and `automl predict --explain` on a model a small real run registered."""
 
 from __future__ import annotations
 
@@ -7,23 +7,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from support import dataset_path, load, run_cli
+from support import copy_store, load, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_api, tmp_path_factory):
-    """credit_g (categories, so the mapping back to raw columns matters), three trials."""
-    from prefect.settings import PREFECT_API_URL
-
+def trained(credit_run, tmp_path_factory):
+    """The session's credit_g run (tests/conftest.py; categories, so the mapping back to raw
+    columns matters), its store copied into automl-runs/ of a fresh folder, where the command
+    finds it; out is what `automl train --json` prints for it."""
+    config, result = credit_run
     cwd = tmp_path_factory.mktemp("explain")
-    done = run_cli("train", "--data", str(dataset_path("credit_g")), "--target", "class",
-                   "--iterations", "3", "--json", cwd=cwd, api_url=PREFECT_API_URL.value())
-    assert done.returncode == 0, done.stderr[-3000:]
+    copy_store(config.resolved_tracking_uri, cwd / "automl-runs")
+    out = json.loads(json.dumps(result.to_dict(), default=str))  # as flows/cli.py prints it
     rows = load("credit_g").drop(columns=["class"]).sample(60, random_state=1)
     rows.to_csv(cwd / "new.csv", index=False)
-    return cwd, json.loads(done.stdout), rows
+    return cwd, out, rows
 
 
 @pytest.mark.parametrize("ref", ["model_uri", "pkl_uri"])

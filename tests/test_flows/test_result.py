@@ -9,12 +9,9 @@ from dataclasses import replace
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
-from support import dataset_path
 
 from flows import steps
-from flows.automl import automl_flow
 from flows.summary import leaderboard_lines, leaderboard_rows, mlflow_links, summary_markdown
-from tasks.config import parse_config
 from tasks.search.study import open_storage
 
 # Every step of the training flow, in the order it runs.
@@ -23,12 +20,9 @@ STEPS = ["ingest", "inspect", "split", "guardrails", "track", "search", "ensembl
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_api, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("result")
-    config = parse_config(training_data=str(dataset_path("credit_g")), target="class",
-                          iterations=5, max_concurrent_iterations=2, workdir=str(workdir),
-                          experiment_name="result", test_size=0.2)
-    return config, automl_flow(config)
+def trained(credit_run):
+    """The session's credit_g run (tests/conftest.py): 5 trials, registered as 'result'."""
+    return credit_run
 
 
 def test_to_dict_is_json_and_round_trips_the_fields(trained):

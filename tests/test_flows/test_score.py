@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,25 +11,27 @@ import pytest
 from mlflow.tracking import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from support import dataset_path, load
+from support import copy_store, load
 
-from flows.automl import automl_flow
 from flows.score import ScoreResult, model_reference, score_flow
-from tasks.config import parse_config
 from tasks.errors import DataError
 from tasks.features.preprocess import required_columns
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_api, tmp_path_factory):
+def trained(credit_run, tmp_path_factory):
+    """The session's credit_g run (tests/conftest.py) in a copy of its store, its registered model
+    renamed 'scoring' (these tests register more models there), and the result saying so."""
+    config, result = credit_run
     workdir = tmp_path_factory.mktemp("score")
-    config = parse_config(training_data=str(dataset_path("credit_g")), target="class",
-                          iterations=4, max_concurrent_iterations=2, workdir=str(workdir),
-                          experiment_name="scoring")
-    result = automl_flow(config)
+    uri = copy_store(config.resolved_tracking_uri, workdir)
+    MlflowClient(tracking_uri=uri, registry_uri=uri).rename_registered_model(
+        result.registered_model_name, "scoring")
+    result = replace(result, registered_model_name="scoring", tracking_uri=uri,
+                     model_uri=f"models:/scoring/{result.model_version}")
     rows = load("credit_g").drop(columns=["class"]).sample(200, random_state=4)
     rows.to_parquet(workdir / "rows.parquet")
-    return workdir, config.resolved_tracking_uri, result, rows
+    return workdir, uri, result, rows
 
 
 def test_uris_and_pickles_are_taken_as_given(trained):
