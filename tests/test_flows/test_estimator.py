@@ -228,7 +228,12 @@ def test_mismatched_lengths_and_shapes_are_one_sentence(tmp_path):
 
 
 def cli_error(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    from prefect.settings import PREFECT_API_URL
+
+    # The session's Prefect test API, as the in-process fit uses: a data error found after the
+    # flow starts would otherwise wait ~15 s for the command's own temporary server first.
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run([sys.executable, "-m", "flows.cli", "train", *args],
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
     assert done.returncode == 2, done.stderr[-2000:]
