@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.errors import DataError
+from tasks.errors import DataError, first_line
 from tasks.features.columns import category_text, numeric_frame
 from tasks.onnx.twin import MISSING_TEXT
 
@@ -50,8 +50,12 @@ class OnnxScorer:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: its notes on unused initializers are noise
-        self.session = onnxruntime.InferenceSession(graph, options,
-                                                    providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(graph, options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no base class
+            raise DataError(f"the model is not a readable ONNX graph ({first_line(exc, 160)}); "
+                            "pass the onnx/model.onnx a run logged") from None
         meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA)
         if meta is None:
             raise DataError("the ONNX graph was not exported by automl-flow (no metadata "

@@ -95,3 +95,16 @@ def test_the_graph_states_its_inputs_and_classes():
     assert scorer.inputs["purpose"] == "string" and scorer.inputs["duration"] == "float"
     graph_inputs = {i.name: i.type for i in scorer.session.get_inputs()}
     assert graph_inputs["purpose"] == "tensor(string)" and graph_inputs["age"] == "tensor(float)"
+
+
+def test_a_file_that_is_not_a_graph_is_one_sentence(tmp_path):
+    from support import run_cli
+
+    (tmp_path / "model.onnx").write_bytes(b"not a graph")
+    (tmp_path / "new.csv").write_text("a,b\n1,2\n")
+    done = run_cli("predict", "--onnx", "--model", "model.onnx", "--data", "new.csv",
+                   "--output", "out.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: the model is not a readable ONNX graph (")
+    assert done.stderr.strip().endswith("pass the onnx/model.onnx a run logged")
+    assert len(done.stderr.strip().splitlines()) == 1
