@@ -121,8 +121,9 @@ def _run(
                                                 allowed=config.promote)
                 with _told(config, f"the model is registered as {registered.model_uri}, but "
                            "logging the run's charts and model card", None):
+                    size = evaluation.cost.model_bytes if evaluation.cost else None
                     onnx = steps.export(run, model, config.enable_onnx_compatible_models,
-                                        budget)
+                                        budget, size)
                     charts = steps.report(run, model, choice, outcome, evaluation,
                                           profile.metric, budget, config.random_state)
                     steps.describe(run, registered, profile, data, choice, evaluation, outcome,

@@ -4,9 +4,11 @@ a retry registers once."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from mlflow.exceptions import MlflowException
@@ -140,3 +142,29 @@ def test_describe_model_logs_the_card_on_the_run(pieces):
     assert card.startswith(f"# {NAME} version {registered.version}")
     assert "LightGBM-0" in card and "## Registry decision" in card
     assert "not promoted (--no-promote)" in card
+
+
+def test_the_onnx_export_is_logged_beside_the_model_or_skipped_with_the_budget(pieces, tmp_path):
+    """Without enable_onnx_compatible_models: a LightGBM on native categories converts, its
+    graph is logged on the run and scores as the model; with too little budget left the export
+    is not tried, and the run says why; with the flag it is tried whatever the budget."""
+    from tasks.budget import Budget
+    from tasks.onnx.runtime import OnnxScorer
+    from tasks.registry.portable import ONNX_ARTIFACT, log_onnx
+
+    spent = Budget(minutes=1.0, started=time.monotonic() - 59.5)  # half a second left
+    skipped = log_onnx(pieces.run, pieces.model, budget=spent, model_bytes=10**6)
+    assert skipped.startswith("not exported: the budget has 0 s left, about 3 s too few")
+    run_id = pieces.run.run_id
+    assert pieces.client.get_run(run_id).data.tags["onnx_export"] == skipped
+    assert not pieces.client.list_artifacts(run_id, "onnx")
+
+    done = log_onnx(pieces.run, pieces.model, required=True, budget=spent)
+    assert done.startswith("exported to onnx/model.onnx (")
+    assert pieces.client.get_run(run_id).data.tags["onnx_export"] == done
+    local = pieces.client.download_artifacts(run_id, ONNX_ARTIFACT, str(tmp_path))
+    rows = pieces.data.X.iloc[pieces.data.refit_rows[:50]]
+    scored = OnnxScorer(Path(local).read_bytes()).predict_frame(rows)
+    expected = pieces.model.predict_proba(rows)
+    np.testing.assert_allclose(scored[[f"proba_{c}" for c in pieces.model.classes_]], expected,
+                               atol=1e-5)
