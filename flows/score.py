@@ -109,8 +109,8 @@ def score_flow(
         explain: Also write each row's contributions, as `automl predict --explain` does:
             `contrib_<column>` per input column, `base_value` and `explained_output` (their
             sum: the margin or probability of the positive class, or the prediction; the log
-            names it). Slower: about 1 s per 1,000 rows for a boosting model, up to 20 s for
-            an ensemble.
+            names it). Slower: per 1,000 rows about 1 s for a boosting model, 10-30 s for an
+            ensemble explained by sampling.
     """
     tracking = tracking_uri or default_tracking_uri()
     uri, registered, how = model_reference(model, version, tracking)
