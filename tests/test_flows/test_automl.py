@@ -31,10 +31,10 @@ def train(workdir, name, target, **knobs):
 
 
 @pytest.fixture(scope="module")
-def credit(prefect_api, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("credit")
-    config, result = train(workdir, "credit_g", "class", iterations=8, random_state=7)
-    return workdir, config, result
+def credit(credit_run):
+    """The session's credit_g run (tests/conftest.py): 8 trials, seed 7, cross-validated."""
+    config, result = credit_run
+    return config.workdir_path, config, result
 
 
 def client_of(config):

@@ -21,7 +21,7 @@ STEPS = ["ingest", "inspect", "split", "guardrails", "track", "search", "ensembl
 
 @pytest.fixture(scope="module")
 def trained(credit_run):
-    """The session's credit_g run (tests/conftest.py): 5 trials, registered as 'result'."""
+    """The session's credit_g run (tests/conftest.py): 8 trials, registered as 'result'."""
     return credit_run
 
 
@@ -29,7 +29,7 @@ def test_to_dict_is_json_and_round_trips_the_fields(trained):
     _, result = trained
     text = json.dumps(result.to_dict(), default=str)
     back = json.loads(text)
-    assert back["run_id"] == result.run_id and back["trials"] == result.trials == 5
+    assert back["run_id"] == result.run_id and back["trials"] == result.trials == 8
     assert back["leaderboard"] == json.loads(json.dumps(result.leaderboard, default=str))
     assert back["model_uri"] == f"models:/result/{result.model_version}"
 
