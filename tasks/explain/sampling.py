@@ -8,6 +8,7 @@ permutation the steps telescope from f(background row) to f(row)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from tasks.types import Array
 
-__all__ = ["sampled_contributions", "permutations", "BACKGROUND_ROWS"]
+__all__ = ["sampled_contributions", "affordable", "permutations", "BACKGROUND_ROWS"]
 
 BACKGROUND_ROWS = 10
 # Antithetic pairs (a permutation and its reverse) per row: as many as a budget of hybrid rows
@@ -28,6 +29,12 @@ BACKGROUND_ROWS = 10
 MIN_PERMUTATIONS, MAX_PERMUTATIONS = 2, 10
 HYBRID_BUDGET = 420_000  # 1,000 rows x 20 columns at the minimum
 _HYBRIDS_PER_CALL = 200_000
+# A slow model (a kernel SVM or a network among an ensemble's members) predicts a few thousand
+# rows a second, so the budget above would take minutes: the hybrids are cut to what it predicts
+# in about this long, first in permutations (down to 2), then in background rows (down to 2).
+TARGET_SECONDS = 20.0
+MIN_BACKGROUND = 2
+_PROBE_ROWS = 1000
 
 
 def sampled_contributions(
@@ -42,8 +49,9 @@ def sampled_contributions(
     if len(bg) > BACKGROUND_ROWS:
         bg = bg.iloc[np.sort(rng.choice(len(bg), BACKGROUND_ROWS, replace=False))]
         bg = bg.reset_index(drop=True)
-    n, m, b = len(rows), len(columns), len(bg)
-    p = permutations(n, m, b)
+    n, m = len(rows), len(columns)
+    b, p = affordable(_rate(f, bg), n, m, len(bg))
+    bg = bg.iloc[:b]
     source = pd.concat([rows, bg], ignore_index=True)
     per_row = b * p * (m + 1)
     block = max(1, _HYBRIDS_PER_CALL // per_row)
@@ -53,6 +61,26 @@ def sampled_contributions(
         v, b0 = _block(f, source, np.arange(start, stop), (n, b, m, p), rng, targets[start:stop])
         values[start:stop], base[start:stop] = v, b0
     return values, base
+
+
+def _rate(f: Callable[[pd.DataFrame], Array], bg: pd.DataFrame) -> float:
+    """Rows the model predicts per second, on background rows repeated."""
+    probe = bg.iloc[np.arange(_PROBE_ROWS) % len(bg)].reset_index(drop=True)
+    started = time.perf_counter()
+    f(probe)
+    return _PROBE_ROWS / max(time.perf_counter() - started, 1e-6)
+
+
+def affordable(rate: float, n: int, m: int, b: int) -> tuple[int, int]:
+    """(background rows, permutations) for n rows of m columns: permutations(n, m, b), fewer
+    when the model predicting `rate` rows a second would take over TARGET_SECONDS."""
+    p = permutations(n, m, b)
+    allowed = rate * TARGET_SECONDS
+    while n * b * p * (m + 1) > allowed and p > MIN_PERMUTATIONS:
+        p -= 2
+    while n * b * p * (m + 1) > allowed and b > min(MIN_BACKGROUND, b):
+        b -= 1
+    return b, p
 
 
 def permutations(n: int, m: int, b: int) -> int:
