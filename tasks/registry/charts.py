@@ -39,6 +39,8 @@ __all__ = ["ChartSet", "draw_charts"]
 
 log = logging.getLogger("automl")
 
+# The contributions chart aims at this much at most (its 20 probe rows may take longer).
+CONTRIBUTION_SECONDS = 3.0
 _DPI = 110
 
 # file name -> (title, what draws it)
@@ -73,9 +75,10 @@ def draw_charts(
     plots["error_analysis.png"] = (f"Weakest cohorts, {where}", cohorts)
 
     def contributions() -> Figure:
-        # The same aim and limit as the importance, each on its own: a quarter of what the
-        # budget left, at most, so the two stay within half of it.
-        figure, summary = contribution_chart(held, model, seed, importance_seconds,
+        # The importance's limit (a quarter of what the budget left), and an aim of at most
+        # CONTRIBUTION_SECONDS: a summary of the model's rows, not worth the importance's time.
+        figure, summary = contribution_chart(held, model, seed,
+                                             min(importance_seconds, CONTRIBUTION_SECONDS),
                                              importance_limit)
         found.contributions = summary.to_dict()
         return figure
