@@ -39,7 +39,7 @@ _PROBE_ROWS = 1000
 
 def sampled_contributions(
     f: Callable[[pd.DataFrame], Array], frame: pd.DataFrame, columns: list[str],
-    background: pd.DataFrame, targets: Array, seed: int = 0,
+    background: pd.DataFrame, targets: Array, seed: int = 0, seconds: float | None = None,
 ) -> tuple[Array, Array]:
     """(contributions: rows x columns, base value per row) of f's output column `targets[i]`
     for row i; f maps raw rows to outputs (rows x k)."""
@@ -50,7 +50,7 @@ def sampled_contributions(
         bg = bg.iloc[np.sort(rng.choice(len(bg), BACKGROUND_ROWS, replace=False))]
         bg = bg.reset_index(drop=True)
     n, m = len(rows), len(columns)
-    b, p = affordable(_rate(f, bg), n, m, len(bg))
+    b, p = affordable(_rate(f, bg), n, m, len(bg), seconds or TARGET_SECONDS)
     bg = bg.iloc[:b]
     source = pd.concat([rows, bg], ignore_index=True)
     per_row = b * p * (m + 1)
@@ -71,11 +71,12 @@ def _rate(f: Callable[[pd.DataFrame], Array], bg: pd.DataFrame) -> float:
     return _PROBE_ROWS / max(time.perf_counter() - started, 1e-6)
 
 
-def affordable(rate: float, n: int, m: int, b: int) -> tuple[int, int]:
+def affordable(rate: float, n: int, m: int, b: int,
+               seconds: float = TARGET_SECONDS) -> tuple[int, int]:
     """(background rows, permutations) for n rows of m columns: permutations(n, m, b), fewer
-    when the model predicting `rate` rows a second would take over TARGET_SECONDS."""
+    when the model predicting `rate` rows a second would take over `seconds`."""
     p = permutations(n, m, b)
-    allowed = rate * TARGET_SECONDS
+    allowed = rate * seconds
     while n * b * p * (m + 1) > allowed and p > MIN_PERMUTATIONS:
         p -= 2
     while n * b * p * (m + 1) > allowed and b > min(MIN_BACKGROUND, b):

@@ -70,11 +70,13 @@ def contribution_chart(held: HeldOutPredictions, model: Estimator, seed: int, ai
     if worst > limit:
         raise TimeoutError(f"explaining {len(probe)} rows could take about {worst:.0f} s (if "
                            f"sampled), more than the {limit:.1f} s the time budget leaves it")
-    explained = explain(model, probe, seed=seed)
+    # A sampled explanation's plan fits the aim: fewer permutations and background rows, a
+    # coarser estimate, which a summary across rows can take.
+    explained = explain(model, probe, seed=seed, seconds=aim)
     spent = time.perf_counter() - started
     n = _affordable(explained, len(rows), len(columns), aim - spent, limit - spent)
     if n > len(probe):
-        explained = explain(model, rows.iloc[:n], seed=seed)
+        explained = explain(model, rows.iloc[:n], seed=seed, seconds=max(0.5, aim - spent))
     shown = rows.iloc[:len(explained.contributions)]
     means = explained.contributions.abs().mean().sort_values(ascending=False)
     summary = ContributionSummary(explained.output_name, explained.method, held.basis,

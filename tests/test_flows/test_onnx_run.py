@@ -1,7 +1,7 @@
 """enable_onnx_compatible_models end to end: a run searches only what converts and logs the
 graph beside the model, and `automl predict --onnx` scores with onnxruntime what the pickle
-scores. With the flag off, a model that does not convert is still registered, and the run
-records why it has no graph."""
+scores. (Without the flag, a model that does not convert: tests/test_tasks/registry/
+test_publish.py.)"""
 
 from __future__ import annotations
 
@@ -66,18 +66,3 @@ def test_an_onnx_compatible_run_scores_the_same_with_onnxruntime(tables, prefect
     np.testing.assert_allclose(by_onnx[["proba_bad", "proba_good"]],
                                by_pickle[["proba_bad", "proba_good"]], atol=1e-5)
 
-
-def test_without_the_flag_a_model_that_does_not_convert_is_registered_with_the_reason(
-        tables, prefect_api):
-    config, result = _train(tables, prefect_api, iterations=1, experiment_name="catboost",
-                            allowed_models=["CatBoost"], enable_ensembling=False)
-    assert result.model_version is not None
-    reason = _tags(config, result)["onnx_export"]
-    assert reason == "not exported: CatBoostClassifier (catboost) has no ONNX converter"
-    done = run_cli("predict", "--onnx", "--model", result.model_uri, "--data", "new.csv",
-                   "--output", "never.csv", cwd=tables)
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        f"error: model '{result.model_uri}' has no ONNX graph ({reason}); score it without "
-        "--onnx")
-    assert not (tables / "never.csv").exists()

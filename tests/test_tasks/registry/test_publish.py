@@ -145,17 +145,32 @@ def test_describe_model_logs_the_card_on_the_run(pieces):
 
 
 def test_the_onnx_export_is_logged_beside_the_model_or_skipped_with_the_budget(pieces, tmp_path):
-    """Without enable_onnx_compatible_models: a LightGBM on native categories converts, its
-    graph is logged on the run and scores as the model; with too little budget left the export
-    is not tried, and the run says why; with the flag it is tried whatever the budget."""
+    """Without enable_onnx_compatible_models: a CatBoost model is recorded as not converting, and
+    asking for its graph says why; a LightGBM on native categories converts, its graph is logged
+    on the run and scores as the model; with too little budget left the export is not tried,
+    and the run says why; with the flag it is tried whatever the budget."""
+    from explain_models import fit_final, table
+
     from tasks.budget import Budget
+    from tasks.errors import DataError
     from tasks.onnx.runtime import OnnxScorer
     from tasks.registry.portable import ONNX_ARTIFACT, log_onnx
+    from tasks.registry.scoring import load_onnx
+
+    run_id = pieces.run.run_id
+    frame, target, task = table("credit_g", 300)
+    catboost = fit_final(frame, target, task, ["catboost"])
+    reason = log_onnx(pieces.run, catboost)
+    assert reason == "not exported: CatBoostClassifier (catboost) has no ONNX converter"
+    assert pieces.client.get_run(run_id).data.tags["onnx_export"] == reason
+    with pytest.raises(DataError, match=rf"^model 'runs:/{run_id}/model' has no ONNX graph "
+                       r"\(not exported: CatBoostClassifier \(catboost\) has no ONNX "
+                       r"converter\); score it without --onnx$"):
+        load_onnx(f"runs:/{run_id}/model", pieces.config.resolved_tracking_uri)
 
     spent = Budget(minutes=1.0, started=time.monotonic() - 59.5)  # half a second left
     skipped = log_onnx(pieces.run, pieces.model, budget=spent, model_bytes=10**6)
     assert skipped.startswith("not exported: the budget has 0 s left, about 3 s too few")
-    run_id = pieces.run.run_id
     assert pieces.client.get_run(run_id).data.tags["onnx_export"] == skipped
     assert not pieces.client.list_artifacts(run_id, "onnx")
 
