@@ -4,6 +4,7 @@ skipped with its reason, and none of it raises."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from support import load
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -106,25 +107,24 @@ def test_a_lower_is_better_metric_draws_too(tmp_path):
 
 
 class _SlowToPredict:
-    """A real model behind a fixed cost per call, as an ensemble of featurizing pipelines has."""
+    """A real model that takes `seconds` per row predicted, as a slow ensemble does."""
 
     def __init__(self, model, seconds: float) -> None:
         self.model, self.seconds, self.classes_ = model, seconds, model.classes_
 
-    def fit(self, X, y):  # permutation_importance checks for it; never called
-        return self
-
     def predict_proba(self, X):
         import time
 
-        time.sleep(self.seconds)
+        time.sleep(self.seconds * len(X))
         return self.model.predict_proba(X)
 
 
 def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
     held, model = classification()
     metric = get_metric("AUC_weighted", "classification")
-    slow = _SlowToPredict(model, 0.1)  # 20 columns x 0.1 s a pass: 2 s, even on a few rows
+    # At least 200 rows, each predicted once as it is and once per column shuffled: 200 x 21
+    # x 0.5 ms, 2 s.
+    slow = _SlowToPredict(model, 0.0005)
     charts = draw_charts(tmp_path, held, slow, metric, trace(metric.name, [0.7, 0.8]),
                          importance_seconds=0.5, importance_limit=0.5)
     assert "would take about 2 s, more than the 0.5 s" in charts.skipped["permutation_importance.png"]
@@ -134,6 +134,27 @@ def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
     unlimited = draw_charts(tmp_path / "unlimited", held, slow, metric,
                             trace(metric.name, [0.7, 0.8]), importance_seconds=0.5)
     assert "permutation_importance.png" in unlimited.drawn
+
+
+def test_the_importance_is_scikit_learns(tmp_path):
+    # The stacked copies measure what sklearn.inspection.permutation_importance measures: a
+    # copy out of line with its rows would show drops of noise.
+    from sklearn.inspection import permutation_importance
+
+    from tasks.registry.importance import permutation_chart
+
+    held, model = classification()
+    metric = get_metric("AUC_weighted", "classification")
+    _, ours = permutation_chart(held, model, metric, seed=3, aim=60.0)
+
+    def auc(estimator, X, y):
+        return metric(y, predict_scores(estimator, X, held.classes), None, held.y_range,
+                      held.positive, held.threshold)
+
+    theirs = permutation_importance(model, held.X, held.y, scoring=auc, n_repeats=10,
+                                    random_state=0).importances_mean
+    assert np.corrcoef([ours[c] for c in held.X.columns], theirs)[0, 1] > 0.9
+    assert list(ours)[0] == held.X.columns[np.argmax(theirs)]
 
 
 def test_no_chart_is_drawn_once_the_budget_is_spent(tmp_path):
