@@ -52,6 +52,9 @@ MIN_TRIALS = 20
 OVERHEAD_SECONDS = 15.0
 HOLDOUT = 0.10  # the validation share of a holdout, when the fold count falls to one
 IMPORTANCE_SECONDS = 10.0  # permutation importance aims at this much at most
+# The share of the run so far that permutation importance aims at, and the contributions chart
+# too: with the other charts (about 1.5 s), they take about a tenth of a small run.
+IMPORTANCE_SHARE = 0.05
 # The least budget that registers a model: the command's start-up (imports, Prefect's API), one
 # cheap trial, its refit, registration and the shutdown, with room for a loaded machine (measured
 # on 2 cores: a 15 s budget registers a model on tables of a few thousand rows).
@@ -142,10 +145,12 @@ class Budget:
         return affordable
 
     def importance_seconds(self) -> tuple[float, float]:
-        """(aim, limit) of permutation importance: it aims at a tenth of the run so far, at most
-        IMPORTANCE_SECONDS, and is given up if it cannot fit in a quarter of what is left."""
+        """(aim, limit) of permutation importance: it aims at IMPORTANCE_SHARE of the run so far
+        (at least 1 s, at most IMPORTANCE_SECONDS), and is given up if it cannot fit in a
+        quarter of what is left."""
         limit = max(1.0, (self.end - time.monotonic()) / 4)
-        return max(1.0, min(IMPORTANCE_SECONDS, 0.1 * self.elapsed(), limit)), limit
+        aim = min(IMPORTANCE_SECONDS, IMPORTANCE_SHARE * self.elapsed(), limit)
+        return max(1.0, aim), limit
 
     def left(self) -> float:
         """Seconds until the end of the flow's budget (negative once past it)."""

@@ -49,10 +49,12 @@ class Explanation:
 
 
 def explain(model: Estimator, frame: pd.DataFrame, background: pd.DataFrame | None = None,
-            seed: int = 0, seconds: float = TARGET_SECONDS) -> Explanation:
+            seed: int = 0, seconds: float = TARGET_SECONDS,
+            rate: float | None = None) -> Explanation:
     """Contributions of `model` for the rows of `frame`. `background` (default: `frame`) holds
     the rows a sampled explanation compares with; `seconds`: about the most a sampled one may
-    spend predicting (tasks.explain.sampling.affordable)."""
+    spend predicting (tasks.explain.sampling.affordable), at `rate` rows a second (measured
+    when not given)."""
     started = time.perf_counter()
     columns = [str(c) for c in required_columns(model)]
     missing = [c for c in columns if c not in frame.columns]
@@ -64,17 +66,17 @@ def explain(model: Estimator, frame: pd.DataFrame, background: pd.DataFrame | No
     rows = frame.reset_index(drop=True)
     classes = getattr(model, "classes_", None)
     if classes is not None and len(classes) > 2:
-        return _sampled(model, rows, columns, background, seed, started, seconds)
+        return _sampled(model, rows, columns, background, seed, started, seconds, rate)
     positive = None if classes is None else classes[1]
     found = _exact(model, rows, columns, positive is not None)
     if found is None:
-        return _sampled(model, rows, columns, background, seed, started, seconds)
+        return _sampled(model, rows, columns, background, seed, started, seconds, rate)
     values, base, space, method = found
     output = _output(model, rows, space)
     gap = np.max(np.abs(base + values.sum(axis=1) - output), initial=0.0)
     if gap > EXACT_TOLERANCE * max(1.0, np.max(np.abs(output), initial=0.0)):
         # A wrapper this module does not know (a temperature, a calibrator) bent the output.
-        return _sampled(model, rows, columns, background, seed, started, seconds)
+        return _sampled(model, rows, columns, background, seed, started, seconds, rate)
     name = space if positive is None else f"{space} of {positive!r}"
     return Explanation(pd.DataFrame(values, columns=columns), base, output, name, method,
                        time.perf_counter() - started)
@@ -150,7 +152,7 @@ def _output(model: Estimator, rows: pd.DataFrame, space: str) -> Array:
 
 def _sampled(model: Estimator, rows: pd.DataFrame, columns: list[str],
              background: pd.DataFrame | None, seed: int, started: float,
-             seconds: float = TARGET_SECONDS) -> Explanation:
+             seconds: float = TARGET_SECONDS, rate: float | None = None) -> Explanation:
     classes = getattr(model, "classes_", None)
     if classes is None:
         def f(x: pd.DataFrame) -> Array:
@@ -169,7 +171,7 @@ def _sampled(model: Estimator, rows: pd.DataFrame, columns: list[str],
                 else "probability of the predicted class")
     values, base = sampled_contributions(f, rows, columns,
                                          rows if background is None else background, targets, seed,
-                                         seconds)
+                                         seconds, rate)
     output = f(rows)[np.arange(len(rows)), targets]
     return Explanation(pd.DataFrame(values, columns=columns), base, output, name, "sampled",
                        time.perf_counter() - started)

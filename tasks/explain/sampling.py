@@ -40,9 +40,11 @@ _PROBE_ROWS = 1000
 def sampled_contributions(
     f: Callable[[pd.DataFrame], Array], frame: pd.DataFrame, columns: list[str],
     background: pd.DataFrame, targets: Array, seed: int = 0, seconds: float | None = None,
+    rate: float | None = None,
 ) -> tuple[Array, Array]:
     """(contributions: rows x columns, base value per row) of f's output column `targets[i]`
-    for row i; f maps raw rows to outputs (rows x k)."""
+    for row i; f maps raw rows to outputs (rows x k), `rate` rows a second (measured when not
+    given)."""
     rng = np.random.default_rng(seed)
     rows = frame[columns].reset_index(drop=True)
     bg = background[columns].reset_index(drop=True)
@@ -50,7 +52,7 @@ def sampled_contributions(
         bg = bg.iloc[np.sort(rng.choice(len(bg), BACKGROUND_ROWS, replace=False))]
         bg = bg.reset_index(drop=True)
     n, m = len(rows), len(columns)
-    b, p = affordable(_rate(f, bg), n, m, len(bg), seconds or TARGET_SECONDS)
+    b, p = affordable(rate or _rate(f, bg), n, m, len(bg), seconds or TARGET_SECONDS)
     bg = bg.iloc[:b]
     source = pd.concat([rows, bg], ignore_index=True)
     per_row = b * p * (m + 1)

@@ -66,17 +66,20 @@ def contribution_chart(held: HeldOutPredictions, model: Estimator, seed: int, ai
     if not columns:
         raise ValueError("the model names no raw input column to explain")
     probe = rows.iloc[:PROBE_ROWS]
-    worst = _predict_seconds(model, probe) * _sampled_size(len(probe), len(columns))
+    per_row = _predict_seconds(model, probe)
+    rate = 1 / max(per_row, 1e-9)  # given to both explanations: they need not probe again
+    worst = per_row * _sampled_size(len(probe), len(columns))
     if worst > limit:
         raise TimeoutError(f"explaining {len(probe)} rows could take about {worst:.0f} s (if "
                            f"sampled), more than the {limit:.1f} s the time budget leaves it")
     # A sampled explanation's plan fits the aim: fewer permutations and background rows, a
     # coarser estimate, which a summary across rows can take.
-    explained = explain(model, probe, seed=seed, seconds=aim)
+    explained = explain(model, probe, seed=seed, seconds=aim, rate=rate)
     spent = time.perf_counter() - started
     n = _affordable(explained, len(rows), len(columns), aim - spent, limit - spent)
     if n > len(probe):
-        explained = explain(model, rows.iloc[:n], seed=seed, seconds=max(0.5, aim - spent))
+        explained = explain(model, rows.iloc[:n], seed=seed, seconds=max(0.5, aim - spent),
+                            rate=rate)
     shown = rows.iloc[:len(explained.contributions)]
     means = explained.contributions.abs().mean().sort_values(ascending=False)
     summary = ContributionSummary(explained.output_name, explained.method, held.basis,

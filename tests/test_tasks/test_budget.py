@@ -149,10 +149,10 @@ def test_a_large_model_leaves_time_to_write_it():
 # ---------------------------------------------------------------- the charts
 
 
-def test_importance_aims_at_a_tenth_of_the_run_and_a_quarter_of_what_is_left():
+def test_importance_aims_at_a_twentieth_of_the_run_and_a_quarter_of_what_is_left():
     budget = Budget(minutes=1, started=time.monotonic() - 30)  # 30 s left
     aim, limit = budget.importance_seconds()
-    assert aim == pytest.approx(3.0, abs=0.05)  # a tenth of the 30 s so far
+    assert aim == pytest.approx(1.5, abs=0.05)  # a twentieth of the 30 s so far
     assert limit == pytest.approx(7.5, abs=0.05)  # a quarter of the 30 s left
     late = Budget(minutes=1, started=time.monotonic() - 59.5)
     assert late.importance_seconds() == pytest.approx((1.0, 1.0))  # never below a second
