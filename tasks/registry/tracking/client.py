@@ -10,6 +10,8 @@ import time
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from tasks.registry.tracking.seed import seed_sqlite
+
 __all__ = ["Connected", "quiet_mlflow", "text", "metrics", "params", "tags"]
 
 
@@ -20,6 +22,7 @@ class Connected:
 
     def __init__(self, tracking_uri: str) -> None:
         quiet_mlflow()
+        seed_sqlite(tracking_uri)
         # Without an explicit registry URI the client would use the process-wide one.
         registry_uri = os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
         self.tracking_uri, self.registry_uri = tracking_uri, registry_uri
