@@ -33,10 +33,13 @@ examples/breast_cancer.csv: | $(STAMP)
 run: $(STAMP) $(EXAMPLE)
 	$(BIN)/automl train --data $(EXAMPLE) --target $(EXAMPLE_TARGET) --iterations $(ITERATIONS)
 
-# Lint (ruff, imports sorted) and type-check (mypy --strict) flows/ and tasks/, then the tests.
+# Lint (ruff, imports sorted) and type-check (mypy --strict) flows/ and tasks/, then the tests:
+# two at a time (a file's tests in one process: most wait on subprocesses and servers), then the
+# timing-sensitive ones (marked serial) alone. `pytest` alone runs them all one by one.
 # Without npm the Azure tests skip with a message saying how to get them (and fail under CI).
 test: lint $(if $(NPM),$(AZURITE_STAMP))
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check automl_flow flows tasks

@@ -100,6 +100,7 @@ def test_ranks_wins_and_failures_rank_last():
     assert "- x on a: boom" in text
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_run_tree_limits_time_and_measures_memory(tmp_path):
     grow = "import time; x = bytearray(200 * 2**20); time.sleep(30)"
     done = run_tree([sys.executable, "-c", grow], cores=[0], limit=2.0, env=thread_env(1),

@@ -10,6 +10,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from benchmarks.peers.phases import first_trial_start, flow_phases, prefect_flow_times
 from benchmarks.peers.process import PSS_EVERY, role_of, run_tree, short_name, thread_env
 from benchmarks.peers.report import by_role, markdown, memory_rows, phase_rows, rss_ratio
@@ -26,6 +28,7 @@ for kid in kids:
 """
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_run_tree_keeps_each_process_peak_and_role(tmp_path):
     parent = tmp_path / "parent.py"
     parent.write_text(PARENT)

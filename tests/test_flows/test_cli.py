@@ -165,6 +165,7 @@ def test_an_internal_error_is_one_line_exit_1_and_a_traceback_file(api_url, tmp_
     assert "Traceback" in log.read_text() and "ZeroDivisionError: injected fault" in log.read_text()
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_refusals_under_cpu_load_exit_2_every_time(tmp_path):
     """Two processes spin on the two cores while the command is refused again and again: every
     refusal is its one sentence and exit code 2, never a signal from the way out
@@ -184,6 +185,7 @@ def test_refusals_under_cpu_load_exit_2_every_time(tmp_path):
         assert len(err.strip().splitlines()) == 1, err[-500:]
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_a_30_second_budget_holds_for_the_whole_command(tmp_path):
     """From the command's start to its exit, Prefect's temporary API and MLflow included, as a
     newcomer runs it after `make install` (no server configured): at most 1.1 times the

@@ -155,6 +155,7 @@ def _names(task: str) -> str:
     ids=["metric", "metric-of-the-other-task", "allowed-family", "blocked-family",
          "family-of-the-other-task", "task"],
 )
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_a_wrong_name_is_refused_before_prefect(tmp_path, args, sentence):
     """Through the flow these took 9-15 s (Prefect's temporary API, the data read)."""
     started = time.monotonic()

@@ -28,6 +28,9 @@ from flows.status import TRIAL_LINES, RunStatus, first_line, run_links
 from flows.summary import mlflow_links
 from tasks.config import parse_config
 
+# Timing-sensitive: runs alone, after the parallel tests (make test).
+pytestmark = pytest.mark.serial
+
 AUTOML = [sys.executable, "-m", "flows.cli"]
 TINY = ["train", "--data", str(dataset_path("blood_transfusion")), "--target",
         "donated_march_2007", "--iterations", "3", "--allowed-models",

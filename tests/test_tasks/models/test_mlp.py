@@ -137,6 +137,7 @@ def test_regression_learns_and_follows_the_target_scale():
     np.testing.assert_allclose(predicted(y * 1000.0 + 7.0), plain * 1000.0 + 7.0, rtol=1e-4)
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_a_tiny_time_limit_gives_a_fitted_model_quickly(credit):
     X, y, profile = credit
     pipeline = build_pipeline("mlp", {**DEFAULT, "max_epochs": 500}, task="classification",
@@ -152,6 +153,7 @@ def test_a_tiny_time_limit_gives_a_fitted_model_quickly(credit):
     assert np.allclose(pipeline.predict_proba(X.iloc[:5]).sum(axis=1), 1.0)
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_a_search_trial_runs_on_the_clock_and_plans_its_refit_epochs(credit):
     _, _, profile = credit
     frame = load("credit_g")

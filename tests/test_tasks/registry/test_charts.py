@@ -119,6 +119,7 @@ class _SlowToPredict:
         return self.model.predict_proba(X)
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_importance_that_cannot_fit_its_time_is_skipped_not_overrun(tmp_path):
     held, model = classification()
     metric = get_metric("AUC_weighted", "classification")

@@ -17,6 +17,9 @@ from tasks.metrics import get_metric
 from tasks.registry.charts import draw_charts
 from tasks.registry.contribution_chart import PROBE_ROWS, ROWS, _rows, contribution_chart
 
+# Timing-sensitive: runs alone, after the parallel tests (make test).
+pytestmark = pytest.mark.serial
+
 NAME = "contributions.png"
 
 

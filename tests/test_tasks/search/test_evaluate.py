@@ -126,6 +126,7 @@ def test_the_refit_takes_the_rounds_the_folds_kept(wine):
     assert np.allclose(model.predict_proba(data.X.iloc[:5]).sum(axis=1), 1.0)
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 def test_a_trial_below_the_bar_after_its_first_fold_is_pruned(wine):
     profile, data = wine
     settings = _settings(profile, data, stop=True)
@@ -163,6 +164,7 @@ def test_model_size_is_the_pickled_size_of_a_fold_model(wine):
     assert result.model_bytes == len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+@pytest.mark.serial  # timing-sensitive: runs alone (make test)
 @pytest.mark.parametrize("family", [*BOOSTING, "catboost"])
 def test_a_boosting_fit_stops_on_its_clock_with_the_rounds_it_has(wine, family):
     profile, data = wine
