@@ -30,6 +30,7 @@ from tasks.models.plugins import load_plugins
 from tasks.registry.faults import describe_failure, service_failure
 from tasks.registry.run import RunSpec, close_run, new_study_name
 from tasks.search.candidates import TrialSettings
+from tasks.search.head_start import take_prepared
 from tasks.types import Params
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from tasks.data.guardrails import GuardrailReport
     from tasks.data.profile import Profile
     from tasks.registry.run import TrackedRun
+    from tasks.search.head_start import Prepared
 
 __all__ = ["automl_flow", "train", "task_runner", "AutoMLConfig"]
 
@@ -85,11 +87,19 @@ def _run(
     budget = Budget.start(config.experiment_timeout_minutes, started_at, shutdown_seconds)
     load_plugins()
     with steps.timed() as phases:
-        tables = steps.ingest(TableSources.of(config))
-        profile = steps.inspect(config, tables.train, tables.validation, tables.test)
-        data, test = steps.split(SplitPlan.of(config), profile, tables.train, tables.validation,
-                                 tables.test)
-        with _workers(config, data, steps.trial_settings(config, profile, data)) as workers:
+        if (prepared := take_prepared(config)) is not None:
+            # The command line read, checked and split the tables and started the first trials
+            # while Prefect started (tasks.search.head_start).
+            tables, profile, data, test = (prepared.tables, prepared.profile, prepared.data,
+                                           prepared.test)
+            for name, seconds in prepared.seconds.items():
+                phases.add(name, seconds)
+        else:
+            tables = steps.ingest(TableSources.of(config))
+            profile = steps.inspect(config, tables.train, tables.validation, tables.test)
+            data, test = steps.split(SplitPlan.of(config), profile, tables.train,
+                                     tables.validation, tables.test)
+        with _workers(config, profile, data, prepared) as workers:
             report = steps.guardrails(profile, data, test)  # the workers load meanwhile
             records = _track(config, profile, data, report, tables.train)
             with _closing(records):
@@ -139,10 +149,13 @@ def _run(
 _called_flow = _training_flow(_run)
 
 
-def _workers(config: AutoMLConfig, data: SearchData, settings: TrialSettings) -> TrialWorkers:
+def _workers(config: AutoMLConfig, profile: Profile, data: SearchData,
+             prepared: Prepared | None) -> TrialWorkers:
     spec = WorkerSpec(config.workdir_path / "cache", config.experiment_name, config.concurrency,
                       dask=config.task_runner == "dask")
-    return TrialWorkers(spec, data, settings)
+    if prepared is not None:
+        return TrialWorkers(spec, data, prepared.settings, prepared.payload)
+    return TrialWorkers(spec, data, steps.trial_settings(config, profile, data))
 
 
 def _track(config: AutoMLConfig, profile: Profile, data: SearchData, report: GuardrailReport,

@@ -220,17 +220,35 @@ def _report(result: TrainResult, console: Console) -> None:
 
 def _run(config: AutoMLConfig, started: float) -> TrainResult:
     from flows.api import TemporaryAPI
+    from tasks.search.head_start import eligible, head_start_threads, prepare
+    from tasks.search.workers import start_spares
 
-    # Prefect's temporary API comes up while this process imports the flow; its URL must be
-    # known before anything here imports Prefect.
+    # A new run on local workers first starts the workers the first trials need, which import
+    # the model libraries while this process reads, checks and splits the table and hands them
+    # the portfolio's first trials (tasks.search.head_start); only then Prefect's temporary API
+    # (about 6 s of CPU) and the flow's import, while those trials run. Started at once, the API
+    # server held the first trial back by about a second on 2 cores. Its URL must be known
+    # before anything here imports Prefect.
     api = TemporaryAPI()
-    api.start()
-    api.url()
-    from flows.automl import train
+    head_start = eligible(config)
+    if head_start:
+        start_spares(head_start_threads(config.concurrency), config.threads_per_trial)
+    else:
+        api.start()
     from tasks.budget import SHUTDOWN_SECONDS
 
-    api.wait()
-    return train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
+    prepared = prepare(config, started, SHUTDOWN_SECONDS) if head_start else None
+    try:
+        if head_start:
+            api.start()
+        api.url()
+        from flows.automl import train
+
+        api.wait()
+        return train(config, started_at=started, shutdown_seconds=SHUTDOWN_SECONDS)
+    finally:
+        if prepared is not None:
+            prepared.close()  # the flow closed them already, unless it failed before
 
 
 def run() -> NoReturn:

@@ -12,7 +12,7 @@ from flows.summary import mlflow_run_url, mlflow_ui, significant
 from flows.ui import TrialProgress, link_trial_run
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
-from tasks.search.loop import ORDERED_LAG, SearchLimits, prunable, run_search
+from tasks.search.loop import SearchLimits, ordered_lag, prunable, run_search
 from tasks.search.state import SearchState
 from tasks.search.study import (
     mark_search_stopped,
@@ -110,7 +110,7 @@ class SearchSettings:
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> SearchSettings:
-        lag = max(ORDERED_LAG, config.concurrency - 1) if config.deterministic else None
+        lag = ordered_lag(config.concurrency) if config.deterministic else None
         return cls(config.experiment_name, config.iterations, config.concurrency,
                    config.experiment_exit_score,
                    config.early_stopping_patience if config.enable_early_stopping else None,
@@ -131,6 +131,7 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
                  run.stopped, len(state.results))
         workers.close()
         return state.outcome(run.stopped)
+    workers.searching()
     n_folds = len(data.folds)
     progress = TrialProgress(settings.experiment, settings.iterations, budget.started,
                              budget.search_deadline)

@@ -17,7 +17,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.search import search_trials
-from tasks.budget import boosting_seconds
 from tasks.data.guardrails import build_report
 from tasks.data.ingest import read_tables
 from tasks.data.inspect import inspect_data
@@ -26,11 +25,10 @@ from tasks.errors import AutoMLError, StorageError
 from tasks.final.ensemble import final_choice
 from tasks.final.evaluation import evaluate_model
 from tasks.final.refit import refit_model
-from tasks.metrics import early_stopping_watch
 from tasks.registry.portable import log_onnx
 from tasks.registry.publish import describe_model, register_model, report_run
 from tasks.registry.run import open_run
-from tasks.search.candidates import TrialSettings
+from tasks.search.head_start import trial_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -38,9 +36,6 @@ if TYPE_CHECKING:
     from prefect import Task
     from prefect.client.schemas.objects import State, TaskRun
 
-    from tasks.config import AutoMLConfig
-    from tasks.data.profile import Profile
-    from tasks.data.sets import SearchData
 
 __all__ = ["Phases", "timed", "io_task", "transient", "trial_settings", "ingest", "inspect",
            "split", "guardrails", "track", "search", "ensemble", "refit", "evaluate", "report",
@@ -108,20 +103,6 @@ def _step(fn: Callable[P, R], name: str, io: bool = False) -> Task[P, R]:
 
     # The inputs are DataFrames and models: hashing them costs, caching them would be wrong.
     return (io_task(name) if io else task(name=name, cache_policy=NO_CACHE))(timed_fn)
-
-
-def trial_settings(config: AutoMLConfig, profile: Profile, data: SearchData) -> TrialSettings:
-    """What every trial of a run shares besides the data."""
-    n_classes = None if data.classes is None else len(data.classes)
-    return TrialSettings(
-        profile.roles, config.random_state, config.threads_per_trial,
-        featurize=config.featurize,
-        onnx=config.enable_onnx_compatible_models,
-        early_stopping=early_stopping_watch(profile.metric, n_classes),
-        metric=profile.metric.name,
-        fit_seconds=boosting_seconds(config.experiment_timeout_minutes,
-                                     config.iteration_timeout_minutes, len(data.folds)),
-    )
 
 
 ingest = _step(read_tables, "ingest", io=True)

@@ -16,7 +16,8 @@ from prefect.futures import as_completed
 from prefect.states import Completed
 
 from flows.summary import significant
-from tasks.search.workers import Payload, TrialLimits, close_pools, cut_off_pools, pool_for
+from tasks.search import head_start
+from tasks.search.workers import Payload, close_pools, cut_off_pools, pool_for, trial_limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from tasks.data.sets import SearchData
     from tasks.search.candidates import Candidate, TrialResult, TrialSettings
+    from tasks.search.workers import TrialLimits
 
 __all__ = ["TrialWorkers", "TaskEvaluator", "CutOff"]
 
@@ -50,11 +52,16 @@ class TrialWorkers:
     overlaps the checks and the MLflow set-up that come before the search (about 2 s).
     Stopped when the search ends, or when the run fails before it."""
 
-    def __init__(self, spec: WorkerSpec, data: SearchData, settings: TrialSettings) -> None:
+    def __init__(self, spec: WorkerSpec, data: SearchData, settings: TrialSettings,
+                 prepared: Payload | None = None) -> None:
         self.spec, self.data, self.settings = spec, data, settings
         self.payload: Payload | None = None
+        self._prepared = prepared  # written, its workers started, by tasks.search.head_start
 
     def __enter__(self) -> TrialWorkers:
+        if self._prepared is not None:
+            self.payload, self._prepared = self._prepared, None
+            return self
         name = f"{self.spec.name}-{uuid.uuid4().hex[:12]}"
         self.payload = Payload.write(self.data, self.settings, self.spec.folder, name)
         if not self.spec.dask:
@@ -66,12 +73,18 @@ class TrialWorkers:
         if self.payload is None:
             return
         payload, self.payload = self.payload, None
+        head_start.release(payload)
         close_pools(payload)
         self._on_dask_workers(close_pools, payload)
         os.unlink(payload.path)
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def searching(self) -> None:
+        """The search has begun: the head start, if any, starts no more trials of its own."""
+        assert self.payload is not None
+        head_start.hold(self.payload)
 
     def cut_off(self, at: float) -> None:
         """Running trials stop at epoch time `at`, sooner than the limits they started with."""
@@ -96,7 +109,7 @@ def _trial(candidate: Candidate, payload: Payload, limits: TrialLimits,
     # Runs where the task runner puts it (a thread of the flow, a Dask worker); the trial itself
     # runs in that process's worker pool, where it can be stopped. A failed trial is a result
     # the search records, not a failed task: the task's state message says how it went.
-    result = pool_for(payload).run(candidate, limits)
+    result = head_start.claim(payload, candidate) or pool_for(payload).run(candidate, limits)
     return Completed(message=trial_message(result, metric), data=result)
 
 
@@ -126,11 +139,7 @@ class TaskEvaluator:
         self.task_runs: dict[int, UUID] = {}  # candidate number -> its trial task's run
 
     def limits(self) -> TrialLimits:
-        left = self.stop_by() - time.monotonic()
-        own = self.timeout_minutes
-        if own is not None and own * 60 <= left:
-            return TrialLimits(own * 60, self.memory_mb, "timeout")
-        return TrialLimits(max(left, 1.0), self.memory_mb, "budget")
+        return trial_limits(self.stop_by(), self.timeout_minutes, self.memory_mb)
 
     def submit(self, candidate: Candidate) -> PrefectFuture[TrialResult]:
         return _trial.with_options(task_run_name=candidate.label).submit(  # type: ignore[return-value]

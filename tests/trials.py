@@ -4,6 +4,7 @@ stacks, refits): each candidate evaluated on the same folds, as the search would
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from support import load
@@ -17,6 +18,7 @@ from tasks.metrics import METRICS
 from tasks.search.candidates import Candidate, TrialResult, TrialSettings
 from tasks.search.evaluate import evaluate_candidate
 from tasks.search.spaces import load_space
+from tasks.search.workers import Payload
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class Run:
 def candidate(number: int, family: str, **overrides: object) -> Candidate:
     """A family's default configuration, with some parameters changed."""
     return Candidate(number, family, {**load_space(family).defaults[0], **overrides})
+
+
+def blood_payload(folder: Path) -> Payload:
+    """blood_transfusion in 3 folds, written as the payload trial workers load."""
+    frame = load("blood_transfusion")
+    config = parse_config(training_data="blood", target="donated_march_2007", n_cross_validations=3)
+    profile = inspect_data(config, frame)
+    data, _ = split_data(SplitPlan.of(config), profile, frame)
+    settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
+    return Payload.write(data, settings, folder, "blood")
 
 
 def run_trials(name: str, target: str, task: str, candidates: list[Candidate],

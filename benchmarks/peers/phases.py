@@ -59,7 +59,8 @@ def flow_phases(info: dict[str, Any], *, started: float, seconds: float, workdir
 
 
 def first_trial_start(journal: Path, after: float) -> float | None:
-    """Epoch seconds when the journal's first trial (of a study begun after `after`) started."""
+    """Epoch seconds when the journal's first trial (of a study begun after `after`) started in
+    its worker."""
     if not journal.exists():
         return None
     import optuna
@@ -69,7 +70,10 @@ def first_trial_start(journal: Path, after: float) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = JournalStorage(JournalFileBackend(str(journal)))
-    starts = [t.datetime_start.timestamp()  # naive local time, as Optuna writes it
+    # The worker's own start (user attribute started_at, epoch) where recorded: a head-start
+    # trial ran before the flow asked for it, which is when Optuna's datetime_start is.
+    starts = [t.user_attrs.get("started_at")
+              or t.datetime_start.timestamp()  # naive local time, as Optuna writes it
               for study in storage.get_all_studies()
               for t in storage.get_all_trials(study._study_id, deepcopy=False)  # noqa: SLF001
               if t.datetime_start is not None]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tasks.types import Params
 
 __all__ = ["SearchLimits", "Evaluator", "Record", "run_search", "prunable", "PRUNE_MIN_ROWS",
-           "ORDERED_LAG"]
+           "ORDERED_LAG", "ordered_lag"]
 
 log = logging.getLogger("automl")
 
@@ -47,6 +47,11 @@ PRUNE_MIN_ROWS = 500
 # once see the same results, so such runs match whatever their concurrency; a larger concurrency
 # lags by its own count, so as not to wait.
 ORDERED_LAG = 7
+
+
+def ordered_lag(concurrency: int) -> int:
+    """A deterministic run's lag (SearchLimits.lag) at this concurrency."""
+    return max(ORDERED_LAG, concurrency - 1)
 
 
 class Evaluator(Protocol):
@@ -133,7 +138,8 @@ def run_search(
         handle = evaluator.first_done(list(running))
         item = running.pop(handle)
         item.result = evaluator.result(handle)
-        state.durations.append(time.monotonic() - item.started)
+        ran = item.result.ended_at - item.result.started_at  # a claimed head start ran before
+        state.durations.append(ran if ran > 0 else time.monotonic() - item.started)
         if not ordered:
             tell(item)
 

@@ -94,6 +94,10 @@ def tell_result(
     if run_id:
         trial.set_user_attr("mlflow_run_id", run_id)
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
+    if result.started_at:
+        # When its worker began it: a head-start trial (tasks.search.head_start) ran before it
+        # was asked here.
+        trial.set_user_attr("started_at", round(result.started_at, 3))
     if result.reused_seconds:
         trial.set_user_attr("reused_seconds", round(result.reused_seconds, 3))
     trial.set_user_attr("predict_seconds", round(result.predict_seconds, 3))

@@ -32,7 +32,12 @@ def serve() -> None:
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the message stream
     warnings.simplefilter("ignore")  # a trial's warnings are noise; its failure is its result
     load_plugins()
-    with open(sys.argv[1], "rb") as src:
+    # A spare worker (tasks.search.workers.start_spares) starts before the data exists: it
+    # imports the model libraries, then waits here for the payload's path.
+    path = sys.argv[1] if len(sys.argv) > 1 else _path_from(inbox)
+    if path is None:
+        return
+    with open(path, "rb") as src:
         # The file Payload.write pickled for this worker: the supervisor's own, not foreign data.
         payload: tuple[SearchData, TrialSettings] = pickle.load(src)  # noqa: S301
     data, settings = payload
@@ -51,6 +56,14 @@ def serve() -> None:
         outbox.send(replace(result, peak_memory_mb=_peak_mb()))
         del result
         _release_memory()
+
+
+def _path_from(inbox: Connection) -> str | None:
+    try:
+        path: str = inbox.recv()
+    except EOFError:  # never given a payload: the run ended (or was refused) before it needed us
+        return None
+    return path
 
 
 def _reset_peak() -> None:

@@ -16,6 +16,7 @@ tasks.search.trial_process.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrialLimits", "Payload", "WorkerPool", "pool_for", "cut_off_pools", "close_pools",
+    "trial_limits", "start_spares", "stop_spares",
 ]
 
 log = logging.getLogger("automl")
@@ -64,6 +66,16 @@ class TrialLimits:
     seconds_reason: str = "timeout"
 
 
+def trial_limits(stop_by: float, timeout_minutes: float | None,
+                 memory_mb: float | None) -> TrialLimits:
+    """A trial's limits as it starts: iteration_timeout_minutes, or the time until `stop_by`
+    (time.monotonic()) when that is sooner."""
+    left = stop_by - time.monotonic()
+    if timeout_minutes is not None and timeout_minutes * 60 <= left:
+        return TrialLimits(timeout_minutes * 60, memory_mb, "timeout")
+    return TrialLimits(max(left, 1.0), memory_mb, "budget")
+
+
 @dataclass(frozen=True)
 class Payload:
     """What every trial of a run shares, written once to a file each worker loads once."""
@@ -81,23 +93,24 @@ class Payload:
 
 
 class _Worker:
-    """One supervised worker process."""
+    """One supervised worker process: given its payload at once, or later (a spare)."""
 
-    def __init__(self, payload: Payload) -> None:
-        threads = str(payload.threads)
+    def __init__(self, threads: int, payload: str | None) -> None:
+        self.threads = threads
+        threads_text = str(threads)
         env = {
             **os.environ,
             # OpenMP/BLAS read these at import: set before the worker imports anything. Passive
             # waiting stops idle OpenMP threads spinning against the other trials' cores.
-            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-            "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE",
+            "OMP_NUM_THREADS": threads_text, "OPENBLAS_NUM_THREADS": threads_text,
+            "MKL_NUM_THREADS": threads_text, "OMP_WAIT_POLICY": "PASSIVE",
             # glibc gives each thread that allocates its own arena, kept at its peak: the boosters'
             # threads would multiply the heap a trial leaves behind.
             "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
         }
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - stop() closes it
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, payload.path],
+            [sys.executable, "-c", SERVE, *([payload] if payload else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
             close_fds=True,
         )
@@ -108,10 +121,19 @@ class _Worker:
         self.process.stdout.close()
         self._ps = psutil.Process(self.process.pid)
         self.ready = False
+        self.sent_at = 0.0  # epoch seconds the last trial was handed over, once the worker was up
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def load(self, payload: str) -> bool:
+        """A spare's payload, sent once; False if the worker is gone."""
+        try:
+            self._send.send(payload)
+        except OSError:
+            return False
+        return True
 
     def _wait_ready(self) -> str | None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -133,6 +155,7 @@ class _Worker:
         if not self.ready and (problem := self._wait_ready()) is not None:
             return TrialResult(candidate, False, error=problem, reason="error")
         started = time.monotonic()
+        self.sent_at = time.time()
         try:
             self._send.send(candidate)
         except OSError:  # it died (was killed) while idle
@@ -229,16 +252,15 @@ class WorkerPool:
             self._idle.put(self._start())
 
     def _start(self) -> _Worker:
-        worker = _Worker(self.payload)
+        worker = _take_spare(self.payload) or _Worker(self.payload.threads, self.payload.path)
         with self._lock:
             self._all = [w for w in self._all if w.alive] + [worker]
         return worker
 
     def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
         worker = self._idle_worker()
-        began = time.time()
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
-        result = replace(result, started_at=began, ended_at=time.time())
+        result = replace(result, started_at=worker.sent_at or time.time(), ended_at=time.time())
         family = FAMILIES.get(candidate.family)
         if worker.alive and family is not None and family.retire_worker:
             # What its trial imported (torch) would stay in the worker for every later trial.
@@ -264,6 +286,41 @@ class WorkerPool:
             workers, self._all = self._all, []
         for worker in workers:
             worker.stop()
+
+
+_SPARES: list[_Worker] = []
+_SPARES_LOCK = threading.Lock()
+
+
+def start_spares(n: int, threads: int) -> None:
+    """Start n workers now, before the run's data exists: they import the model libraries (about
+    1.5 s of CPU each) while the caller reads and splits the table, and the first pools that
+    need workers of `threads` threads take them. Those left over are stopped at exit."""
+    if not _SPARES:
+        atexit.register(stop_spares)
+    with _SPARES_LOCK:
+        _SPARES.extend(_Worker(threads, None) for _ in range(n))
+
+
+def stop_spares() -> None:
+    with _SPARES_LOCK:
+        spares = _SPARES[:]
+        _SPARES.clear()
+    for worker in spares:
+        worker.stop()
+
+
+def _take_spare(payload: Payload) -> _Worker | None:
+    with _SPARES_LOCK:
+        while _SPARES:
+            worker = next((w for w in _SPARES if w.threads == payload.threads), None)
+            if worker is None:
+                return None
+            _SPARES.remove(worker)
+            if worker.alive and worker.load(payload.path):
+                return worker
+            worker.stop()
+    return None
 
 
 _POOLS: dict[Payload, WorkerPool] = {}

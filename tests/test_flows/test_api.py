@@ -38,14 +38,17 @@ def train(tmp_path, *extra: str) -> list[str]:
 
 
 def test_a_run_without_a_server_uses_its_own_and_stops_it(tmp_path):
-    done = subprocess.run(train(tmp_path, "--iterations", "2", "--json"), capture_output=True,
-                          text=True, env=embedded_env(tmp_path), cwd=tmp_path, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout)
+    command = subprocess.Popen(train(tmp_path, "--iterations", "2", "--json"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=embedded_env(tmp_path), cwd=tmp_path)
+    out, err = command.communicate(timeout=600)
+    assert command.returncode == 0, err[-2000:]
+    result = json.loads(out)
     assert result["model_version"] == "1"
     # Prefect recorded the flow run in the temporary server's database, under PREFECT_HOME.
     assert (tmp_path / "prefect-home" / "prefect.db").exists()
-    assert not api_servers(), "the temporary API server outlived the command"
+    # This command's server (its pid is the server's argument): other tests' runs have their own.
+    assert not api_servers(command.pid), "the temporary API server outlived the command"
 
 
 def test_the_server_stops_itself_when_the_command_is_killed(tmp_path):

@@ -53,6 +53,25 @@ def test_json_output_has_what_a_pipeline_chains_on(trained):
     assert out["positive_class"] in {str(v) for v in load("blood_transfusion")["donated_march_2007"]}
 
 
+def test_the_first_trials_start_before_the_flow_asks_for_them(trained):
+    """The command's head start (tasks.search.head_start): the portfolio's first trial ran in
+    its worker before the flow's search asked Optuna for it, and was recorded once."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    cwd, out = trained
+    storage = JournalStorage(JournalFileBackend(str(cwd / "automl-runs" / "optuna.journal")))
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert len(trials) == out["trials"] == 5
+    first = trials[0]
+    assert first.user_attrs["started_at"] < first.datetime_start.timestamp(), (
+        first.user_attrs["started_at"], first.datetime_start)
+    configurations = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(configurations)) == len(configurations)
+
+
 @pytest.mark.parametrize("model_ref", ["registry", "alias-less pkl"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_predict_writes_predictions_and_probabilities(trained, model_ref, suffix):

@@ -9,23 +9,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from support import load
+from trials import blood_payload
 
-from tasks.config import parse_config
-from tasks.data.inspect import inspect_data
 from tasks.search.spaces import load_space
-from tasks.data.split import SplitPlan, split_data
-from tasks.search.candidates import Candidate, TrialSettings
-from tasks.search.workers import Payload, TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
+from tasks.search.candidates import Candidate
+from tasks.search.workers import TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
 
 @pytest.fixture(scope="module")
 def pool(plugin, tmp_path_factory):
-    frame = load("blood_transfusion")
-    config = parse_config(training_data="blood", target="donated_march_2007", n_cross_validations=3)
-    profile = inspect_data(config, frame)
-    data, _ = split_data(SplitPlan.of(config), profile, frame)
-    settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
-    payload = Payload.write(data, settings, tmp_path_factory.mktemp("payload"), "blood")
+    payload = blood_payload(tmp_path_factory.mktemp("payload"))
     pool = WorkerPool(payload)
     yield pool
     pool.close()
