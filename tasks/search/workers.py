@@ -122,6 +122,7 @@ class _Worker:
         self._ps = psutil.Process(self.process.pid)
         self.ready = False
         self.sent_at = 0.0  # epoch seconds the last trial was handed over, once the worker was up
+        self._stopping = threading.Lock()
 
     @property
     def alive(self) -> bool:
@@ -163,12 +164,12 @@ class _Worker:
                                reason="error")
         peak = 0.0
         while True:
-            if self._recv.poll(POLL_SECONDS):
-                try:
+            try:
+                if self._recv.poll(POLL_SECONDS):
                     result: TrialResult = self._recv.recv()  # what serve() sends
-                except EOFError:
-                    break
-                return result
+                    return result
+            except (EOFError, OSError):  # it died, or its pool was closed (stopped) meanwhile
+                break
             elapsed = time.monotonic() - started
             if not self.alive:
                 break
@@ -211,12 +212,17 @@ class _Worker:
         return f"{what} (exit code {code}){detail}"
 
     def stop(self) -> None:
-        if self.alive:
-            self.process.kill()
-        self.process.wait()
-        for conn in (self._send, self._recv):
-            conn.close()
-        self._stderr.close()
+        # Once, whoever comes first: the pool's close while the trial's own thread finds its
+        # worker gone (a head-start trial nobody claimed) would close the pipes twice.
+        with self._stopping:
+            if self.alive:
+                self.process.kill()
+            self.process.wait()
+            if self._send.closed:
+                return
+            for conn in (self._send, self._recv):
+                conn.close()
+            self._stderr.close()
 
 
 def _budget_text(seconds: float) -> str:

@@ -117,3 +117,21 @@ def test_an_idle_worker_killed_from_outside_is_replaced_unseen(pool):
     result = pool.run(candidate(13, "logistic_regression"), TrialLimits())
     assert result.ok, result.error
     assert workers_of(pool).isdisjoint(w.process.pid for w in idle)
+
+
+def test_closing_a_pool_while_a_trial_runs_stops_it_and_both_sides_go_on(plugin, tmp_path):
+    # The search's end closes the pool while a head-start trial nobody claimed still runs: its
+    # thread finds the worker gone as the pool stops it, and neither may raise.
+    pool = WorkerPool(blood_payload(tmp_path))
+    results = []
+    runner = threading.Thread(target=lambda: results.append(
+        pool.run(candidate(0, "sleepy"), TrialLimits(seconds=60))))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not any(w.sent_at for w in pool._all) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(5):
+        pool.close()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert len(results) == 1 and not results[0].ok and results[0].reason == "error"
