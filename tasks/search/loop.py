@@ -138,8 +138,10 @@ def run_search(
         handle = evaluator.first_done(list(running))
         item = running.pop(handle)
         item.result = evaluator.result(handle)
-        ran = item.result.ended_at - item.result.started_at  # a claimed head start ran before
-        state.durations.append(ran if ran > 0 else time.monotonic() - item.started)
+        # From the ask to the result, the hand-over and recording included; a trial the head
+        # start ran before it was asked took its worker's time (tasks.search.head_start).
+        ran = item.result.ended_at - item.result.started_at
+        state.durations.append(max(ran, time.monotonic() - item.started))
         if not ordered:
             tell(item)
 
