@@ -221,7 +221,7 @@ def _report(result: TrainResult, console: Console) -> None:
 def _run(config: AutoMLConfig, started: float) -> TrainResult:
     from flows.api import TemporaryAPI
     from tasks.search.head_start import eligible, head_start_threads, prepare
-    from tasks.search.workers import start_spares
+    from tasks.search.worker_process import start_spares
 
     # A new run on local workers first starts the workers the first trials need, which import
     # the model libraries while this process reads, checks and splits the table and hands them

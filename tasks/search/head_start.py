@@ -136,7 +136,6 @@ class Prepared:
     settings: TrialSettings
     payload: Payload
     seconds: dict[str, float]  # the steps done here: ingest, inspect, split
-    taken: bool = False
 
     def close(self) -> None:
         """Stop the head start and its workers; the flow does this itself once it took them."""
@@ -235,8 +234,7 @@ def prepare(config: AutoMLConfig, started_at: float, shutdown_seconds: float) ->
 def take_prepared(config: AutoMLConfig) -> Prepared | None:
     """The command line's preparation for this very config, once."""
     for prepared in _PREPARED:
-        if prepared.config is config and not prepared.taken:
-            prepared.taken = True
-            _PREPARED.remove(prepared)
+        if prepared.config is config:
+            _PREPARED.remove(prepared)  # taken once: the list holds those not taken yet
             return prepared
     return None

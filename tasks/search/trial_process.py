@@ -32,7 +32,7 @@ def serve() -> None:
     os.dup2(2, 1)  # a library printing to stdout must not corrupt the message stream
     warnings.simplefilter("ignore")  # a trial's warnings are noise; its failure is its result
     load_plugins()
-    # A spare worker (tasks.search.workers.start_spares) starts before the data exists: it
+    # A spare worker (tasks.search.worker_process.start_spares) starts before the data exists: it
     # imports the model libraries, then waits here for the payload's path.
     path = sys.argv[1] if len(sys.argv) > 1 else _path_from(inbox)
     if path is None:

@@ -17,14 +17,8 @@ from tasks.search import head_start
 from tasks.search.candidates import Candidate
 from tasks.search.head_start import HeadStart
 from tasks.search.spaces import load_space
-from tasks.search.workers import (
-    TrialLimits,
-    WorkerPool,
-    close_pools,
-    pool_for,
-    start_spares,
-    stop_spares,
-)
+from tasks.search.worker_process import start_spares, stop_spares
+from tasks.search.workers import TrialLimits, WorkerPool, close_pools, pool_for
 
 
 @pytest.fixture(scope="module")
