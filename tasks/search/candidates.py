@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from tasks.features.roles import ColumnRoles
     from tasks.types import Array, Params
 
-__all__ = ["Candidate", "TrialResult", "TrialSettings"]
+__all__ = ["Candidate", "ConfigurationKey", "TrialResult", "TrialSettings"]
+
+ConfigurationKey = tuple[str, tuple[tuple[str, object], ...]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class Candidate:
     @property
     def label(self) -> str:
         return f"{FAMILIES[self.family].name}-{self.number}"
+
+    @property
+    def key(self) -> ConfigurationKey:
+        """The configuration, whatever its number: two candidates of the same key fit the same
+        model (the search runs a configuration once; the head start's results are claimed by
+        it)."""
+        return self.family, tuple(sorted(self.params.items()))
 
 
 @dataclass(frozen=True)

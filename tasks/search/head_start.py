@@ -80,8 +80,8 @@ class HeadStart:
         None when there is none, or it had not started when the search held the head start (the
         caller runs the candidate itself)."""
         with self._lock:
-            index = next((i for i, (c, _) in enumerate(self._plan)
-                          if c.family == candidate.family and c.params == candidate.params), None)
+            index = next((i for i, (c, _) in enumerate(self._plan) if c.key == candidate.key),
+                         None)
             if index is None:
                 return None
             _, future = self._plan.pop(index)

@@ -18,19 +18,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tasks.metrics import Metric
-    from tasks.search.candidates import Candidate, TrialResult
+    from tasks.search.candidates import Candidate, ConfigurationKey, TrialResult
 
-__all__ = ["SearchState", "configuration_key", "PRUNE_STARTUP"]
+__all__ = ["SearchState", "PRUNE_STARTUP"]
 
 # Finished trials needed before any trial is pruned (Optuna's MedianPruner waits for 5 too).
 PRUNE_STARTUP = 5
-
-ConfigurationKey = tuple[str, tuple[tuple[str, object], ...]]
-
-
-def configuration_key(candidate: Candidate) -> ConfigurationKey:
-    return candidate.family, tuple(sorted(candidate.params.items()))
-
 
 class SearchState:
     """Results in the order they finished. `history` (a resumed run's finished trials) counts as
@@ -57,7 +50,7 @@ class SearchState:
         self.results.append(result)
         self.elapsed.append(time.monotonic() - self.started)
         if result.ok or result.reason == "pruned":  # a run out of time may finish another time
-            self._tried.setdefault(configuration_key(result.candidate), result)
+            self._tried.setdefault(result.candidate.key, result)
         score, best = self.score(result), self.best_score  # best_score is None: no best yet
         improved = score is not None and (best is None or self.metric.better(score, best))
         if improved:
@@ -80,7 +73,7 @@ class SearchState:
     def repeat_of(self, candidate: Candidate) -> TrialResult | None:
         """The finished trial of this very configuration, if the sampler proposes it again
         (TPE does, once a small space has converged): its result stands, nothing runs."""
-        tried = self._tried.get(configuration_key(candidate))
+        tried = self._tried.get(candidate.key)
         if tried is None:
             return None
         return replace(tried, candidate=candidate, predictions=None, fit_seconds=0.0,

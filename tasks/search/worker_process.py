@@ -78,7 +78,7 @@ class WorkerProcess:
         self._ps = psutil.Process(self.process.pid)
         self.ready = False
         self.sent_at = 0.0  # epoch seconds the last trial was handed over, once the worker was up
-        self._stopping = threading.Lock()
+        self._stopping = threading.RLock()  # _died reads stderr, then stops, holding it
 
     @property
     def alive(self) -> bool:
@@ -160,10 +160,11 @@ class WorkerProcess:
             self.process.kill()
         code = self.process.wait()
         lines: list[str] = []
-        if not self._stderr.closed:
-            self._stderr.seek(0)
-            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        self.stop()
+        with self._stopping:  # the pool's close may be stopping it (and closing stderr) now
+            if not self._stderr.closed:
+                self._stderr.seek(0)
+                lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+            self.stop()
         detail = f": {lines[-1][:500]}" if lines else ""
         return f"{what} (exit code {code}){detail}"
 

@@ -46,6 +46,9 @@ def test_trials_reuse_a_worker_that_loaded_the_data_once(pool):
 
 
 def test_a_trial_past_its_time_limit_is_killed_and_the_slot_is_free_again(pool):
+    # An idle worker to take the trial: the first test of the pool in this process (xdist) would
+    # otherwise start the worker during the trial, and none would be seen to go.
+    assert pool.run(candidate(20, "logistic_regression"), TrialLimits()).ok
     before = workers_of(pool)
     started = time.monotonic()
     result = pool.run(candidate(2, "sleepy"), TrialLimits(seconds=2.0))
