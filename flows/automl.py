@@ -26,6 +26,7 @@ from tasks.data.ingest import TableSources
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan
 from tasks.errors import ServiceError
+from tasks.final.stacking import ensemble_seconds
 from tasks.models.plugins import load_plugins
 from tasks.registry.faults import describe_failure, service_failure
 from tasks.registry.run import RunSpec, close_run, new_study_name
@@ -99,6 +100,9 @@ def _run(
             profile = steps.inspect(config, tables.train, tables.validation, tables.test)
             data, test = steps.split(SplitPlan.of(config), profile, tables.train,
                                      tables.validation, tables.test)
+        if config.enable_ensembling:
+            budget = budget.planning(ensemble_seconds(
+                len(data.y_valid), 0 if data.classes is None else len(data.classes)))
         with _workers(config, profile, data, prepared) as workers:
             report = steps.guardrails(profile, data, test)  # the workers load meanwhile
             records = _track(config, profile, data, report, tables.train)

@@ -3,7 +3,8 @@ its exit, and every rule that spends it lives here.
 
 - the clock: the command line's start-up counts, up to half the budget;
 - the reserve: the search stops at least max(5 s, 10%) before the end;
-- the refit plan: the search stops in time to refit its best trials and write the model;
+- the refit plan: the search stops in time to ensemble and refit its best trials and write the
+  model;
 - the fold count: fewer folds when the budget buys too few trials of the default count;
 - the charts: permutation importance takes what the budget leaves it;
 - the floor: the smallest budget that still registers a model (smallest_budget);
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tasks.cores import available_cores
@@ -95,6 +96,9 @@ class Budget:
     minutes: float
     started: float
     shutdown: float = 0.0  # seconds the caller needs after the flow returns, inside the budget
+    # Seconds the ensemble step takes between the search and the refit (known once the data is
+    # split: tasks.final.stacking.ensemble_seconds); the search plans its end for it.
+    ensemble: float = 0.0
 
     @classmethod
     def start(cls, minutes: float, started_at: float | None = None,
@@ -106,6 +110,10 @@ class Budget:
         if started_at is not None:
             counted = min(max(0.0, time.time() - started_at), MAX_STARTUP_FRACTION * minutes * 60)
         return cls(minutes, now - counted, shutdown)
+
+    def planning(self, ensemble: float) -> Budget:
+        """This budget, its search ending in time for an ensemble step of `ensemble` seconds."""
+        return replace(self, ensemble=ensemble)
 
     @property
     def end(self) -> float:
@@ -121,7 +129,8 @@ class Budget:
         exists, trials may start until there is just time to refit and register one."""
         if not leaders:
             return max(self.search_deadline, self.end - FIRST_MODEL_SECONDS)
-        return min(self.search_deadline, self.end - finish_seconds(leaders, n_folds))
+        return min(self.search_deadline,
+                   self.end - self.ensemble - finish_seconds(leaders, n_folds))
 
     def trials_stop(self, leaders: Sequence[Cost], n_folds: int) -> float:
         """When running trials are stopped. Until a trial succeeds there is no model to refit:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tasks.types import Array, Estimator
 
 __all__ = ["MAX_MEMBERS", "MAX_META_WORK", "meta_learner", "pick_members", "stack_predictions",
-           "stack_metrics"]
+           "stack_metrics", "ensemble_seconds"]
 
 MAX_MEMBERS = 5  # more members add refit time and collinear columns, rarely skill
 META_FOLDS = 5
@@ -37,6 +37,11 @@ META_FOLDS = 5
 # seconds of the budget (measured: 16,000 rows x 130 x 26 classes, 7.6 s per fit on 2 busy
 # cores); such data keeps the VotingEnsemble only.
 MAX_META_WORK = 5_000_000
+# Seconds per unit of that work in one meta-learner fit (the same measurement: 7.6 s for
+# 16,000 x 130 x 26), and what the rest of the ensemble step costs (the greedy blend, the
+# calibration and the threshold: about half a second on the meta tables' validation rows).
+META_SECONDS_PER_WORK = 7.6 / (16_000 * 130 * 26)
+BLEND_SECONDS = 0.5
 
 
 def meta_learner(task: str) -> Estimator:
@@ -94,6 +99,17 @@ def stack_predictions(
         full[:, np.unique(y)] = pred  # a class absent from the validation rows: probability 0
         pred = full
     return pred, fitted
+
+
+def ensemble_seconds(n_rows: int, n_classes: int) -> float:
+    """About how long the ensemble step takes on n_rows validation rows (n_classes 0 for a
+    regression): the blend, and the stack's META_FOLDS + 1 meta-learner fits on MAX_MEMBERS
+    members where it would be tried. The search plans its end for it (Budget.ensemble)."""
+    width = MAX_MEMBERS * (1 if n_classes <= 2 else n_classes)  # stack_features' columns
+    work = n_rows * width * max(1, n_classes)
+    if work > MAX_META_WORK:
+        return BLEND_SECONDS
+    return BLEND_SECONDS + (META_FOLDS + 1) * META_SECONDS_PER_WORK * work
 
 
 def _n_classes(data: SearchData) -> int:

@@ -102,6 +102,29 @@ def test_a_slow_best_model_moves_the_deadline_earlier(budget):
         budget.end - REFIT_MARGIN * 10 - REGISTER_SECONDS)
 
 
+def test_the_search_ends_in_time_for_the_ensemble_step_too(budget):
+    # A 40 s best trial needs 10 s of refit; a 4 s ensemble step comes before it.
+    planned = budget.planning(ensemble=4.0)
+    assert planned.deadline_after([best(40)], n_folds=5) == pytest.approx(
+        budget.deadline_after([best(40)], n_folds=5) - 4.0)
+    # A fast model and a short step stay within the fixed reserve; none yet: the first model
+    # may still start.
+    assert budget.planning(ensemble=1.0).deadline_after([best(0.5)], 5) == budget.search_deadline
+    assert planned.deadline_after([best(0.5)], n_folds=5) < budget.search_deadline
+    assert planned.deadline_after([], n_folds=5) == budget.deadline_after([], n_folds=5)
+
+
+def test_the_ensemble_step_is_estimated_from_the_stack_s_work():
+    from tasks.final.stacking import BLEND_SECONDS, MAX_META_WORK, ensemble_seconds
+
+    # Multiclass: the meta-learner's columns and its outputs grow with the classes.
+    assert ensemble_seconds(6_000, 7) > 2 * ensemble_seconds(6_000, 2) > 0
+    assert ensemble_seconds(60_000, 2) > ensemble_seconds(6_000, 2)
+    # Past MAX_META_WORK the stack is not tried: only the blend is left.
+    assert 20_000 * 5 * 26 * 26 > MAX_META_WORK
+    assert ensemble_seconds(20_000, 26) == BLEND_SECONDS
+
+
 def test_a_fast_best_model_keeps_the_fixed_reserve(budget):
     assert budget.deadline_after([best(0.5)], n_folds=5) == budget.search_deadline
 
