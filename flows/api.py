@@ -1,88 +1,108 @@
 """Prefect's temporary local API for a command run without a configured Prefect server.
 
 Without PREFECT_API_URL, Prefect's client starts a temporary server itself (its "ephemeral"
-mode): this process then imports the whole server (FastAPI, SQLAlchemy, its models: about 70 MB
-and 2 s on 2 cores) only to start a subprocess, and starts it only once Prefect is imported.
-Here the server process starts first thing, decides itself with Prefect's own settings whether
-it is needed, and says so on its stdout; meanwhile this process imports what does not need
-Prefect. When it is needed, PREFECT_API_URL points at it before this process imports Prefect,
-so every client, thread and exit handler of the run uses it. It is the same server Prefect
-starts (uvicorn serving prefect.server.api.server:create_app in ephemeral mode, no UI, on
-127.0.0.1), stopped when the command exits, after Prefect's exit handlers have sent their last
-logs and events, and it stops itself if the command dies first.
+mode), as a subprocess of its own, and only once Prefect is imported. Here the command starts the
+same server (uvicorn serving prefect.server.api.server:create_app in ephemeral mode, no UI, on
+127.0.0.1) in a thread of its own process, after the head start has handed the first trials to
+the workers: a second Python process with Prefect's server imported held about 225 MB for the
+whole run, where the thread adds about 70 MB to the command (figures in
+benchmarks/results/2026-12-07-api-thread.md). The thread decides with Prefect's own settings
+whether a server is needed; when it is, PREFECT_API_URL points at it and Prefect's settings are
+refreshed, so every client, thread and exit handler of the run uses it.
 
-`python -m flows.api PARENT_PID` runs the server side.
+The server goes with the command's process, however the command ends: nothing can outlive it.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 __all__ = ["TemporaryAPI"]
 
 START_TIMEOUT_SECONDS = 60.0  # a new SQLite database is migrated on its first start
-STOP_TIMEOUT_SECONDS = 5.0
-ORPHAN_GRACE_SECONDS = 3.0
-NOT_NEEDED = "configured"  # what the server side prints when an API is already configured
+# At the command's exit Prefect's log and event workers have sent what they hold (at the
+# threads' shutdown, while the server still answers); the server's own shutdown then needs
+# threads the interpreter no longer starts, so it is given a moment, not a wait. SQLite keeps its
+# file whole whatever the moment.
+STOP_SECONDS = 0.2
 # Set when PREFECT_API_URL is this command's own server: its pages are gone when the command ends.
 TEMPORARY_MARK = "AUTOML_TEMPORARY_PREFECT_API"
 
 
 class TemporaryAPI:
-    """The command's side. start() before anything imports Prefect; url() once the command
-    needs to know (it sets PREFECT_API_URL); wait() before the flow runs."""
+    """start() before the flow is imported; url() once the command needs to know (the server's
+    URL, or None when Prefect's settings name an API or forbid a temporary one); wait() before
+    the flow runs; stop() at exit (registered by start)."""
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen[str] | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Any = None  # uvicorn.Server, once created
+        self._answered = threading.Event()
         self._url: str | None = None
-        self._answered = False
+        self._error: BaseException | None = None
+        self._stopped = False
 
     def start(self) -> None:
         if os.environ.get("PREFECT_API_URL"):
-            self._answered = True  # a server was named: Prefect's settings need not be read
+            self._answered.set()  # a server was named: Prefect's settings need not be read
             return
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.api", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env={**os.environ, "PREFECT_UI_ENABLED": "0"},
-        )
-        # Registered before Prefect is imported: exit handlers run last-registered first, so
-        # Prefect's own (which send the last logs and events) run while the server still answers.
+        self._thread = threading.Thread(target=self._serve, name="prefect-api", daemon=True)
+        self._thread.start()
         atexit.register(self.stop)
 
+    def _serve(self) -> None:
+        try:
+            from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+            if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+                return  # the same rule as Prefect's client
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))  # a free port, held until uvicorn serves on it
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
+            os.environ["PREFECT_API_URL"] = url
+            os.environ[TEMPORARY_MARK] = "1"
+            from prefect.context import refresh_global_settings_context
+
+            refresh_global_settings_context()  # Prefect imported meanwhile reads the URL too
+            self._url = url
+            self._answered.set()
+
+            import uvicorn
+            from prefect.server.api.server import create_app
+
+            self._server = uvicorn.Server(uvicorn.Config(
+                create_app(ephemeral=True, final=True), log_level="error", lifespan="on",
+            ))
+            if not self._stopped:
+                self._server.run(sockets=[listener])
+        except BaseException as exc:  # noqa: BLE001 - wait() tells the caller
+            self._error = exc
+        finally:
+            self._answered.set()
+
     def url(self) -> str | None:
-        """The server's API URL, exported as PREFECT_API_URL; None when Prefect's settings
-        already name an API (or forbid a temporary one)."""
-        if not self._answered:
-            self._answered = True
-            assert self.process is not None and self.process.stdout is not None
-            ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT_SECONDS)
-            line = self.process.stdout.readline().strip() if ready else ""
-            if line.startswith("http"):
-                self._url = line
-                os.environ["PREFECT_API_URL"] = line
-                os.environ[TEMPORARY_MARK] = "1"
-            else:
-                self.stop()
+        self._answered.wait(START_TIMEOUT_SECONDS)
         return self._url
 
     def wait(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Block until the server answers its health check."""
         if self.url() is None:
+            if self._error is not None:
+                raise RuntimeError(f"Prefect's temporary API server did not start: "
+                                   f"{self._error}") from self._error
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError("Prefect's temporary API server exited while starting")
+            if self._thread is None or not self._thread.is_alive():
+                raise RuntimeError(f"Prefect's temporary API server stopped while starting: "
+                                   f"{self._error}") from self._error
             try:
                 with urllib.request.urlopen(f"{self._url}/health", timeout=1) as answer:  # noqa: S310 - our own loopback URL
                     if answer.status == 200:
@@ -93,15 +113,11 @@ class TemporaryAPI:
         raise RuntimeError(f"Prefect's temporary API server did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._stopped = True
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_SECONDS)
 
 
 def prepare() -> None:
@@ -114,40 +130,3 @@ def prepare() -> None:
         api.wait()
     finally:
         api.stop()
-
-
-def _serve(parent: int) -> None:
-    """The server side: say whether a server is needed, then serve until stopped or orphaned."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        print(NOT_NEEDED, flush=True)  # the same rule as Prefect's client
-        return
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))  # a free port, held until uvicorn serves on it
-    print(f"http://127.0.0.1:{listener.getsockname()[1]}/api", flush=True)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the parent reads one line only
-
-    import uvicorn
-    from prefect.server.api.server import create_app
-
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(ephemeral=True, final=True), log_level="error", lifespan="on",
-    ))
-
-    def orphaned() -> None:  # the command died without stopping us
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        server.should_exit = True
-        # A server still starting (a new database's migrations, Prefect's services) finishes
-        # its start-up before it looks at should_exit: up to 16 s seen on 2 cores. Nobody is
-        # left to talk to, so past a short grace it goes at once (SQLite keeps its file whole).
-        time.sleep(ORPHAN_GRACE_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=orphaned, daemon=True).start()
-    server.run(sockets=[listener])
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]))

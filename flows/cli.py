@@ -226,9 +226,8 @@ def _run(config: AutoMLConfig, started: float) -> TrainResult:
     # A new run on local workers first starts the workers the first trials need, which import
     # the model libraries while this process reads, checks and splits the table and hands them
     # the portfolio's first trials (tasks.search.head_start); only then Prefect's temporary API
-    # (about 6 s of CPU) and the flow's import, while those trials run. Started at once, the API
-    # server held the first trial back by about a second on 2 cores. Its URL must be known
-    # before anything here imports Prefect.
+    # (about 6 s of CPU, in a thread: flows.api) and the flow's import, while those trials run.
+    # Started at once, the API server held the first trial back by about a second on 2 cores.
     api = TemporaryAPI()
     head_start = eligible(config)
     if head_start:

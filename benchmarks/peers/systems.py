@@ -93,8 +93,14 @@ def _flow_command(job: _Job, _out: Path) -> list[str]:
             "--workdir", str(job.folder / "work"), "--seed", str(job.seed), "--json"]
 
 
+def _flow_serial(job: _Job, out: Path) -> list[str]:
+    return [*_flow_command(job, out), "--max-concurrent", "1"]
+
+
 SYSTEMS = {
     "automl-flow": _flow_command,
+    # One trial at a time on all the cores (one worker process): the memory of one worker less.
+    "automl-flow-serial": _flow_serial,
     "hgb-defaults": _runner(VENV, "hgb.py"),
     "flaml": _runner(BENCH_VENV, "flaml_runner.py"),
     "autogluon": _runner(BENCH_VENV, "autogluon_runner.py"),
@@ -123,7 +129,7 @@ def run_system(
     info: dict[str, Any] = {}
     try:
         info, trained = _trained(done, limit)
-        if system == "automl-flow":
+        if system.startswith("automl-flow"):
             _predict_pkl(job, info, out, limit)
         value = score(dataset, pd.read_parquet(test)[dataset.target], pd.read_parquet(out))
     except Exception as exc:  # noqa: BLE001 - any failure is a result of the benchmark
@@ -141,7 +147,7 @@ def _measured(system: str, info: dict[str, Any], done: Finished, workdir: Path,
     its phases (what of them its records give, a failed run's too)."""
     info["monitor"] = {"polls": done.polls, "pss_every": done.pss_every,
                        "pss_seconds": round(done.pss_seconds, 2)}
-    if system == "automl-flow":
+    if system.startswith("automl-flow"):
         try:
             info.update(flow_phases(info, started=done.started, seconds=done.seconds,
                                     workdir=workdir, prefect_home=prefect_home))

@@ -43,6 +43,9 @@ def on_a_terminal(args: list[str], cwd, env, timeout: float = 600) -> tuple[int,
     to its first visible line)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    # The terminal's size in the environment too: pytest-xdist's workers export COLUMNS=80,
+    # which rich would take over the terminal's own.
+    env = {**env, "COLUMNS": "200", "LINES": "50"}
     started = time.monotonic()
     process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env)
     os.close(slave)
