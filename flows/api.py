@@ -16,6 +16,7 @@ The server goes with the command's process, however the command ends: nothing ca
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import socket
 import threading
@@ -68,6 +69,11 @@ class TemporaryAPI:
             url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
             os.environ["PREFECT_API_URL"] = url
             os.environ[TEMPORARY_MARK] = "1"
+            # The server's own logs were a process's stderr nobody read; in this process they
+            # would land among the run's lines (telemetry that cannot reach the internet, the
+            # background tasks' tracebacks). A level the user set is kept.
+            os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+            logging.getLogger("docket").setLevel(logging.CRITICAL)
             from prefect.context import refresh_global_settings_context
 
             refresh_global_settings_context()  # Prefect imported meanwhile reads the URL too
@@ -78,7 +84,7 @@ class TemporaryAPI:
             from prefect.server.api.server import create_app
 
             self._server = uvicorn.Server(uvicorn.Config(
-                create_app(ephemeral=True, final=True), log_level="error", lifespan="on",
+                create_app(ephemeral=True, final=True), log_level="critical", lifespan="on",
             ))
             if not self._stopped:
                 self._server.run(sockets=[listener])

@@ -58,9 +58,12 @@ def train(tmp_path, *extra: str) -> list[str]:
 
 
 def test_a_run_without_a_server_serves_its_own_from_the_command(tmp_path):
+    # Prefect's defaults as a newcomer has them: the server's telemetry on (it fails offline).
+    env = {k: v for k, v in embedded_env(tmp_path).items()
+           if k != "PREFECT_SERVER_ANALYTICS_ENABLED"}
     command = subprocess.Popen(train(tmp_path, "--iterations", "2", "--json"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=embedded_env(tmp_path), cwd=tmp_path)
+                               env=env, cwd=tmp_path)
     out, err, seen = watch(command)
     assert command.returncode == 0, err[-2000:]
     result = json.loads(out)
@@ -69,6 +72,8 @@ def test_a_run_without_a_server_serves_its_own_from_the_command(tmp_path):
     assert (tmp_path / "prefect-home" / "prefect.db").exists()
     assert result["flow_run_id"]
     assert not seen, f"a Prefect API server ran as a process of its own: {seen}"
+    # The server's own logs stay out of the run's lines.
+    assert "prefect.server" not in err and "Traceback" not in err and "| ERROR" not in err, err
 
 
 def test_a_configured_server_is_used_and_none_is_started(tmp_path, prefect_api):
@@ -82,3 +87,16 @@ def test_a_configured_server_is_used_and_none_is_started(tmp_path, prefect_api):
     assert command.returncode == 0, err[-2000:]
     assert not seen
     assert not (tmp_path / "prefect-home" / "prefect.db").exists()  # the named server's instead
+
+
+def test_make_install_creates_the_database_quietly(tmp_path):
+    # `make install` runs this once; Prefect's defaults as a newcomer has them (the server's
+    # telemetry on: offline, it fails and logs an error unless the server's logs are held back).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    done = subprocess.run([sys.executable, "-c", "from flows.api import prepare; prepare()"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "prefect-home" / "prefect.db").exists()
+    assert done.stderr == "", done.stderr[-2000:]
