@@ -54,16 +54,22 @@ def search_span(workdir: Path) -> tuple[list[optuna.trial.FrozenTrial], float]:
     storage = open_storage(None, workdir / "runs")
     (name,) = optuna.get_all_study_names(storage)
     trials = optuna.load_study(study_name=name, storage=storage).trials
-    start = min(t.datetime_start for t in trials)
-    end = max(t.datetime_complete for t in trials)
-    return trials, (end - start).total_seconds()
+    start = min(started(t) for t in trials)
+    end = max(t.datetime_complete.timestamp() for t in trials)
+    return trials, end - start
+
+
+def started(trial: optuna.trial.FrozenTrial) -> float:
+    """Epoch seconds the trial's work started: its `started_at` (a head-start trial ran before
+    the search asked for it; a trial asked ahead waits for a worker), else Optuna's start."""
+    return float(trial.user_attrs.get("started_at") or trial.datetime_start.timestamp())
 
 
 def overhead_ms(trials: list[optuna.trial.FrozenTrial]) -> float:
     """Median per-trial time not spent fitting or predicting: hand-over to the worker, scoring,
     logging, Optuna's ask and tell."""
     extra = sorted(
-        (t.datetime_complete - t.datetime_start).total_seconds()
+        t.datetime_complete.timestamp() - started(t)
         - t.user_attrs.get("fit_seconds", 0) - t.user_attrs.get("predict_seconds", 0)
         + t.user_attrs.get("reused_seconds", 0)  # counted in fit_seconds, not spent
         for t in trials
@@ -94,7 +100,6 @@ def _bare(data: Path, n_trials: int) -> dict:
     from tasks.data.storage import read_table
     from tasks.final.refit import refit_model
     from tasks.final.ensemble import choose_model
-    from tasks.search.state import configuration_key
     from tasks.data.split import SplitPlan, split_data
     from tasks.search.sampling import ask_candidate, first_points
     from tasks.search.study import open_study
@@ -115,7 +120,7 @@ def _bare(data: Path, n_trials: int) -> dict:
     for _ in range(n_trials):
         t0 = time.perf_counter()
         trial, candidate = ask_candidate(study, families, queue)
-        if (key := configuration_key(candidate)) in tried:  # as the flow: the earlier result stands
+        if (key := candidate.key) in tried:  # as the flow: the earlier result stands
             study.tell(trial, tried[key])
             continue
         result = evaluate_candidate(candidate, split, settings)
