@@ -54,12 +54,12 @@ def search_span(workdir: Path) -> tuple[list[optuna.trial.FrozenTrial], float]:
     storage = open_storage(None, workdir / "runs")
     (name,) = optuna.get_all_study_names(storage)
     trials = optuna.load_study(study_name=name, storage=storage).trials
-    start = min(started(t) for t in trials)
+    start = min(trial_start(t) for t in trials)
     end = max(t.datetime_complete.timestamp() for t in trials)
     return trials, end - start
 
 
-def started(trial: optuna.trial.FrozenTrial) -> float:
+def trial_start(trial: optuna.trial.FrozenTrial) -> float:
     """Epoch seconds the trial's work started: its `started_at` (a head-start trial ran before
     the search asked for it; a trial asked ahead waits for a worker), else Optuna's start."""
     return float(trial.user_attrs.get("started_at") or trial.datetime_start.timestamp())
@@ -69,7 +69,7 @@ def overhead_ms(trials: list[optuna.trial.FrozenTrial]) -> float:
     """Median per-trial time not spent fitting or predicting: hand-over to the worker, scoring,
     logging, Optuna's ask and tell."""
     extra = sorted(
-        t.datetime_complete.timestamp() - started(t)
+        t.datetime_complete.timestamp() - trial_start(t)
         - t.user_attrs.get("fit_seconds", 0) - t.user_attrs.get("predict_seconds", 0)
         + t.user_attrs.get("reused_seconds", 0)  # counted in fit_seconds, not spent
         for t in trials
