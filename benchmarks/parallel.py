@@ -65,16 +65,10 @@ def trial_start(trial: optuna.trial.FrozenTrial) -> float:
     return float(trial.user_attrs.get("started_at") or trial.datetime_start.timestamp())
 
 
-def overhead_ms(trials: list[optuna.trial.FrozenTrial]) -> float:
-    """Median per-trial time not spent fitting or predicting: hand-over to the worker, scoring,
-    logging, Optuna's ask and tell."""
-    extra = sorted(
-        t.datetime_complete.timestamp() - trial_start(t)
-        - t.user_attrs.get("fit_seconds", 0) - t.user_attrs.get("predict_seconds", 0)
-        + t.user_attrs.get("reused_seconds", 0)  # counted in fit_seconds, not spent
-        for t in trials
-    )
-    return 1000 * extra[len(extra) // 2]
+def work_seconds(trials: list[optuna.trial.FrozenTrial]) -> float:
+    """Seconds the trials spent fitting and predicting (a reused preprocessing counted once)."""
+    return sum(t.user_attrs.get("fit_seconds", 0) + t.user_attrs.get("predict_seconds", 0)
+               - t.user_attrs.get("reused_seconds", 0) for t in trials)
 
 
 def bare_loop(data: Path, n_trials: int) -> dict:
@@ -90,58 +84,74 @@ def bare_loop(data: Path, n_trials: int) -> dict:
     return {**json.loads(done.stdout), "wall": time.perf_counter() - started}
 
 
+class _InProcess:
+    """run_search's evaluator for the bare loop: each candidate runs at once, in this process."""
+
+    def __init__(self, split, settings) -> None:
+        self.split, self.settings, self.results = split, settings, {}
+
+    def submit(self, candidate):
+        from dataclasses import replace
+
+        from tasks.search.evaluate import evaluate_candidate
+
+        started = time.time()
+        result = evaluate_candidate(candidate, self.split, self.settings)
+        self.results[candidate.number] = replace(result, started_at=started, ended_at=time.time())
+        return candidate.number
+
+    def first_done(self, handles):
+        return handles[0]
+
+    def result(self, handle):
+        return self.results.pop(handle)
+
+
 def _bare(data: Path, n_trials: int) -> dict:
+    """The flow's own candidate loop (tasks.search.loop.run_search, with the lag a deterministic
+    run tells its results with), so the sampler asks the same configurations as the flow's."""
     started = time.perf_counter()
     from optuna.storages import InMemoryStorage
 
     sys.path.insert(0, str(ROOT))
+    from flows.search import SearchSettings
+    from flows.steps import trial_settings
     from tasks.config import parse_config
     from tasks.data.inspect import inspect_data
-    from tasks.data.storage import read_table
-    from tasks.final.refit import refit_model
-    from tasks.final.ensemble import choose_model
     from tasks.data.split import SplitPlan, split_data
-    from tasks.search.sampling import ask_candidate, first_points
+    from tasks.data.storage import read_table
+    from tasks.final.ensemble import choose_model
+    from tasks.final.refit import refit_model
+    from tasks.search.loop import SearchLimits, run_search
+    from tasks.search.state import SearchState
     from tasks.search.study import open_study
-    from tasks.search.evaluate import evaluate_candidate
-    from flows.steps import trial_settings
 
-    config = parse_config(training_data=str(data), target=TARGET, max_concurrent_iterations=1)
+    config = parse_config(training_data=str(data), target=TARGET, iterations=n_trials,
+                          max_concurrent_iterations=1, enable_early_stopping=False,
+                          enable_pruning=False)
     frame = read_table(config.training_data, what="training data")
     profile = inspect_data(config, frame)
     split, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = trial_settings(config, profile, split)  # what the flow's trials get
+    search = SearchSettings.of(config)
     study = open_study(name="bare", workdir=Path("."), storage=InMemoryStorage(),
                        maximize=profile.metric.greater_is_better, seed=config.random_state)
-    families = list(profile.families)
-    queue = first_points(study, families)
-    results, per_trial, tried = [], [], {}
+    state = SearchState(profile.metric, profile.families)
+    limits = SearchLimits(iterations=n_trials, deadline=lambda: float("inf"), batch_size=1,
+                          patience=None, prune=False, lag=search.lag)
     search_started = time.perf_counter()
-    for _ in range(n_trials):
-        t0 = time.perf_counter()
-        trial, candidate = ask_candidate(study, families, queue)
-        if (key := candidate.key) in tried:  # as the flow: the earlier result stands
-            study.tell(trial, tried[key])
-            continue
-        result = evaluate_candidate(candidate, split, settings)
-        value = result.metrics.get(profile.metric.name) if result.ok else None
-        study.tell(trial, value, state=None if value is not None else optuna.trial.TrialState.FAIL)
-        if value is not None:
-            tried[key] = value
-        results.append(result)
-        per_trial.append(time.perf_counter() - t0 - result.fit_seconds - result.predict_seconds
-                         + result.reused_seconds)
-    search = time.perf_counter() - search_started
+    run_search(study, state, limits, _InProcess(split, settings), lambda result, state: None)
+    search_seconds = time.perf_counter() - search_started
+    results = [r for r in state.results if r.duplicate_of is None]
+    work = sum(r.fit_seconds + r.predict_seconds - r.reused_seconds for r in results)
     best = choose_model(
         sorted((r for r in results if r.ok), key=lambda r: r.metrics[profile.metric.name],
                reverse=profile.metric.greater_is_better),
         split, profile.metric, rounds=config.ensemble_iterations, enabled=False,
     )
     refit_model(best, split, settings)
-    per_trial.sort()
-    return {"search": search, "in_process": time.perf_counter() - started,
-            "configurations": [t.params for t in study.trials],
-            "overhead_ms": 1000 * per_trial[len(per_trial) // 2]}
+    return {"search": search_seconds, "work": work, "in_process": time.perf_counter() - started,
+            "configurations": [t.params for t in sorted(study.trials, key=lambda t: t.number)]}
 
 
 def main() -> None:
@@ -183,12 +193,12 @@ def main() -> None:
         trials, span = search_span(work)
         bare = bare_loop(data, args.trials)
         same = [t.params for t in sorted(trials, key=lambda t: t.number)] == bare["configurations"]
-        print("| | wall s | search s | per-trial overhead ms (median) |")
+        print("| | wall s | search s | fitting and predicting s |")
         print("|---|---|---|---|")
-        print(f"| bare Optuna loop, one process | {bare['wall']:.1f} | {bare['search']:.1f} | "
-              f"{bare['overhead_ms']:.0f} |")
+        print(f"| bare loop (the flow's run_search, in one process) | {bare['wall']:.1f} | "
+              f"{bare['search']:.1f} | {bare['work']:.1f} |")
         print(f"| automl train (Prefect, MLflow, worker process) | {flow_wall:.1f} | {span:.1f} | "
-              f"{overhead_ms(trials):.0f} |")
+              f"{work_seconds(trials):.1f} |")
         print(f"\nextra wall time: {100 * (flow_wall / bare['wall'] - 1):+.1f}% "
               f"(search alone: {100 * (span / bare['search'] - 1):+.1f}%); "
               f"flow-reported wall {out['wall_seconds']:.1f} s; "

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tasks.errors import ConfigError
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier, inner_estimator
 from tasks.models.families import FAMILIES, resolve_families, screen_families
-from tasks.models.pipeline import build_pipeline, forest_leaf_cap, openmp_threads
+from tasks.models.pipeline import MAX_LEAVES, build_pipeline, forest_leaf_cap, openmp_threads
 from tasks.features.preprocess import build_preprocessor
 from tasks.features.roles import detect_roles
 from tasks.search.spaces import load_space
@@ -430,11 +430,12 @@ def test_sample_weights_reach_every_family_that_takes_them(task):
             pipeline.fit(X, y, model__sample_weight=weights)  # a wrapper dropping it raises here
 
 
-@pytest.mark.parametrize(("task", "n_classes"), [("classification", 2),
-                                                 ("classification", 26), ("regression", 0)])
-def test_forests_fit_in_their_memory_share_on_noise(task, n_classes, monkeypatch):
+@pytest.mark.parametrize(("task", "n_classes", "forest_mb"), [
+    ("classification", 2, 1.2), ("classification", 26, 4.0), ("regression", 0, 1.2)])
+def test_forests_fit_in_their_memory_share_on_noise(task, n_classes, forest_mb, monkeypatch):
     # Pure noise grows a leaf for about every other row: unbounded, a forest of the search
-    # space's 200 trees on 20,000 rows takes 0.6-1.7 GB. Scaled down here: 5 trees in 4 MB.
+    # space's 200 trees on 20,000 rows takes 0.6-1.7 GB. Scaled down here: 5 trees in a share
+    # small enough that it binds before MAX_LEAVES does.
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(20_000, 4)), columns=list("abcd"))
     y = rng.integers(0, max(n_classes, 2), len(X)) if task == "classification" else rng.normal(
@@ -443,15 +444,33 @@ def test_forests_fit_in_their_memory_share_on_noise(task, n_classes, monkeypatch
     per_node = 64 + 8 * (n_classes if task == "classification" else 1)
     for key in ("random_forest", "extra_trees"):
         assert FAMILIES[key].forest_mb is not None
-        monkeypatch.setitem(FAMILIES, key, replace(FAMILIES[key], forest_mb=4.0))
+        monkeypatch.setitem(FAMILIES, key, replace(FAMILIES[key], forest_mb=forest_mb))
         pipeline = build_pipeline(key, {"n_estimators": 5}, task=task, roles=noise_roles, seed=0,
                                   n_jobs=1, n_classes=n_classes)
-        assert _inner(pipeline[-1]).max_leaf_nodes == forest_leaf_cap(4.0, 5, n_classes)
+        assert _inner(pipeline[-1]).max_leaf_nodes == forest_leaf_cap(forest_mb, 5, n_classes)
+        assert forest_leaf_cap(forest_mb, 5, n_classes) < MAX_LEAVES
         # Rows too few to reach the cap: the trees grow as they always did.
         few = build_pipeline(key, {"n_estimators": 5}, task=task, roles=noise_roles, seed=0,
-                             n_jobs=1, n_classes=n_classes, n_rows=1_000)
+                             n_jobs=1, n_classes=n_classes, n_rows=800)
         assert _inner(few[-1]).max_leaf_nodes is None
         pipeline.fit(X, y)
         trees = inner_estimator(pipeline[-1], fitted=True).estimators_
         mb = sum(t.tree_.node_count for t in trees) * per_node / 2**20
-        assert 2.0 < mb <= 4.0, (key, task, n_classes, mb)  # bound, and the bound is what binds
+        # bound, and the bound is what binds
+        assert forest_mb / 2 < mb <= forest_mb, (key, task, n_classes, mb)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_forests_grow_at_most_max_leaves_per_tree(task):
+    # The search space's 200 trees fit the memory share with more leaves than MAX_LEAVES on a
+    # large table: the leaf count is what stops them.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(20_000, 4)), columns=list("abcd"))
+    y = rng.integers(0, 2, len(X)) if task == "classification" else rng.normal(size=len(X))
+    for key in ("random_forest", "extra_trees"):
+        pipeline = build_pipeline(key, {"n_estimators": 3}, task=task, roles=detect_roles(X),
+                                  seed=0, n_jobs=1, n_classes=2 if task == "classification" else 0,
+                                  n_rows=len(X))
+        pipeline.fit(X, y)
+        trees = inner_estimator(pipeline[-1], fitted=True).estimators_
+        assert max(t.tree_.n_leaves for t in trees) == MAX_LEAVES
