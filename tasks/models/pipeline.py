@@ -87,8 +87,9 @@ def build_pipeline(
     if family.forest_mb is not None and "max_leaf_nodes" in accepted:
         trees, leaf = settings.get("n_estimators") or 100, settings.get("min_samples_leaf") or 1
         assert isinstance(trees, int) and isinstance(leaf, int | float)
-        cap = min(MAX_LEAVES, forest_leaf_cap(family.forest_mb, trees,
-                                              n_classes if task == "classification" else 1))
+        cap = forest_leaf_cap(family.forest_mb, trees, n_classes if task == "classification" else 1)
+        if n_rows is not None and n_rows >= MAX_LEAVES_ROWS:
+            cap = min(MAX_LEAVES, cap)
         # Only where it can bind: a cap changes the growth order, hence the trees, even unreached.
         if n_rows is None or n_rows / (leaf if leaf >= 1 else leaf * n_rows) > cap:
             settings.setdefault("max_leaf_nodes", cap)
@@ -122,11 +123,13 @@ def build_pipeline(
 # A tree node in scikit-learn: its 64-byte record and one float64 per class (1 in regression).
 NODE_BYTES = 64
 MIN_LEAVES = 1000
-# Leaves per tree at most, whatever the memory allows: fully grown trees' one-row leaves make
-# poor probabilities and noisy averages. Learned on the meta tables (benchmarks/forest_leaves.py):
-# 2,000 leaves scored better than 8,000 on 13 of 14 forests on tables of 20,000 rows or more, and
-# than no cap on 10 of 18 below that, at a half to a fifth of the model's size.
+# Leaves per tree at most on a large table, whatever the memory allows: fully grown trees'
+# one-row leaves make poor probabilities and noisy averages. Learned on the meta tables
+# (benchmarks/forest_leaves.py): 2,000 leaves scored better than 8,000 on 13 of 14 forests on
+# tables of 20,000 rows or more (fits of 16,000 rows or more), at a quarter to a half of the size;
+# below that, better than no cap on only 10 of 18, so smaller tables keep their trees.
 MAX_LEAVES = 2000
+MAX_LEAVES_ROWS = 16_000
 
 
 def forest_leaf_cap(forest_mb: float, n_trees: int, n_values: int) -> int:

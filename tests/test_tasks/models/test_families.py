@@ -20,7 +20,13 @@ from threadpoolctl import threadpool_limits
 from tasks.errors import ConfigError
 from tasks.models.wrappers import CalibratedClassifier, EncodedLabelClassifier, inner_estimator
 from tasks.models.families import FAMILIES, resolve_families, screen_families
-from tasks.models.pipeline import MAX_LEAVES, build_pipeline, forest_leaf_cap, openmp_threads
+from tasks.models.pipeline import (
+    MAX_LEAVES,
+    MAX_LEAVES_ROWS,
+    build_pipeline,
+    forest_leaf_cap,
+    openmp_threads,
+)
 from tasks.features.preprocess import build_preprocessor
 from tasks.features.roles import detect_roles
 from tasks.search.spaces import load_space
@@ -474,3 +480,9 @@ def test_forests_grow_at_most_max_leaves_per_tree(task):
         pipeline.fit(X, y)
         trees = inner_estimator(pipeline[-1], fitted=True).estimators_
         assert max(t.tree_.n_leaves for t in trees) == MAX_LEAVES
+        # A fit of fewer rows than MAX_LEAVES_ROWS keeps fully grown trees.
+        smaller = build_pipeline(key, {"n_estimators": 3}, task=task, roles=detect_roles(X),
+                                 seed=0, n_jobs=1,
+                                 n_classes=2 if task == "classification" else 0,
+                                 n_rows=MAX_LEAVES_ROWS - 1)
+        assert _inner(smaller[-1]).max_leaf_nodes is None
