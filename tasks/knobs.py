@@ -153,8 +153,8 @@ class Knobs(BaseModel):
         description="Only model families and featurization that export to ONNX (LightGBM, "
         "XGBoost, the forests and scikit-learn's models; dates as seconds, text target-encoded; "
         "no StackEnsemble, temperature or tuned threshold): the registered model then always "
-        "has an onnx/model.onnx beside it. Off: the export is still tried and its outcome "
-        "recorded.",
+        "has an onnx/model.onnx beside it. Off: the export is still tried when it takes little "
+        "time (at most 5% of the run so far, or 3 s), and its outcome recorded.",
     )
     enable_ensembling: bool = Field(
         default=True, description="Try a greedy ensemble of the best trials."

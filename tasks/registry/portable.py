@@ -25,6 +25,11 @@ ONNX_ARTIFACT = "onnx/model.onnx"
 # ensemble of boosters took 10 s, a small one 2 s).
 EXPORT_SECONDS = 2.0
 EXPORT_SECONDS_PER_MB = 1.0
+# An export not asked for (enable_onnx_compatible_models off) takes at most this share of the run
+# so far, or UNASKED_EXPORT_SECONDS, whichever is more: like the charts, it must not make a long
+# run's finish much longer (a 36 MB forest of fully grown trees converts in 5-6 s).
+EXPORT_SHARE = 0.05
+UNASKED_EXPORT_SECONDS = 3.0
 
 
 def export_seconds(model_bytes: int | None) -> float:
@@ -32,17 +37,30 @@ def export_seconds(model_bytes: int | None) -> float:
     return EXPORT_SECONDS + EXPORT_SECONDS_PER_MB * (model_bytes or 0) / 1e6
 
 
+def _unaffordable(budget: Budget, model_bytes: int | None) -> str | None:
+    """Why an export not asked for is not tried, or None when it is."""
+    needs = export_seconds(model_bytes)
+    if budget.left() < needs:
+        return (f"the budget has {max(0.0, budget.left()):.0f} s left, about {needs:.0f} s too "
+                "few to convert this model")
+    share = max(UNASKED_EXPORT_SECONDS, EXPORT_SHARE * budget.elapsed())
+    if needs > share:
+        return (f"converting this model would take about {needs:.0f} s, more than the "
+                f"{share:.0f} s an export not asked for may take ({EXPORT_SHARE:.0%} of the run "
+                "so far)")
+    return None
+
+
 def log_onnx(run: TrackedRun, model: Estimator, required: bool = False,
              budget: Budget | None = None, model_bytes: int | None = None) -> str:
     """Export the model, log the graph, record the outcome; the outcome as one sentence.
     required (enable_onnx_compatible_models): a failed export is a warning, not a note, and it
-    is tried whatever time the budget has left; else it is tried when the budget has left about
-    what it takes (export_seconds of the pickled size, model_bytes)."""
-    needs = export_seconds(model_bytes)
-    if not required and budget is not None and budget.left() < needs:
-        outcome = (f"not exported: the budget has {max(0.0, budget.left()):.0f} s left, about "
-                   f"{needs:.0f} s too few to convert this model; enable_onnx_compatible_models "
-                   "always exports")
+    is tried whatever time the budget has left; else it is tried when what it takes
+    (export_seconds of the pickled size, model_bytes) fits both the time the budget has left and
+    the share of the run an export not asked for may take."""
+    skipped = None if required or budget is None else _unaffordable(budget, model_bytes)
+    if skipped is not None:
+        outcome = f"not exported: {skipped}; enable_onnx_compatible_models always exports"
         run.tracker.log_outcome(run.run_id, {}, {"onnx_export": outcome})
         log.info("onnx: %s", outcome)
         return outcome

@@ -148,7 +148,8 @@ def test_the_onnx_export_is_logged_beside_the_model_or_skipped_with_the_budget(p
     """Without enable_onnx_compatible_models: a CatBoost model is recorded as not converting, and
     asking for its graph says why; a LightGBM on native categories converts, its graph is logged
     on the run and scores as the model; with too little budget left the export is not tried,
-    and the run says why; with the flag it is tried whatever the budget."""
+    and the run says why, as when it would take more than its share of the run; with the flag
+    it is tried whatever the budget."""
     from explain_models import fit_final, table
 
     from tasks.budget import Budget
@@ -173,6 +174,15 @@ def test_the_onnx_export_is_logged_beside_the_model_or_skipped_with_the_budget(p
     assert skipped.startswith("not exported: the budget has 0 s left, about 3 s too few")
     assert pieces.client.get_run(run_id).data.tags["onnx_export"] == skipped
     assert not pieces.client.list_artifacts(run_id, "onnx")
+    # An hour's budget with 20 s spent: time enough, but an export nobody asked for takes at most
+    # its share of the run (3 s here); a small model's fits it.
+    long = Budget(minutes=60.0, started=time.monotonic() - 20.0)
+    costly = log_onnx(pieces.run, pieces.model, budget=long, model_bytes=10 * 10**6)
+    assert costly.startswith("not exported: converting this model would take about 12 s, more "
+                             "than the 3 s an export not asked for may take (5% of the run so far)")
+    assert not pieces.client.list_artifacts(run_id, "onnx")
+    small = log_onnx(pieces.run, pieces.model, budget=long, model_bytes=10**5)
+    assert small.startswith("exported to onnx/model.onnx ("), small
 
     done = log_onnx(pieces.run, pieces.model, required=True, budget=spent)
     assert done.startswith("exported to onnx/model.onnx (")
