@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from tasks.cores import available_cores
 from tasks.models.families import FAMILIES
 from tasks.search.worker_process import TrialLimits, WorkerProcess, take_spare
 
@@ -76,9 +77,11 @@ class WorkerPool:
         self._all: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self.cut_off_at: float | None = None  # epoch seconds: running trials stop then
+        self.size: int | None = None  # the workers warm() started (the run's concurrency)
 
     def warm(self, n: int) -> None:
         """Start n workers now, so their start-up overlaps the caller's own work."""
+        self.size = n
         for _ in range(n):
             self._idle.put(self._start())
 
@@ -91,16 +94,26 @@ class WorkerPool:
 
     def run(self, candidate: Candidate, limits: TrialLimits) -> TrialResult:
         worker = self._idle_worker()
+        family = FAMILIES.get(candidate.family)
+        # What the trial imports (torch) would stay in its worker for every later trial: the
+        # worker is replaced after it. When the run leaves a core unused (one trial at a time on
+        # two cores), the successor loads there while the trial runs, not after it, where the
+        # next trial would wait for it (about 1.9 s); else it would be one more process holding
+        # the data beside the running ones.
+        retire = family is not None and family.retire_worker
+        successor = self._start() if retire and self._core_unused() else None
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
         result = replace(result, started_at=worker.sent_at or time.time(), ended_at=time.time())
-        family = FAMILIES.get(candidate.family)
-        if worker.alive and family is not None and family.retire_worker:
-            # What its trial imported (torch) would stay in the worker for every later trial.
+        if retire:
             worker.stop()
-            self._idle.put(self._start())  # loading the data while the result is recorded
+            self._idle.put(successor or self._start())  # loading while the result is recorded
         elif worker.alive:
             self._idle.put(worker)
         return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
+
+    def _core_unused(self) -> bool:
+        """Whether the run's trials leave one of this machine's cores idle."""
+        return self.size is not None and self.size * self.payload.threads < available_cores()
 
     def _idle_worker(self) -> WorkerProcess:
         """An idle worker still alive (one may have been killed from outside), else a new one."""

@@ -9,7 +9,9 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -18,6 +20,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from support import IN_CI, ROOT, dataset_path, load
 
 from tasks.config import parse_config
+from tasks.cores import available_cores
 from tasks.data.inspect import inspect_data
 from tasks.data.split import SplitPlan, split_data
 from tasks.features.preprocess import native_columns
@@ -259,14 +262,18 @@ def test_torch_is_imported_to_fit_only_and_without_its_compiler():
     assert run.stdout.splitlines() == ["built ['mlp'] False []", "fitted True False 1"]
 
 
-def test_the_worker_that_ran_a_network_is_replaced(tmp_path):
+def blood_payload(folder: Path, name: str) -> Payload:
     frame = load("blood_transfusion")
     config = parse_config(training_data="blood", target="donated_march_2007",
                           n_cross_validations=2)
     profile = inspect_data(config, frame)
     data, _ = split_data(SplitPlan.of(config), profile, frame)
     settings = TrialSettings(roles=profile.roles, seed=0, n_jobs=1)
-    pool = WorkerPool(Payload.write(data, settings, tmp_path, "blood"))
+    return Payload.write(data, settings, folder, name)
+
+
+def test_the_worker_that_ran_a_network_is_replaced(tmp_path):
+    pool = WorkerPool(blood_payload(tmp_path, "blood"))
     try:
         first = pool.run(Candidate(0, "logistic_regression",
                                    dict(load_space("logistic_regression").defaults[0])),
@@ -283,3 +290,33 @@ def test_the_worker_that_ran_a_network_is_replaced(tmp_path):
         assert again.ok and [w.process.pid for w in pool._all if w.alive] == [after]
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="needs a core for the trial and one unused")
+def test_a_network_workers_successor_loads_during_its_trial_only_on_an_unused_core(tmp_path):
+    """One trial at a time on two cores: the successor starts as the network's trial does, so the
+    next trial does not wait for it; with a trial on every core, only after it (no extra process
+    holding the data beside the running ones)."""
+    for size, early in ((1, True), (available_cores(), False)):
+        pool = WorkerPool(blood_payload(tmp_path, f"blood-{size}"))
+        pool.warm(size)
+        most, done = 0, threading.Event()
+
+        def count() -> None:  # the pool's live workers while the trial runs
+            nonlocal most
+            while not done.wait(0.01):
+                most = max(most, sum(w.alive for w in pool._all))
+
+        watcher = threading.Thread(target=count)
+        watcher.start()
+        try:
+            network = pool.run(Candidate(1, "mlp", {**QUICK, "max_epochs": 2}), TrialLimits())
+        finally:
+            done.set()
+            watcher.join()
+        try:
+            assert network.ok, network.error
+            assert most == size + early, (size, most)
+            assert sum(w.alive for w in pool._all) == size
+        finally:
+            pool.close()
