@@ -3,9 +3,10 @@ ask the next, decide when to stop.
 
 The loop knows nothing of Prefect or MLflow: it is given an evaluator that runs candidates (the
 flow submits them as tasks to its worker pool) and a function that records each result (the flow
-logs it). With one trial at a time, ask and tell alternate in trial order, so a seeded search is
-reproducible; with more, a new trial starts as soon as any one finishes, so a slow trial never
-holds the others' cores idle.
+logs it). Told in ask order (a deterministic run), a seeded search is reproducible at any
+concurrency, and the next trial is asked while the running ones work; told as they finish, a new
+trial starts as soon as any one finishes. Either way a slow trial never holds the others' cores
+idle.
 """
 
 from __future__ import annotations
@@ -138,34 +139,65 @@ def run_search(
         handle = evaluator.first_done(list(running))
         item = running.pop(handle)
         item.result = evaluator.result(handle)
-        # From the ask to the result, the hand-over and recording included; a trial the head
-        # start ran before it was asked took its worker's time (tasks.search.head_start).
+        # From the hand-over to the result, the recording included; a trial the head start ran
+        # before it was asked took its worker's time (tasks.search.head_start).
         ran = item.result.ended_at - item.result.started_at
         state.durations.append(max(ran, time.monotonic() - item.started))
         if not ordered:
             tell(item)
 
+    def ask() -> tuple[_Asked, Candidate | None]:
+        """The next trial, and its candidate to run (None: a repeat, its result known)."""
+        nonlocal asked
+        queued = bool(queue)
+        trial, candidate = ask_candidate(study, families, queue)
+        item = _Asked(trial, queued, time.monotonic())
+        asked += 1
+        if ordered:
+            pending.append(item)
+        if (repeat := state.repeat_of(candidate)) is not None:
+            item.result = repeat
+            if not ordered:
+                tell(item)
+            return item, None
+        return item, candidate
+
+    def submit(item: _Asked, candidate: Candidate) -> None:
+        if limits.prune:
+            candidate = replace(candidate, prune_bars=state.prune_bars())
+        item.started = time.monotonic()
+        running[evaluator.submit(candidate)] = item
+
+    def tellable(upto: int) -> bool:
+        """Ordered: whether every trial asked before the upto-th has its result."""
+        return all(item.result is not None for item in pending[:max(0, upto - told)])
+
+    # Ordered: the next trial, asked while the running ones work once the results it sees are
+    # all in (those of trials lag asks back): asked now or when a worker frees, it is the same
+    # trial, and it starts the moment one does, the sampler's and the tracking's time off the
+    # workers' path. Asked while the search had no reason to stop, it runs whatever comes.
+    ahead: tuple[_Asked, Candidate] | None = None
     while True:
-        while reason is None and len(running) < limits.batch_size:
-            if limits.lag is not None:
-                tell_ready(asked - limits.lag)
-                if stopped():
-                    break
-            queued = bool(queue)
-            trial, candidate = ask_candidate(study, families, queue)
-            item = _Asked(trial, queued, time.monotonic())
-            asked += 1
-            if ordered:
-                pending.append(item)
-            if (repeat := state.repeat_of(candidate)) is not None:
-                item.result = repeat
-                if not ordered:
-                    tell(item)
+        while len(running) < limits.batch_size and (ahead is not None or reason is None):
+            if ahead is not None:
+                submit(*ahead)
+                ahead = None
             else:
-                if limits.prune:
-                    candidate = replace(candidate, prune_bars=state.prune_bars())
-                running[evaluator.submit(candidate)] = item
+                if limits.lag is not None:
+                    tell_ready(asked - limits.lag)
+                    if stopped():
+                        break
+                item, candidate = ask()
+                if candidate is not None:
+                    submit(item, candidate)
             reason = reason or _stop_reason(limits, state, asked - told)
+        if (limits.lag is not None and running and ahead is None and reason is None
+                and tellable(asked - limits.lag)):
+            tell_ready(asked - limits.lag)
+            if not stopped():
+                item, candidate = ask()
+                ahead = None if candidate is None else (item, candidate)
+                reason = reason or _stop_reason(limits, state, asked - told)
         if running:
             collect()
         elif ordered and told < asked:
@@ -184,7 +216,7 @@ class _Asked:
 
     trial: optuna.trial.Trial
     queued: bool  # a first point (portfolio, defaults, retries): not counted by early stopping
-    started: float
+    started: float  # time.monotonic() it was handed to the evaluator
     result: TrialResult | None = None
     seconds: float | None = None  # wall seconds, for a trial that ran (not a repeat)
 

@@ -323,3 +323,27 @@ def test_an_ordered_search_asks_the_same_trials_at_any_concurrency(tmp_path, ord
         assert runs[1] == runs[2] == runs[3]
     else:
         assert sorted(runs[1]) != sorted(runs[2])
+
+
+def test_an_ordered_search_asks_the_next_trial_while_the_running_one_works(tmp_path):
+    """One trial at a time, results told 7 asks late: the sampler's ask (and the telling and
+    recording of the results it sees) happens while the trial before runs, so each trial is
+    handed over the moment the one before it ends; the last trial asked is run too."""
+    evaluator = by_params(workers=1)
+    evaluator.seconds = lambda n: 0.1
+    ended: dict[int, float] = {}
+    original = evaluator.submit
+
+    def submit(c):
+        future = original(c)
+        future.add_done_callback(lambda _: ended.setdefault(c.number, time.time()))
+        return future
+
+    evaluator.submit = submit
+    tried = study(tmp_path)
+    outcome = run_search(tried, FAMILIES, AUC, limits(iterations=12, lag=7), evaluator,
+                         lambda r: None)
+    assert len(outcome.results) == 12 and evaluator.submitted == list(range(12))
+    asked = {t.number: t.datetime_start.timestamp() for t in tried.trials}
+    late = [n for n in range(1, 12) if asked[n] > ended[n - 1]]
+    assert not late, f"trials asked only after the one before them ended: {late}"
