@@ -1,7 +1,7 @@
 """The worker pool's figures: trials per minute with 1 and 2 concurrent workers, and the full
 flow's overhead against a bare Optuna loop calling the same objective in one process.
 
-    .venv/bin/python benchmarks/parallel.py [--trials 50] [--throughput-trials 40]
+    .venv/bin/python benchmarks/parallel.py [--trials 50] [--throughput-trials 40] [--repeats 2]
 
 Both sides of each comparison run in the same invocation, one after the other, on the same
 5,000-row table (phoneme, seeded sample), so the ratios hold on a noisy shared machine better than
@@ -158,6 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--throughput-trials", type=int, default=40)
+    parser.add_argument("--repeats", type=int, choices=(1, 2), default=2,
+                        help="overhead runs of each side: 2 runs flow, bare, bare, flow")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -167,42 +170,67 @@ def main() -> None:
         tmp_path = Path(tmp)
         data = sample(tmp_path)
 
-        # The random sampler: both runs try the same configurations in the same order, so the
-        # ratio measures the pool, not two searches that went different ways (with TPE, one
-        # 20 s gradient boosting trial asked late in one run and not the other decides it).
-        print(f"## Throughput: {args.throughput_trials} trials, {DATASET} {ROWS:,} rows, "
-              "5-fold CV, every family, random sampler, 1 thread per trial\n")
-        print("| workers | trials | search s | trials/min | ratio |")
-        print("|---|---|---|---|---|")
-        base, sequences = None, []
-        for workers in (1, 2):
-            work = tmp_path / f"w{workers}"
-            run_cli(data, work, "--iterations", str(args.throughput_trials), "--no-ensembling",
-                    "--max-concurrent", str(workers), "--max-cores", "1", "--sampler", "random")
-            trials, span = search_span(work)
-            sequences.append([t.params for t in sorted(trials, key=lambda t: t.number)])
-            rate = 60 * len(trials) / span
-            base = base or rate
-            print(f"| {workers} | {len(trials)} | {span:.1f} | {rate:.1f} | {rate / base:.2f}x |")
-        print(f"\nsame configurations in both runs: {'yes' if sequences[0] == sequences[1] else 'no'}")
+        if not args.skip_throughput:
+            # The random sampler: both runs try the same configurations in the same order, so the
+            # ratio measures the pool, not two searches that went different ways (with TPE, one
+            # 20 s gradient boosting trial asked late in one run and not the other decides it).
+            print(f"## Throughput: {args.throughput_trials} trials, {DATASET} {ROWS:,} rows, "
+                  "5-fold CV, every family, random sampler, 1 thread per trial\n")
+            print("| workers | trials | search s | trials/min | ratio |")
+            print("|---|---|---|---|---|")
+            base, sequences = None, []
+            for workers in (1, 2):
+                work = tmp_path / f"w{workers}"
+                run_cli(data, work, "--iterations", str(args.throughput_trials), "--no-ensembling",
+                        "--max-concurrent", str(workers), "--max-cores", "1", "--sampler", "random")
+                trials, span = search_span(work)
+                sequences.append([t.params for t in sorted(trials, key=lambda t: t.number)])
+                rate = 60 * len(trials) / span
+                base = base or rate
+                print(f"| {workers} | {len(trials)} | {span:.1f} | {rate:.1f} | "
+                      f"{rate / base:.2f}x |")
+            same = sequences[0] == sequences[1]
+            print(f"\nsame configurations in both runs: {'yes' if same else 'no'}")
 
         print(f"\n## Overhead: {args.trials} trials, one at a time, full flow vs a bare Optuna loop\n")
-        work = tmp_path / "flow"
-        flow_wall, out = run_cli(data, work, "--iterations", str(args.trials), "--no-ensembling",
-                                 "--max-concurrent", "1")
-        trials, span = search_span(work)
-        bare = bare_loop(data, args.trials)
-        same = [t.params for t in sorted(trials, key=lambda t: t.number)] == bare["configurations"]
-        print("| | wall s | search s | fitting and predicting s |")
-        print("|---|---|---|---|")
-        print(f"| bare loop (the flow's run_search, in one process) | {bare['wall']:.1f} | "
-              f"{bare['search']:.1f} | {bare['work']:.1f} |")
-        print(f"| automl train (Prefect, MLflow, worker process) | {flow_wall:.1f} | {span:.1f} | "
-              f"{work_seconds(trials):.1f} |")
-        print(f"\nextra wall time: {100 * (flow_wall / bare['wall'] - 1):+.1f}% "
-              f"(search alone: {100 * (span / bare['search'] - 1):+.1f}%); "
-              f"flow-reported wall {out['wall_seconds']:.1f} s; "
-              f"same configurations in both: {'yes' if same else 'no'}")
+        # The order flow, bare, bare, flow (with --repeats 2): a machine that slows down or
+        # speeds up during the comparison weighs on both sides alike. The same configurations
+        # take seconds of fitting that vary by 5% between runs, so each side's machinery (its
+        # wall time less its fitting and predicting) is reported beside the whole.
+        order = ["flow", "bare"] if args.repeats == 1 else ["flow", "bare", "bare", "flow"]
+        print("| run | wall s | search s | fitting and predicting s | wall less fitting s |")
+        print("|---|---|---|---|---|")
+        runs: dict[str, list[tuple[float, float, float]]] = {"flow": [], "bare": []}
+        seen: list[list[dict]] = []  # each run's configurations, in trial order
+        flow_wall = 0.0
+        for n, side in enumerate(order):
+            if side == "flow":
+                work = tmp_path / f"flow{n}"
+                wall, out = run_cli(data, work, "--iterations", str(args.trials),
+                                    "--no-ensembling", "--max-concurrent", "1")
+                trials, span = search_span(work)
+                seconds = work_seconds(trials)
+                configurations = [t.params for t in sorted(trials, key=lambda t: t.number)]
+                flow_wall = out["wall_seconds"]
+                label = "automl train (Prefect, MLflow, worker process)"
+            else:
+                bare = bare_loop(data, args.trials)
+                wall, span, seconds = bare["wall"], bare["search"], bare["work"]
+                configurations = bare["configurations"]
+                label = "bare loop (the flow's run_search, in one process)"
+            runs[side].append((wall, span, seconds))
+            seen.append(configurations)
+            print(f"| {label} | {wall:.1f} | {span:.1f} | {seconds:.1f} | {wall - seconds:.1f} |")
+        mean = {side: [sum(v) / len(v) for v in zip(*runs[side], strict=True)]
+                for side in ("flow", "bare")}
+        (fw, fs, fwork), (bw, bs, bwork) = mean["flow"], mean["bare"]
+        print(f"\nextra wall time: {100 * (fw / bw - 1):+.1f}% (search alone: "
+              f"{100 * (fs / bs - 1):+.1f}%); the machinery, wall less fitting: "
+              f"{fw - fwork:.1f} s against {bw - bwork:.1f} s, {fw - fwork - bw + bwork:+.1f} s or "
+              f"{100 * (fw - fwork - bw + bwork) / bw:+.1f}% of the bare loop's wall; "
+              f"flow-reported wall {flow_wall:.1f} s; "
+              f"same configurations in every run: "
+              f"{'yes' if all(c == seen[0] for c in seen) else 'no'}")
 
 
 if __name__ == "__main__":
