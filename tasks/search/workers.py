@@ -105,8 +105,12 @@ class WorkerPool:
         result = worker.run(candidate, limits, lambda: self.cut_off_at)
         result = replace(result, started_at=worker.sent_at or time.time(), ended_at=time.time())
         if retire:
+            alive = worker.alive  # not when the pool was closed, or the trial killed, meanwhile
             worker.stop()
-            self._idle.put(successor or self._start())  # loading while the result is recorded
+            if successor is not None:
+                self._idle.put(successor)
+            elif alive:
+                self._idle.put(self._start())  # loading while the result is recorded
         elif worker.alive:
             self._idle.put(worker)
         return replace(result, worker=f"{socket.gethostname()}:{os.getpid()}")
