@@ -14,7 +14,7 @@ AZURITE_VERSION := 3.35.0
 AZURITE_STAMP := .azurite/.installed-$(AZURITE_VERSION)
 NPM := $(shell command -v npm)
 
-.PHONY: install run test lint bench bench-env bench-foundation bench-parallel bench-budget clean deploy stop
+.PHONY: install run test lint bench bench-env bench-scale bench-foundation bench-parallel bench-budget clean deploy stop
 
 install: $(STAMP)
 
@@ -79,6 +79,12 @@ bench: $(STAMP) $(BENCH_STAMP)
 # bare Optuna loop (part of make bench).
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/parallel.py
+
+# Large tables: generated 1 and 5 million rows (and adult stacked 8 times, for memory) against
+# LightGBM defaults and FLAML at the same budget; about an hour. SCALE_ARGS e.g. "--rows 1000000".
+SCALE_ARGS ?=
+bench-scale: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
 
 # Does --timeout-minutes hold? Every shared dataset at a 1-minute budget (about 25 minutes).
 bench-budget: $(STAMP)

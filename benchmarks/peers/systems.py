@@ -102,6 +102,8 @@ SYSTEMS = {
     # One trial at a time on all the cores (one worker process): the memory of one worker less.
     "automl-flow-serial": _flow_serial,
     "hgb-defaults": _runner(VENV, "hgb.py"),
+    # The scale benchmark's baseline (make bench-scale): one LightGBM fit with default settings.
+    "lgbm-defaults": _runner(VENV, "lgbm.py"),
     "flaml": _runner(BENCH_VENV, "flaml_runner.py"),
     "autogluon": _runner(BENCH_VENV, "autogluon_runner.py"),
     # Not in the default set: bagged and stacked, it needs minutes, not one (the 180 s runs).
