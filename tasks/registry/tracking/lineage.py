@@ -99,4 +99,4 @@ def _all_str(column: pd.Series) -> bool:
         return False
     if isinstance(column.dtype, pd.CategoricalDtype):
         return _all_str(pd.Series(column.cat.categories))
-    return pd.api.types.infer_dtype(column, skipna=False) == "string"
+    return bool(pd.api.types.infer_dtype(column, skipna=False) == "string")
