@@ -84,7 +84,7 @@ def digest(frame: pd.DataFrame) -> str:
     without calling type() on every cell of the whole table to find the string columns (2.4 s
     on an 800,000 x 21 table, against 0.02 s)."""
     head = frame.head(MAX_ROWS)
-    strings = [c for c in frame.columns if _all_str(frame[c])]
+    strings = [c for i, c in enumerate(frame.columns) if _all_str(frame.iloc[:, i])]
     numbers = head.select_dtypes(include=[np.number]).columns
     head = head[pd.Index(strings).union(numbers)]
     return get_normalized_md5_digest(

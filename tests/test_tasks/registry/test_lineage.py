@@ -47,3 +47,8 @@ def test_the_logged_dataset_has_every_column_in_its_schema(tmp_path):
     assert [c["name"] for c in schema] == list(frame.columns)
     assert json.loads(inputs[0].dataset.profile)["num_rows"] == len(frame)
     assert client.get_run(run_id).data.tags["automl.data_digest"] == value
+
+
+def test_a_table_with_two_columns_of_one_name_still_gets_a_digest():
+    frame = pd.DataFrame([["a", 1, "b"], ["c", 2, "d"]], columns=["x", "n", "x"])
+    assert len(digest(frame)) > 0
