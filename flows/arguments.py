@@ -141,6 +141,8 @@ def parser() -> argparse.ArgumentParser:
     resources.add_argument("--max-cores", type=int, dest="max_cores_per_iteration")
     resources.add_argument("--task-runner", choices=["local", "dask"])
     resources.add_argument("--dask-address")
+    resources.add_argument("--training-mode", choices=["non_distributed", "distributed"])
+    resources.add_argument("--max-nodes", type=int)
     tracking = train.add_argument_group("tracking and registry")
     tracking.add_argument("--experiment", dest="experiment_name")
     tracking.add_argument("--model-name")

@@ -86,6 +86,10 @@ def _run(
             command line: Prefect's and MLflow's shutdown).
     """
     budget = Budget.start(config.experiment_timeout_minutes, started_at, shutdown_seconds)
+    if config.training_mode == "distributed":
+        from flows.distributed import distributed_run
+
+        return distributed_run(config, budget)
     load_plugins()
     with steps.timed() as phases:
         if (prepared := take_prepared(config)) is not None:
@@ -237,7 +241,9 @@ def _told(config: AutoMLConfig, what: str, kept: str | None) -> Iterator[None]:
 def task_runner(config: AutoMLConfig) -> TaskRunner[Any]:  # Any: Prefect's future type
     """Where the trials run: threads of this process that each watch a local worker process, or a
     Dask cluster (an existing one at dask_address, else a local one of worker processes)."""
-    if config.task_runner == "dask":
+    if config.task_runner == "dask" and config.training_mode != "distributed":
+        # (Distributed training's trials run one after another, each on the whole cluster
+        # through its own client: flows.distributed.)
         from prefect_dask.task_runners import DaskTaskRunner
 
         if config.dask_address:

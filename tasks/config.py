@@ -71,10 +71,17 @@ class AutoMLConfig(Knobs):
             )
         if self.test_data is not None and self.test_size is not None:
             raise ValueError("choose test_data or test_size, not both")
-        if self.dask_address is not None and self.task_runner != "dask":
+        distributed = self.training_mode == "distributed"
+        if self.dask_address is not None and self.task_runner != "dask" and not distributed:
             raise ValueError(
-                f"dask_address {self.dask_address!r} needs task_runner='dask' (--task-runner dask)"
+                f"dask_address {self.dask_address!r} needs task_runner='dask' (--task-runner dask) "
+                "or training_mode='distributed'"
             )
+        if distributed:
+            _check_distributed(self)
+        elif self.max_nodes is not None:
+            raise ValueError(f"max_nodes {self.max_nodes} applies to distributed training; add "
+                             "training_mode='distributed' (--training-mode distributed) or drop it")
         return self
 
     @property
@@ -121,6 +128,32 @@ class AutoMLConfig(Knobs):
     @property
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or default_tracking_uri(self.workdir)
+
+
+# Tables distributed training cannot read: it reads Parquet partition by partition.
+_NOT_PARQUET = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".xlsx", ".xls", ".feather",
+                ".arrow", ".orc", ".gz", ".bz2", ".zip", ".zst", ".xz")
+
+
+def _check_distributed(config: AutoMLConfig) -> None:
+    """What distributed training does not do, refused before anything starts."""
+    refused = {
+        "n_cross_validations": "it validates on a holdout: give validation_size or "
+        "validation_data instead",
+        "resume": "its trials are not kept for a resume: start the run again",
+        "weight_column": "its boosters are trained without weights: drop it",
+    }
+    for name, why in refused.items():
+        value = getattr(config, name)
+        if value not in (None, False):
+            raise ValueError(f"{name}={value!r} is not available with "
+                             f"training_mode='distributed': {why}")
+    for name in ("training_data", "validation_data", "test_data"):
+        url = getattr(config, name)
+        if url and url.lower().rstrip("/").endswith(_NOT_PARQUET):
+            raise ValueError(f"{name} '{url}' is not Parquet; training_mode='distributed' reads "
+                             "Parquet (a file, a folder or a prefix of part files): convert it, "
+                             "e.g. with pandas' to_parquet, or train without distributed mode")
 
 
 def default_tracking_uri(workdir: str = "automl-runs") -> str:

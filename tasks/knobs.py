@@ -93,6 +93,21 @@ class Knobs(BaseModel):
     dask_address: str | None = Field(
         default=None, description="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786."
     )
+    training_mode: Literal["non_distributed", "distributed"] = Field(
+        default="non_distributed",
+        description="distributed: LightGBM and XGBoost trained data-parallel on a Dask cluster "
+        "(dask_address, else a local cluster of max_nodes worker processes) from Parquet read "
+        "partition by partition, each worker holding only its own partitions; holdout "
+        "validation, trials one after another, no ensemble; the registered model predicts on "
+        "one machine. non_distributed: every trial on one machine's worker process (or a Dask "
+        "worker's, task_runner=dask) with the whole table.",
+    )
+    max_nodes: int | None = Field(
+        default=None, ge=1,
+        description="Distributed training: the Dask workers to train on (a local cluster of this "
+        "many worker processes; with dask_address, the workers to wait for). When empty, the "
+        "cores this run may use, or the cluster's workers.",
+    )
     optuna_storage: str | None = Field(
         default=None,
         description="Optuna RDB storage URL (postgresql://, mysql://, sqlite:///) for "

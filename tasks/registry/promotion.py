@@ -38,7 +38,7 @@ from tasks.features.preprocess import required_columns
 from tasks.models.predict import predict_scores
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tasks.final.evaluation import HeldOutPredictions
     from tasks.metrics import Metric
@@ -164,13 +164,24 @@ def _cannot_score(model: Estimator, held: HeldOutPredictions) -> str | None:
     return None
 
 
-def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions, metric: Metric,
-            new_score: float, *, allowed: bool, digest: str | None) -> Decision:
-    """Decide, move the alias, tag the version; one process at a time per model name."""
+def promote(tracker: Tracker, name: str, version: str, held: HeldOutPredictions | None,
+            metric: Metric, new_score: float, *, allowed: bool, digest: str | None,
+            basis: str | None = None,
+            champion: Callable[[], ChampionScore | None] | None = None) -> Decision:
+    """Decide, move the alias, tag the version; one process at a time per model name.
+
+    The champion is scored on `held` (score_champion), or by `champion` on rows held elsewhere
+    (a distributed run's held-out rows stay on its cluster), on `basis` rows."""
+    if champion is None:
+        assert held is not None
+        rows = held
+
+        def champion() -> ChampionScore | None:
+            return score_champion(tracker, name, rows, metric, digest)
+    basis = basis or (held.basis if held is not None else "validation")
     with registry_lock(tracker.tracking_uri, name):
         for _ in range(_ATTEMPTS):
-            champion = score_champion(tracker, name, held, metric, digest)
-            decision = decide(metric, held.basis, new_score, champion, allowed=allowed)
+            decision = decide(metric, basis, new_score, champion(), allowed=allowed)
             if decision.alias is None:
                 break
             # Compare-and-set: only move an alias if the champion is still the one compared.

@@ -171,9 +171,11 @@ def planned(config: AutoMLConfig) -> int:
 
 def eligible(config: AutoMLConfig) -> bool:
     """A new run on local workers, whose tables need nothing of Prefect to be read: a resumed
-    run's first trials come from its history, a Dask runner's workers are elsewhere, and a Secret
-    block of storage options is read through Prefect's API."""
-    return not config.resume and config.task_runner != "dask" and not config.storage_secret
+    run's first trials come from its history, a Dask runner's workers are elsewhere, a Secret
+    block of storage options is read through Prefect's API, and distributed training reads its
+    table on its cluster."""
+    return (not config.resume and config.task_runner != "dask" and not config.storage_secret
+            and config.training_mode != "distributed")
 
 
 def prepare(config: AutoMLConfig, started_at: float, shutdown_seconds: float) -> Prepared:

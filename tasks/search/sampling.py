@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from tasks.search.candidates import TrialResult
     from tasks.types import Params, ParamValue
 
-__all__ = ["FAMILY", "make_sampler", "first_points", "ask_candidate", "tell_result"]
+__all__ = ["FAMILY", "make_sampler", "first_points", "ask_candidate", "tell_result",
+           "suggest_param"]
 
 FAMILY = "family"
 
@@ -82,7 +83,7 @@ def ask_candidate(
     trial = study.ask()
     family = trial.suggest_categorical(FAMILY, families)
     params = {
-        name: _suggest(trial, f"{family}__{name}", dist)
+        name: suggest_param(trial, f"{family}__{name}", dist)
         for name, dist in load_space(family).params.items()
     }
     return trial, Candidate(trial.number, family, params)
@@ -133,7 +134,7 @@ def _running_means(scores: tuple[float, ...]) -> list[float]:
         return [float(np.nanmean(values[: i + 1])) for i in range(len(values))]
 
 
-def _suggest(trial: Trial, name: str, dist: BaseDistribution) -> ParamValue:
+def suggest_param(trial: Trial, name: str, dist: BaseDistribution) -> ParamValue:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
     if isinstance(dist, IntDistribution):

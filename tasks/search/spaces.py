@@ -29,7 +29,11 @@ if TYPE_CHECKING:
     from tasks.types import Params
 
 __all__ = ["SearchSpace", "fixed_settings", "load_space", "parse_space", "register_space",
-           "validate_point"]
+           "validate_point", "parse_distributed_spaces", "DISTRIBUTED"]
+
+# search_spaces/distributed.yaml: the spaces of distributed training (tasks.distributed), one
+# mapping per family in the format of a family's own file.
+DISTRIBUTED = "distributed"
 
 _TYPES = ("float", "int", "categorical")
 _KEYS = {"fixed", "params", "defaults"}
@@ -62,6 +66,16 @@ def load_space(stem: str) -> SearchSpace:
     if stem in _REGISTERED:
         return _REGISTERED[stem]
     return parse_space(stem, _document(stem))
+
+
+@cache
+def parse_distributed_spaces() -> dict[str, SearchSpace]:
+    """The families of distributed training and their spaces."""
+    document = _document(DISTRIBUTED)
+    if not isinstance(document, dict):
+        raise ConfigError(f"search_spaces/{DISTRIBUTED}.yaml must map families to their spaces")
+    return {family: parse_space(f"{DISTRIBUTED}.{family}", space)
+            for family, space in document.items()}
 
 
 @cache
