@@ -282,7 +282,6 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
         tracker.log_trial(run_id, result, {} if best is None else {
             f"best_so_far_{metric.name}": best.metrics[metric.name]}, len(results) - 1)
         tell_result(study, trial, result, metric.name, None)
-        log.info("distributed: %s %s", candidate.label, _line(result, metric))
         if (best is not None and config.experiment_exit_score is not None
                 and not metric.better(config.experiment_exit_score, best.metrics[metric.name])):
             reason = "exit_score"
@@ -308,6 +307,9 @@ def _trial(client: Client, candidate: Candidate, table: ClusterTable, metric: Me
                            reason="error", started_at=started, ended_at=time.time(),
                            fit_seconds=time.time() - started), None
     scores = _metrics(table.task, table.y_valid, fitted.predictions, table)
+    log.info("distributed: %s %s %.4f in %.1f s, %d of %d rounds kept", candidate.label,
+             metric.name, scores.get(metric.name, float("nan")), fitted.fit_seconds,
+             fitted.rounds, fitted.trained_rounds)
     return TrialResult(
         candidate, ok=metric.name in scores, metrics=scores, fit_seconds=fitted.fit_seconds,
         refit_params={"n_estimators": fitted.rounds}, started_at=started, ended_at=time.time(),
@@ -317,13 +319,6 @@ def _trial(client: Client, candidate: Candidate, table: ClusterTable, metric: Me
 
 def _metrics(task_type: str, y: Array, pred: Array, table: ClusterTable) -> dict[str, float]:
     return score_all(task_type, y, pred, None, table.y_range)
-
-
-def _line(result: TrialResult, metric: Metric) -> str:
-    if not result.ok:
-        return f"failed: {result.error}"
-    return (f"{metric.name} {result.metrics[metric.name]:.4f} in {result.fit_seconds:.1f} s, "
-            f"{result.refit_params['n_estimators']} rounds")
 
 
 def _leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:

@@ -97,10 +97,32 @@ def _flow_serial(job: _Job, out: Path) -> list[str]:
     return [*_flow_command(job, out), "--max-concurrent", "1"]
 
 
+def _flow_distributed(job: _Job, out: Path) -> list[str]:
+    """Distributed training on a local Dask cluster of one worker process per core, from the
+    training split written as part files (about 125,000 rows each, at least two per worker):
+    written before the command starts, so it is not counted."""
+    import pyarrow.parquet as pq
+
+    parts = job.folder / "parts"
+    if not parts.exists():
+        table = pq.read_table(job.train)
+        count = max(2 * len(job.cores), -(-table.num_rows // 125_000))
+        size = -(-table.num_rows // count)
+        parts.mkdir(parents=True)
+        for i, start in enumerate(range(0, table.num_rows, size)):
+            pq.write_table(table.slice(start, size), parts / f"part-{i:04d}.parquet")
+    command = _flow_command(job, out)
+    command[command.index("--data") + 1] = str(parts)
+    return [*command, "--training-mode", "distributed", "--max-nodes", str(len(job.cores))]
+
+
 SYSTEMS = {
     "automl-flow": _flow_command,
     # One trial at a time on all the cores (one worker process): the memory of one worker less.
     "automl-flow-serial": _flow_serial,
+    # training_mode="distributed" on a local cluster of one worker process per core (the scale
+    # benchmark: distributed LightGBM against one machine's).
+    "automl-flow-distributed": _flow_distributed,
     "hgb-defaults": _runner(VENV, "hgb.py"),
     # The scale benchmark's baseline (make bench-scale): one LightGBM fit with default settings.
     "lgbm-defaults": _runner(VENV, "lgbm.py"),
@@ -176,8 +198,13 @@ def _trained(done: Finished, limit: float) -> tuple[dict[str, Any], float]:
 def _predict_pkl(job: _Job, info: dict[str, Any], out: Path, limit: float) -> None:
     pkl = str(info["pkl_uri"]).removeprefix("file://")
     keep = {k: info[k] for k in ("best_model", "trials", "failed_trials", "stop_reason",
-                                 "wall_seconds", "phase_seconds", "validation", "concurrency")
+                                 "wall_seconds", "phase_seconds", "validation", "concurrency",
+                                 "best_params")
             if k in info}
+    # Each trial's model, score, fit seconds and status (the raw records only).
+    keep["trials_run"] = [{k: row.get(k) for k in ("model", "fit_seconds", "status",
+                                                   *info.get("metrics", {}))
+                           if k in row} for row in info.get("leaderboard", [])]
     info.clear()
     info.update(keep)
     command = [str(VENV), str(RUNNERS / "predict_pkl.py"), *job.args(out), "--model", pkl]

@@ -175,3 +175,24 @@ def test_the_validation_curve_matches_the_models_own_probabilities(labels):
     for point, raw in zip(points, curve, strict=True):
         np.testing.assert_allclose(_outputs(raw, labels),
                                    model.predict_proba(X, num_iteration=point), rtol=1e-6)
+
+
+def test_a_trial_is_sized_to_its_share_of_the_time_left_and_to_its_familys_measured_speed():
+    from flows.distributed import MIN_ROUNDS, Rounds
+    from tasks.distributed.boosting import Fitted
+
+    rounds = Rounds(cells=4e6, threads=2)
+    fast = {"learning_rate": 0.1}
+    # Ample time: the learning rate's ceiling; little time: fewer rounds; none: below the floor.
+    assert rounds.affordable("lightgbm", fast, 3600) == 1000
+    assert rounds.affordable("lightgbm", {"learning_rate": 0.02}, 3600) == 5000
+    some = rounds.affordable("lightgbm", fast, 60)
+    assert MIN_ROUNDS <= some < 1000
+    assert rounds.affordable("lightgbm", fast, 6) < MIN_ROUNDS
+    # A trial timed at ten times the prior's speed sizes the next ones of its family, not the
+    # other family's.
+    prior = rounds.per_round("lightgbm")
+    rounds.observe("lightgbm", Fitted(None, 10, 100, 0.5, np.empty(0),
+                                      fit_seconds=3.0 + 100 * prior * 10))
+    assert rounds.affordable("lightgbm", fast, 60) < some / 5
+    assert rounds.per_round("xgboost") == Rounds(cells=4e6, threads=2).per_round("xgboost")
