@@ -201,10 +201,13 @@ def _families(config: AutoMLConfig) -> list[str]:
 @task(name="ingest", cache_policy=NO_CACHE)
 def _ingest(config: AutoMLConfig, client: Client) -> ClusterTable:
     options = storage_options(config.storage_options, config.storage_secret)
-    frame = read_parquet(config.training_data, options, "training_data")
-    validation = (read_parquet(config.validation_data, options, "validation_data")
+    # A table in memory (the Python API's fit): two partitions per worker.
+    partitions = 2 * len(client.nthreads())
+    frame = read_parquet(config.training_data, options, "training_data", partitions)
+    validation = (read_parquet(config.validation_data, options, "validation_data", partitions)
                   if config.validation_data else None)
-    test = read_parquet(config.test_data, options, "test_data") if config.test_data else None
+    test = (read_parquet(config.test_data, options, "test_data", partitions)
+            if config.test_data else None)
     sizes = SplitSizes(config.validation_size, config.test_size, config.random_state)
     return load_table(client, frame, config.target, config.task, sizes, validation, test)
 

@@ -69,6 +69,8 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         max_predict_ms_per_row: float | None = DEFAULTS["max_predict_ms_per_row"],
         task_runner: Literal["local", "dask"] = DEFAULTS["task_runner"],
         dask_address: str | None = DEFAULTS["dask_address"],
+        training_mode: Literal["non_distributed", "distributed"] = DEFAULTS["training_mode"],
+        max_nodes: int | None = DEFAULTS["max_nodes"],
         optuna_storage: str | None = DEFAULTS["optuna_storage"],
         resume: bool = DEFAULTS["resume"],
         experiment_exit_score: float | None = DEFAULTS["experiment_exit_score"],
@@ -111,6 +113,8 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.max_predict_ms_per_row = max_predict_ms_per_row
         self.task_runner = task_runner
         self.dask_address = dask_address
+        self.training_mode = training_mode
+        self.max_nodes = max_nodes
         self.optuna_storage = optuna_storage
         self.resume = resume
         self.experiment_exit_score = experiment_exit_score

@@ -75,9 +75,18 @@ class ClusterTable:
     dropped: dict[str, str]  # column -> why it is not used
 
 
-def read_parquet(url: str, options: dict[str, object] | None, what: str) -> dd.DataFrame:
-    """A lazy Dask DataFrame of the Parquet at url: only its schema is read here."""
+def read_parquet(url: str, options: dict[str, object] | None, what: str,
+                 partitions: int = 2) -> dd.DataFrame:
+    """A lazy Dask DataFrame of the Parquet at url: only its schema is read here. A table the
+    Python API holds in memory (tasks.data.memory) is cut into `partitions` instead, sent to the
+    workers when the run persists it."""
     import dask.dataframe as dd
+
+    from tasks.data.memory import held_table, is_held
+
+    if is_held(url):
+        held: dd.DataFrame = dd.from_pandas(held_table(url, what), npartitions=partitions)
+        return held
 
     try:
         frame: dd.DataFrame = dd.read_parquet(url, storage_options=options or None)
