@@ -28,7 +28,7 @@ from flows.ui import orchestrated_run
 from tasks.cores import available_cores
 from tasks.data.credentials import storage_options
 from tasks.distributed.boosting import FAMILIES, fit_trial, predict_parts
-from tasks.distributed.data import SplitSizes, load_table, read_parquet
+from tasks.distributed.data import SplitSizes, load_table, read_parquet, release_memory
 from tasks.errors import ConfigError, SearchError, first_line
 from tasks.metrics import default_metric, get_metric, score_all
 from tasks.search.candidates import Candidate, TrialResult
@@ -105,8 +105,11 @@ def cluster(config: AutoMLConfig) -> Iterator[Client]:
         return
     cores = available_cores()
     workers = config.max_nodes or cores
+    # pyarrow's own memory pool keeps what reading the partitions freed (about 130 MB per worker
+    # at 1,000,000 rows); the system's allocator returns it.
     with LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers),
-                      processes=True, host="127.0.0.1", dashboard_address=None) as local, \
+                      processes=True, host="127.0.0.1", dashboard_address=None,
+                      env={"ARROW_DEFAULT_MEMORY_POOL": "system"}) as local, \
             Client(local) as client:
         yield client
 
@@ -274,6 +277,7 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
         result, fitted = _trial.with_options(task_run_name=candidate.label)(  # type: ignore[call-overload]
             quote(client), candidate, quote(table), metric, affordable, config.random_state,
             max(1, threads // max(len(client.nthreads()), 1)))
+        release_memory(client)  # what the trial freed, before the next one's peak
         if fitted is not None:
             rounds.observe(family, fitted)
             models[candidate.number] = fitted

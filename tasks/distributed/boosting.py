@@ -101,12 +101,16 @@ def _lightgbm(client: Client, params: Params, table: ClusterTable, metric: Metri
     trained = int(local.booster_.current_iteration())
     n_classes = 0 if table.classes is None else len(table.classes)
     points = _checkpoints(trained, len(table.y_valid), max(n_classes, 1))
-    curve = _curve(client, local, table.valid, points, n_classes)
-    scores = {k: _score(metric, table, pred) for k, pred in zip(points, curve, strict=True)}
-    best = max(scores, key=lambda k: scores[k] if metric.greater_is_better else -scores[k])
+    scores: dict[int, float] = {}
+    best, kept = points[-1], np.empty(0)
+    # Each checkpoint's outputs are made, scored and dropped: only the best are kept.
+    for point, raw in zip(points, _curve(client, local, table.valid, points), strict=True):
+        pred = _outputs(raw, n_classes)
+        scores[point] = _score(metric, table, pred)
+        if len(scores) == 1 or metric.better(scores[point], scores[best]):
+            best, kept = point, pred
     _truncate(local, best)
-    return Fitted(local, best, trained, scores[best], curve[points.index(best)],
-                  time.monotonic() - started, scores)
+    return Fitted(local, best, trained, scores[best], kept, time.monotonic() - started, scores)
 
 
 def _checkpoints(trained: int, rows: int, width: int) -> list[int]:
@@ -116,15 +120,15 @@ def _checkpoints(trained: int, rows: int, width: int) -> list[int]:
     return sorted({max(1, round(trained * (i + 1) / count)) for i in range(count)})
 
 
-def _curve(client: Client, model: Estimator, valid: dd.DataFrame, points: list[int],
-           n_classes: int) -> list[Array]:
+def _curve(client: Client, model: Estimator, valid: dd.DataFrame,
+           points: list[int]) -> list[Array]:
+    """The model's raw outputs on the validation rows after each checkpoint's rounds."""
     from dask.base import compute
     from dask.delayed import delayed
 
     booster = client.scatter(model.booster_, broadcast=True, hash=False)
     parts = [delayed(_raw_curve)(booster, part, points) for part in valid.to_delayed()]
-    raw = [np.concatenate(side) for side in zip(*compute(*parts), strict=True)]
-    return [_outputs(r, n_classes) for r in raw]
+    return [np.concatenate(side) for side in zip(*compute(*parts), strict=True)]
 
 
 def _raw_curve(booster: object, part: object, points: list[int]) -> list[Array]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tasks.types import Array
 
 __all__ = ["ClusterTable", "SplitSizes", "read_parquet", "load_table", "prepare_rows",
+           "release_memory",
            "MAX_LEVELS", "Y", "LAYERS"]
 
 log = logging.getLogger("automl")
@@ -157,7 +158,8 @@ def load_table(client: Client, frame: dd.DataFrame, target: str, task: str | Non
              for side, part in raw.items() if part is not None}
     persisted = dict(zip(named, client.persist(list(named.values())), strict=True))
     sizes_on = compute({side: part.map_partitions(len).sum()
-                             for side, part in persisted.items()})[0]
+                        for side, part in persisted.items()})[0]
+    release_memory(client)
     # The targets of the held-out sides: one column each, for scoring on the client.
     held = compute({side: persisted[side][Y] for side in ("valid", "test")
                          if side in persisted})[0]
@@ -176,6 +178,26 @@ def load_table(client: Client, frame: dd.DataFrame, target: str, task: str | Non
         rows={side: int(n) for side, n in sizes_on.items()}, example=example.reset_index(drop=True),
         dropped=dropped,
     )
+
+
+def release_memory(client: Client) -> None:
+    """Hand what the workers have freed back to the system (pyarrow's memory pool, the C heap):
+    reading the raw partitions left about 130 MB per worker reserved at 1,000,000 rows, which
+    the next trial's peak would otherwise stand on."""
+    client.run(_release)
+
+
+def _release() -> None:
+    import ctypes
+    import gc
+    from contextlib import suppress
+
+    import pyarrow
+
+    gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    with suppress(OSError, AttributeError):  # not glibc: its allocator keeps its own counsel
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def prepare_rows(table: ClusterTable, frame: pd.DataFrame) -> pd.DataFrame:
