@@ -25,6 +25,7 @@ from prefect.utilities.annotations import quote
 
 from flows.result import TrainResult
 from flows.ui import orchestrated_run
+from tasks.budget import REGISTER_SECONDS
 from tasks.cores import available_cores
 from tasks.data.credentials import storage_options
 from tasks.distributed.boosting import FAMILIES, fit_trial, predict_parts
@@ -93,8 +94,11 @@ class Rounds:
 
 @contextmanager
 def cluster(config: AutoMLConfig) -> Iterator[Client]:
-    """A client of the cluster at dask_address (waiting for max_nodes workers when given), or of
-    a local cluster of max_nodes worker processes (the cores this run may use when empty)."""
+    """A client of the cluster at dask_address (waiting for max_nodes workers when given), or a
+    local one: max_nodes worker processes sharing the cores this run may use, or, when max_nodes
+    is empty, one worker inside this process with all of them. On one machine that is the
+    lightest layout (the table is held once, beside this process's own imports, rather than
+    beside every worker's) and as fast: the boosters use the cores as threads."""
     from distributed import Client, LocalCluster
 
     if config.dask_address:
@@ -104,7 +108,13 @@ def cluster(config: AutoMLConfig) -> Iterator[Client]:
             yield client
         return
     cores = available_cores()
-    workers = config.max_nodes or cores
+    if config.max_nodes is None:
+        with _system_allocator(), LocalCluster(
+                n_workers=1, threads_per_worker=cores, processes=False,
+                dashboard_address=None) as local, Client(local) as client:
+            yield client
+        return
+    workers = config.max_nodes
     # pyarrow's own memory pool keeps what reading the partitions freed (about 130 MB per worker
     # at 1,000,000 rows); the system's allocator returns it.
     with LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers),
@@ -112,6 +122,19 @@ def cluster(config: AutoMLConfig) -> Iterator[Client]:
                       env={"ARROW_DEFAULT_MEMORY_POOL": "system"}) as local, \
             Client(local) as client:
         yield client
+
+
+@contextmanager
+def _system_allocator() -> Iterator[None]:
+    """pyarrow on the system's allocator while this process is the worker (see cluster)."""
+    import pyarrow
+
+    before = pyarrow.default_memory_pool()
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    try:
+        yield
+    finally:
+        pyarrow.set_memory_pool(before)
 
 
 def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
@@ -267,9 +290,13 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
                   for name, dist in spaces[family].params.items()}
         fixed = cast("Params", spaces[family].fixed)
         candidate = Candidate(trial.number, family, {**fixed, **params})
-        affordable = rounds.affordable(family, candidate.params,
-                                       budget.search_deadline - time.monotonic())
-        if affordable < MIN_ROUNDS:
+        # Until a model exists, a trial may use the time until there is just enough left to
+        # register it (as on one machine), and runs at least MIN_ROUNDS rounds.
+        until = budget.search_deadline if best is not None else budget.end - REGISTER_SECONDS
+        affordable = rounds.affordable(family, candidate.params, until - time.monotonic())
+        if best is None:
+            affordable = max(affordable, MIN_ROUNDS)
+        elif affordable < MIN_ROUNDS:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             reason = "time_budget"
             break

@@ -116,6 +116,12 @@ def _flow_distributed(job: _Job, out: Path) -> list[str]:
     return [*command, "--training-mode", "distributed", "--max-nodes", str(len(job.cores))]
 
 
+def _flow_distributed_local(job: _Job, out: Path) -> list[str]:
+    """The same, without --max-nodes: one worker inside the command's process, all the cores."""
+    command = _flow_distributed(job, out)
+    return command[:command.index("--max-nodes")]
+
+
 SYSTEMS = {
     "automl-flow": _flow_command,
     # One trial at a time on all the cores (one worker process): the memory of one worker less.
@@ -123,6 +129,8 @@ SYSTEMS = {
     # training_mode="distributed" on a local cluster of one worker process per core (the scale
     # benchmark: distributed LightGBM against one machine's).
     "automl-flow-distributed": _flow_distributed,
+    # ... and on its default local layout: one worker in the command's process.
+    "automl-flow-distributed-local": _flow_distributed_local,
     "hgb-defaults": _runner(VENV, "hgb.py"),
     # The scale benchmark's baseline (make bench-scale): one LightGBM fit with default settings.
     "lgbm-defaults": _runner(VENV, "lgbm.py"),
