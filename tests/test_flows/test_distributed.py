@@ -203,13 +203,15 @@ def test_a_trial_is_sized_to_its_share_of_the_time_left_and_to_its_familys_measu
     assert rounds.per_round("xgboost") == Rounds(cells=4e6, threads=2).per_round("xgboost")
 
 
-def test_the_python_api_trains_a_frame_in_memory_on_the_cluster(prefect_api, workdir, cluster):
+def test_the_python_api_trains_a_frame_in_memory_on_the_default_local_cluster(
+        prefect_api, workdir):
+    """No dask_address, no max_nodes: one worker inside this process, with every core."""
     from automl_flow import AutoMLClassifier
 
     frame = load("adult").sample(6000, random_state=0)
     model = AutoMLClassifier(
-        target="class", training_mode="distributed", dask_address=cluster.scheduler_address,
-        iterations=2, experiment_timeout_minutes=1, allowed_models=["lightgbm"], verbose=0,
+        target="class", training_mode="distributed", iterations=2,
+        experiment_timeout_minutes=1, allowed_models=["lightgbm"], verbose=0,
     ).fit(frame)
     assert model.result_.trials == 2 and model.result_.best_family == "lightgbm"
     proba = model.predict_proba(frame.drop(columns=["class"]))
