@@ -146,7 +146,7 @@ def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
         table = _ingest(config, client)
         phases["ingest"] = time.monotonic() - started - phases["cluster"]
         metric = get_metric(config.primary_metric or default_metric(table.task), table.task)
-        families = _families(config)
+        families = _families(config, table.task)
         threads = sum(client.nthreads().values())
         log.info("distributed: %d workers (%d threads); %s train, %s validation%s rows; "
                  "families %s", len(client.nthreads()), threads, f"{table.rows['train']:,}",
@@ -157,11 +157,10 @@ def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
         ok = False
         try:
             search_started = time.monotonic()
-            outcome, models = _search(config, client, table, metric, families, budget, tracker,
-                                      run_id, threads)
+            outcome, model = _search(config, client, table, metric, families, budget, tracker,
+                                     run_id, threads)
             phases["search"] = time.monotonic() - search_started
             best = outcome.best
-            model = models[best.candidate.number]
             from tasks.distributed.model import final_pipeline
 
             pipeline = final_pipeline(table, model.model)
@@ -215,12 +214,17 @@ def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
     )
 
 
-def _families(config: AutoMLConfig) -> list[str]:
-    allowed = [f for f in FAMILIES if not config.allowed_models or f in config.allowed_models]
-    families = [f for f in allowed if f not in (config.blocked_models or [])]
+def _families(config: AutoMLConfig, task_type: str) -> list[str]:
+    """The distributed families the knobs allow (any of the registry's spellings of a name)."""
+    from tasks.models.families import resolve_families
+
+    chosen = resolve_families(task_type, config.allowed_models, config.blocked_models)
+    families = [f for f in FAMILIES if f in chosen]
     if not families:
         raise ConfigError(f"distributed training has only {', '.join(FAMILIES)}, and "
                           "allowed_models / blocked_models leave neither; allow one of them")
+    if config.allowed_models and (left := sorted(set(chosen) - set(FAMILIES))):
+        log.info("distributed: %s not trained in distributed mode", ", ".join(left))
     return families
 
 
@@ -256,7 +260,7 @@ def _open_run(config: AutoMLConfig, table: ClusterTable, metric: Metric) -> tupl
 
 def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: Metric,
             families: list[str], budget: Budget, tracker: Tracker, run_id: str,
-            threads: int) -> tuple[SearchOutcome, dict[int, Fitted]]:
+            threads: int) -> tuple[SearchOutcome, Fitted]:
     """Trials one after another until iterations, the budget, the exit score or early stopping
     ends the search."""
     import optuna
@@ -275,8 +279,8 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
              for family in families for point in spaces[family].defaults[i:i + 1]]
     rounds = Rounds(table.rows["train"] * (len(table.train.columns) - 1), threads)
     results: list[TrialResult] = []
-    models: dict[int, Fitted] = {}
     best: TrialResult | None = None
+    best_model: Fitted | None = None  # only the best trial's model is kept
     since_best, reason = 0, "iterations"
     while len(results) < config.iterations:
         if config.enable_early_stopping and since_best >= config.early_stopping_patience:
@@ -307,11 +311,11 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
         release_memory(client)  # what the trial freed, before the next one's peak
         if fitted is not None:
             rounds.observe(family, fitted)
-            models[candidate.number] = fitted
         results.append(result)
         improved = result.ok and (best is None or metric.better(result.metrics[metric.name],
                                                                 best.metrics[metric.name]))
-        best = result if improved else best
+        if improved:
+            best, best_model = result, fitted
         since_best = 0 if improved else since_best + 1
         tracker.log_trial(run_id, result, {} if best is None else {
             f"best_so_far_{metric.name}": best.metrics[metric.name]}, len(results) - 1)
@@ -320,11 +324,11 @@ def _search(config: AutoMLConfig, client: Client, table: ClusterTable, metric: M
                 and not metric.better(config.experiment_exit_score, best.metrics[metric.name])):
             reason = "exit_score"
             break
-    if best is None:
+    if best is None or best_model is None:
         first = next((r.error for r in results if r.error), "none recorded")
         raise SearchError(f"all {len(results)} distributed trials failed, so no model was "
                           f"registered; first error: {first}")
-    return SearchOutcome(tuple(results), best, reason, families=tuple(families)), models
+    return SearchOutcome(tuple(results), best, reason, families=tuple(families)), best_model
 
 
 @task(name="trial", cache_policy=NO_CACHE)
@@ -379,7 +383,12 @@ def _register(config: AutoMLConfig, client: Client, tracker: Tracker, run_id: st
                                                       basis))
         tracker.mark_complete(name, registered.version)
     except BaseException:
-        tracker.withdraw(name, registered.version, before)
+        try:
+            tracker.withdraw(name, registered.version, before)
+        except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+            log.warning("registry: version %s of %s could not be withdrawn (%s); it stays "
+                        "pending, which loaders skip", registered.version, name,
+                        first_line(exc, 200))
         raise
     return replace(registered, decision=decision)
 
