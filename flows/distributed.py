@@ -13,10 +13,8 @@ and model card (they need the table on one machine).
 from __future__ import annotations
 
 import logging
-import math
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from prefect import task
@@ -26,17 +24,18 @@ from prefect.utilities.annotations import quote
 from flows.result import TrainResult
 from flows.ui import orchestrated_run
 from tasks.budget import REGISTER_SECONDS
-from tasks.cores import available_cores
 from tasks.data.credentials import storage_options
 from tasks.distributed.boosting import FAMILIES, fit_trial, predict_parts
+from tasks.distributed.cluster import cluster
 from tasks.distributed.data import SplitSizes, load_table, read_parquet, release_memory
+from tasks.distributed.registry import register_model
+from tasks.distributed.rounds import MIN_ROUNDS, Rounds
 from tasks.errors import ConfigError, SearchError, first_line
 from tasks.metrics import default_metric, get_metric, score_all
 from tasks.search.candidates import Candidate, TrialResult
 from tasks.search.outcome import SearchOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     import pandas as pd
     from distributed import Client
@@ -46,95 +45,12 @@ if TYPE_CHECKING:
     from tasks.distributed.boosting import Fitted
     from tasks.distributed.data import ClusterTable
     from tasks.metrics import Metric
-    from tasks.registry.promotion import ChampionScore
-    from tasks.registry.records import RegisteredModel
     from tasks.registry.tracking import Tracker
-    from tasks.types import Array, Estimator, Params
+    from tasks.types import Array, Params
 
-__all__ = ["distributed_run", "cluster", "Rounds"]
+__all__ = ["distributed_run"]
 
 log = logging.getLogger("automl")
-
-MAX_ROUNDS = 5000
-ROUNDS_PER_UNIT_RATE = 100  # the rounds ceiling is this over the learning rate (0.1: 1,000)
-MIN_ROUNDS = 20  # a trial that cannot afford this many rounds is not started
-TRIAL_SHARE = 0.5  # one trial takes at most this share of the search time left
-# Seconds per round per million cells (training rows x columns) on one worker thread, before a
-# trial of the family has been timed; about three times what 2 workers measured on 900,000 x 20.
-PRIOR_SECONDS = {"lightgbm": 0.02, "xgboost": 0.04}
-TRIAL_OVERHEAD = 3.0  # the workers' network set-up and the scoring, per trial
-SAFETY = 1.3  # measured seconds per round are multiplied by this
-
-
-@dataclass
-class Rounds:
-    """How many boosting rounds a trial can afford: its learning rate's ceiling, cut to its share
-    of the search time left at the seconds per round its family was measured at (a distributed
-    fit cannot be stopped half-way, so it must be sized before it starts)."""
-
-    cells: float  # training rows x columns
-    threads: int  # worker threads on the cluster
-    measured: dict[str, float] = field(default_factory=dict)  # family -> seconds per round
-
-    def per_round(self, family: str) -> float:
-        if family in self.measured:
-            return self.measured[family] * SAFETY
-        return PRIOR_SECONDS[family] * self.cells / 1e6 / max(self.threads, 1)
-
-    def affordable(self, family: str, params: Params, seconds_left: float) -> int:
-        rate = cast("float", params["learning_rate"])
-        ceiling = min(MAX_ROUNDS, math.ceil(ROUNDS_PER_UNIT_RATE / rate))
-        share = TRIAL_SHARE * seconds_left - TRIAL_OVERHEAD
-        return min(ceiling, int(share / self.per_round(family)))
-
-    def observe(self, family: str, fitted: Fitted) -> None:
-        seconds = max(fitted.fit_seconds - TRIAL_OVERHEAD, 0.1) / max(fitted.trained_rounds, 1)
-        self.measured[family] = max(self.measured.get(family, 0.0), seconds)
-
-
-@contextmanager
-def cluster(config: AutoMLConfig) -> Iterator[Client]:
-    """A client of the cluster at dask_address (waiting for max_nodes workers when given), or a
-    local one: max_nodes worker processes sharing the cores this run may use, or, when max_nodes
-    is empty, one worker inside this process with all of them. On one machine that is the
-    lightest layout (the table is held once, beside this process's own imports, rather than
-    beside every worker's) and as fast: the boosters use the cores as threads."""
-    from distributed import Client, LocalCluster
-
-    if config.dask_address:
-        with Client(config.dask_address, timeout="30s") as client:
-            if config.max_nodes:
-                client.wait_for_workers(config.max_nodes, timeout=120)
-            yield client
-        return
-    cores = available_cores()
-    if config.max_nodes is None:
-        with _system_allocator(), LocalCluster(
-                n_workers=1, threads_per_worker=cores, processes=False,
-                dashboard_address=None) as local, Client(local) as client:
-            yield client
-        return
-    workers = config.max_nodes
-    # pyarrow's own memory pool keeps what reading the partitions freed (about 130 MB per worker
-    # at 1,000,000 rows); the system's allocator returns it.
-    with LocalCluster(n_workers=workers, threads_per_worker=max(1, cores // workers),
-                      processes=True, host="127.0.0.1", dashboard_address=None,
-                      env={"ARROW_DEFAULT_MEMORY_POOL": "system"}) as local, \
-            Client(local) as client:
-        yield client
-
-
-@contextmanager
-def _system_allocator() -> Iterator[None]:
-    """pyarrow on the system's allocator while this process is the worker (see cluster)."""
-    import pyarrow
-
-    before = pyarrow.default_memory_pool()
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    try:
-        yield
-    finally:
-        pyarrow.set_memory_pool(before)
 
 
 def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
@@ -172,7 +88,7 @@ def distributed_run(config: AutoMLConfig, budget: Budget) -> TrainResult:
                                 predict_parts(client, model.model, table.test), table)
             phases["evaluate"] = time.monotonic() - final_started
             register_started = time.monotonic()
-            registered = _register(config, client, tracker, run_id, pipeline, table, metric,
+            registered = register_model(config, client, tracker, run_id, pipeline, table, metric,
                                    test[metric.name] if test else validation[metric.name],
                                    "test" if test else "validation")
             phases["register"] = time.monotonic() - register_started
@@ -363,68 +279,3 @@ def _leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(outcome.leaderboard(metric))
-
-
-def _register(config: AutoMLConfig, client: Client, tracker: Tracker, run_id: str,
-              pipeline: Estimator, table: ClusterTable, metric: Metric, score: float,
-              basis: str) -> RegisteredModel:
-    """A new version, pending until its alias is settled (as single-node runs register); the
-    champion is scored on this run's held-out rows, predicted on the cluster."""
-    from tasks.registry.promotion import CHALLENGER, CHAMPION, promote
-
-    name = config.registered_model_name
-    before = {alias: (None if (v := tracker.version_by_alias(name, alias)) is None
-                      else str(v.version)) for alias in (CHAMPION, CHALLENGER)}
-    registered = tracker.register(run_id, pipeline, table.example, name, previous=before)
-    try:
-        decision = promote(tracker, name, registered.version, None, metric, score,
-                           allowed=config.promote, digest=None, basis=basis,
-                           champion=lambda: _champion(client, tracker, name, table, metric,
-                                                      basis))
-        tracker.mark_complete(name, registered.version)
-    except BaseException:
-        try:
-            tracker.withdraw(name, registered.version, before)
-        except Exception as exc:  # noqa: BLE001 - the first error is the one to report
-            log.warning("registry: version %s of %s could not be withdrawn (%s); it stays "
-                        "pending, which loaders skip", registered.version, name,
-                        first_line(exc, 200))
-        raise
-    return replace(registered, decision=decision)
-
-
-def _champion(client: Client, tracker: Tracker, name: str, table: ClusterTable, metric: Metric,
-              basis: str) -> ChampionScore | None:
-    """The current champion's score on the held-out side, its rows predicted where they are."""
-    from tasks.registry.promotion import CHAMPION, ChampionScore
-
-    version = tracker.version_by_alias(name, CHAMPION)
-    if version is None:
-        return None
-    number = str(version.version)
-    side, y = (table.raw_test, table.y_test) if basis == "test" else (table.raw_valid,
-                                                                      table.y_valid)
-    assert y is not None  # a test side has its target
-    try:
-        champion = tracker.load_version(version)
-        pred = _predict_raw(client, champion, side, table)
-        score = metric(y, pred, None, table.y_range)
-    except Exception as exc:  # noqa: BLE001 - a champion that cannot score this data is replaced
-        return ChampionScore(number, None, f"it cannot score this data: {first_line(exc, 200)}")
-    return ChampionScore(number, score, f"predicted the same {basis} rows on the cluster")
-
-
-def _predict_raw(client: Client, model: Estimator, side: object, table: ClusterTable) -> Array:
-    import numpy as np
-    from dask.base import compute
-    from dask.delayed import delayed
-
-    from tasks.models.predict import predict_scores
-
-    shared = client.scatter(model, broadcast=True, hash=False)
-    parts = [delayed(predict_scores)(shared, part.drop(columns=[table.target]),
-                                          table.classes)
-             for part in side.to_delayed()]  # type: ignore[attr-defined]
-    out = compute(*parts)
-    return np.concatenate(out)
-

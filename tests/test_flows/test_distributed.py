@@ -183,8 +183,8 @@ def test_the_validation_curve_matches_the_models_own_probabilities(labels):
 
 
 def test_a_trial_is_sized_to_its_share_of_the_time_left_and_to_its_familys_measured_speed():
-    from flows.distributed import MIN_ROUNDS, Rounds
     from tasks.distributed.boosting import Fitted
+    from tasks.distributed.rounds import MIN_ROUNDS, Rounds
 
     rounds = Rounds(cells=4e6, threads=2)
     fast = {"learning_rate": 0.1}
