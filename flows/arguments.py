@@ -115,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     limits.add_argument("--no-early-stopping", dest="enable_early_stopping",
                         action="store_false", default=None)
     limits.add_argument("--max-memory-mb", type=float)
+    limits.add_argument("--max-memory-mb-per-trial", type=float,
+                        dest="max_memory_mb_per_iteration")
     limits.add_argument("--max-predict-ms-per-row", type=float)
     validation = train.add_argument_group("validation and test")
     scheme = validation.add_mutually_exclusive_group()

@@ -22,6 +22,7 @@ from flows.workers import TrialWorkers, WorkerSpec
 from tasks.budget import LEADERS, Budget
 from tasks.config import AutoMLConfig
 from tasks.cores import available_cores
+from tasks.data.guardrails import with_skipped
 from tasks.data.ingest import TableSources
 from tasks.data.sets import SearchData
 from tasks.data.split import SplitPlan
@@ -117,6 +118,9 @@ def _run(
                     SearchSettings.of(config), profile, data, quote(records), budget, workers,
                     warm_start or [])
                 run = records.tracked()
+                if outcome.skipped or config.max_memory_mb is not None:
+                    report = with_skipped(report, outcome.skipped, config.max_memory_mb)
+                    run.tracker.log_report(run.run_id, report.to_dicts(), report.to_text())
                 ranked = outcome.ranked(profile.metric)
                 # The search planned its end for refitting its leaders: that much is affordable.
                 affordable = budget.affords(len(data.folds), planned=ranked[:LEADERS])

@@ -66,6 +66,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         max_concurrent_iterations: int | None = DEFAULTS["max_concurrent_iterations"],
         max_cores_per_iteration: int = DEFAULTS["max_cores_per_iteration"],
         max_memory_mb: float | None = DEFAULTS["max_memory_mb"],
+        max_memory_mb_per_iteration: float | None = DEFAULTS["max_memory_mb_per_iteration"],
         max_predict_ms_per_row: float | None = DEFAULTS["max_predict_ms_per_row"],
         task_runner: Literal["local", "dask"] = DEFAULTS["task_runner"],
         dask_address: str | None = DEFAULTS["dask_address"],
@@ -110,6 +111,7 @@ class AutoMLEstimator(BaseEstimator):  # type: ignore[misc]  # scikit-learn ship
         self.max_concurrent_iterations = max_concurrent_iterations
         self.max_cores_per_iteration = max_cores_per_iteration
         self.max_memory_mb = max_memory_mb
+        self.max_memory_mb_per_iteration = max_memory_mb_per_iteration
         self.max_predict_ms_per_row = max_predict_ms_per_row
         self.task_runner = task_runner
         self.dask_address = dask_address

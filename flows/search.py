@@ -13,6 +13,8 @@ from flows.ui import TrialProgress, link_trial_run
 from flows.workers import CutOff, TaskEvaluator
 from tasks.registry.publish import curve_name
 from tasks.search.loop import SearchLimits, ordered_lag, prunable, run_search
+from tasks.search.memory import MemoryGate
+from tasks.search.screening import screening_rungs
 from tasks.search.state import SearchState
 from tasks.search.study import (
     mark_search_stopped,
@@ -107,6 +109,7 @@ class SearchSettings:
     timeout_minutes: float | None = None  # of one trial
     memory_mb: float | None = None  # of one trial's process
     lag: int | None = None  # results told in ask order, this many asks late (SearchLimits)
+    run_memory_mb: float | None = None  # of the whole run
 
     @classmethod
     def of(cls, config: AutoMLConfig) -> SearchSettings:
@@ -114,8 +117,8 @@ class SearchSettings:
         return cls(config.experiment_name, config.iterations, config.concurrency,
                    config.experiment_exit_score,
                    config.early_stopping_patience if config.enable_early_stopping else None,
-                   config.enable_pruning, config.iteration_timeout_minutes, config.max_memory_mb,
-                   lag)
+                   config.enable_pruning, config.iteration_timeout_minutes,
+                   config.max_memory_mb_per_iteration, lag, config.max_memory_mb)
 
 
 def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, run: RunRecords,
@@ -165,9 +168,15 @@ def search_trials(settings: SearchSettings, profile: Profile, data: SearchData, 
         patience=settings.patience,
         prune=settings.pruning and prunable([len(valid) for _, valid in data.folds]),
         lag=settings.lag,
+        rungs=screening_rungs([len(fit) for fit, _ in data.folds]),
+        fit_rows=len(data.folds[0][0]),
+        clock=workers.settings.fit_seconds,
+        memory=None if settings.run_memory_mb is None else MemoryGate(
+            settings.run_memory_mb, len(data.folds[0][0])),
     )
     evaluator = TaskEvaluator(workers.payload, lambda: budget.trials_stop(state.leaders, n_folds),
-                              settings.timeout_minutes, settings.memory_mb, profile.metric.name)
+                              settings.timeout_minutes, settings.memory_mb, profile.metric.name,
+                              settings.run_memory_mb)
     try:
         study = run.study()
         outcome = run_search(study, state, limits, evaluator, record, [*run.retry, *warm_start])

@@ -32,7 +32,8 @@ __all__ = ["first_line", "RunStatus", "run_links", "TRIAL_LINES"]
 # their format: what each says happened (tests/test_flows/test_status.py holds them to the loop).
 TRIAL_LINES = {
     "trial %s %s=%.4f (best %.4f, %s) fit %.1fs": "ok",
-    "trial %s %s": "pruned",
+    "trial %s %s": "pruned",  # or "not started: ..." (the memory limit)
+    "trial %s %s=%.4f screened on %s rows, fit %.1fs": "screened",
     "trial %s failed: %s": "failed",
     "trial %s repeats trial %d: its result stands": "repeat",
 }
@@ -76,7 +77,7 @@ class RunStatus(logging.Handler):
         super().__init__(logging.INFO)
         self.console, self.started = console, started  # started: epoch seconds
         self.iterations, self.budget = 0, None  # type: tuple[int, float | None]
-        self.done = self.failed = self.pruned = 0
+        self.done = self.failed = self.pruned = self.screened = 0
         self.best: tuple[str, float, str] | None = None  # metric, score, trial
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -91,9 +92,14 @@ class RunStatus(logging.Handler):
         outcome = TRIAL_LINES.get(str(record.msg))
         if outcome is None or not isinstance(record.args, tuple):
             return
-        if outcome == "pruned" and not str(record.args[-1]).startswith("pruned"):
-            return  # "trial %s %s" says other things too
+        if outcome == "pruned":  # "trial %s %s" says other things too
+            said = str(record.args[-1])
+            if said.startswith("not started"):
+                outcome = "skipped"
+            elif not said.startswith("pruned"):
+                return
         self.done += 1
+        self.screened += outcome == "screened"
         self.failed += outcome == "failed"
         self.pruned += outcome == "pruned"
         if outcome == "ok":
@@ -109,8 +115,9 @@ class RunStatus(logging.Handler):
             clock += f", {_clock(self.budget - elapsed)} left"
         best = "best -" if self.best is None else (
             f"best {self.best[0]} {self.best[1]:.4f} ({self.best[2]})")
+        screened = f", {self.screened} screened" if self.screened else ""
         return Text(f"{clock} | trials {self.done}/{self.iterations} ({self.failed} failed, "
-                    f"{self.pruned} pruned) | {best}", style="bold", no_wrap=True,
+                    f"{self.pruned} pruned{screened}) | {best}", style="bold", no_wrap=True,
                     overflow="ellipsis")
 
     @contextmanager

@@ -132,14 +132,16 @@ class TaskEvaluator:
 
     def __init__(self, payload: Payload, stop_by: Callable[[], float],
                  timeout_minutes: float | None = None, memory_mb: float | None = None,
-                 metric: str | None = None) -> None:
+                 metric: str | None = None, run_memory_mb: float | None = None) -> None:
         self.payload, self.stop_by = payload, stop_by
         self.timeout_minutes, self.memory_mb = timeout_minutes, memory_mb
+        self.run_memory_mb = run_memory_mb
         self.metric = metric  # the primary metric, shown on each trial's task
         self.task_runs: dict[int, UUID] = {}  # candidate number -> its trial task's run
 
     def limits(self) -> TrialLimits:
-        return trial_limits(self.stop_by(), self.timeout_minutes, self.memory_mb)
+        return trial_limits(self.stop_by(), self.timeout_minutes, self.memory_mb,
+                            self.run_memory_mb)
 
     def submit(self, candidate: Candidate) -> PrefectFuture[TrialResult]:
         return _trial.with_options(task_run_name=candidate.label).submit(  # type: ignore[return-value]

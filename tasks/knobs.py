@@ -75,7 +75,13 @@ class Knobs(BaseModel):
     )
     max_memory_mb: float | None = Field(
         default=None, gt=0,
-        description="Memory one trial's worker process may use; a trial over it is "
+        description="Memory the whole run may use (MB, the command's process and its trial "
+        "workers): a trial whose estimate does not fit in what is left does not start, and one "
+        "that pushes the run over it is stopped; the guardrail report lists them.",
+    )
+    max_memory_mb_per_iteration: float | None = Field(
+        default=None, gt=0,
+        description="Memory one trial's worker process may use (MB); a trial over it is "
         "stopped and recorded as failed.",
     )
     max_predict_ms_per_row: float | None = Field(

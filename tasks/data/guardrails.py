@@ -20,6 +20,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tasks.data.profile import Profile
     from tasks.data.sets import HeldOut, SearchData
 
@@ -31,6 +33,7 @@ IMBALANCE_RATIO = 0.2  # smallest class below 20% of the largest: alerted
 LEAKAGE_SCORE = 0.99  # one feature alone reaching this AUC / R2 is suspicious
 DRIFT_DISTANCE = 0.15  # KS statistic or total variation distance between two row sets
 SAMPLE_ROWS = 5000  # checks that fit models look at this many rows at most
+SKIPPED_SHOWN = 5  # skipped trials named in the report; the others counted
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,25 @@ class GuardrailReport:
     @property
     def alerted(self) -> list[Check]:
         return [c for c in self.checks if c.status == "alerted"]
+
+
+def with_skipped(report: GuardrailReport, skipped: Sequence[str],
+                 memory_limit: float | None) -> GuardrailReport:
+    """The report with the search's trials that did not start and why: those max_memory_mb kept
+    out (alerted), screened configurations too slow to promote to all the rows."""
+    if not skipped and memory_limit is None:
+        return report
+    memory = [s for s in skipped if "max_memory_mb" in s]
+    status = "alerted" if memory else "done" if skipped else "passed"
+    shown = "; ".join(skipped[:SKIPPED_SHOWN])
+    more = len(skipped) - SKIPPED_SHOWN
+    detail = (f"{len(skipped)} trials did not start: {shown}" + (f"; and {more} more" if more > 0
+                                                                  else "")
+              if skipped else f"every trial started within max_memory_mb={memory_limit:g}")
+    check = Check("skipped trials", status, detail)
+    log.log(logging.WARNING if memory else logging.INFO, "guardrail %s: %s, %s", check.name,
+            check.status, check.detail)
+    return GuardrailReport((*report.checks, check))
 
 
 def build_report(

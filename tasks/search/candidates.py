@@ -27,6 +27,9 @@ class Candidate:
     # than prune_bars[i] (the median of the finished trials there, tasks.search.loop), or the trial
     # stops, pruned. Empty: every fold runs.
     prune_bars: tuple[float, ...] = ()
+    # A screening job (tasks.search.screening): fit on this many of the fold's fit rows, scored
+    # on all its validation rows. None: every fit row, a trial whose model can be chosen.
+    rows: int | None = None
 
     @property
     def label(self) -> str:
@@ -36,8 +39,9 @@ class Candidate:
     def key(self) -> ConfigurationKey:
         """The configuration, whatever its number: two candidates of the same key fit the same
         model (the search runs a configuration once; the head start's results are claimed by
-        it)."""
-        return self.family, tuple(sorted(self.params.items()))
+        it). A screening job's rows are part of it."""
+        params = tuple(sorted(self.params.items()))
+        return self.family, params if self.rows is None else (*params, ("rows", self.rows))
 
 
 @dataclass(frozen=True)
@@ -90,19 +94,25 @@ class TrialResult:
     # stands for this one (not run again, not an ensemble member).
     duplicate_of: int | None = None
     peak_memory_mb: float = 0.0  # the worker process's peak resident memory during the trial
+    start_memory_mb: float = 0.0  # and its resident memory as the trial began
     # Epoch seconds the trial was handed to its worker and came back (0: not run by a worker):
     # its MLflow run's start and end, not the moments it was logged.
     started_at: float = 0.0
     ended_at: float = 0.0
     reused_seconds: float = 0.0  # of fit_seconds, the featurizing counted but not done
+    featurize_seconds: float = 0.0  # of fit_seconds, the featurizing, done or reused
 
     @property
     def status(self) -> str:
         """As the leaderboard and MLflow show it: ok, duplicate (a configuration tried before,
-        not run again), pruned (stopped after a fold, worse than the median there) or failed."""
+        not run again), pruned (stopped after a fold, worse than the median there), screened (a
+        screening job on a subsample of the rows: ranked, never chosen), skipped (not started:
+        it would not fit in max_memory_mb) or failed."""
         if self.duplicate_of is not None:
             return "duplicate"
-        return "ok" if self.ok else "pruned" if self.reason == "pruned" else "failed"
+        if self.ok:
+            return "ok" if self.candidate.rows is None else "screened"
+        return self.reason if self.reason in ("pruned", "skipped") else "failed"
 
     @property
     def predict_ms_per_1k_rows(self) -> float | None:

@@ -23,6 +23,7 @@ from tasks.models.pipeline import (
 from tasks.models.predict import predict_scores
 from tasks.search.candidates import TrialResult
 from tasks.search.encoded import encoded_fold
+from tasks.search.screening import screening_rows
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -52,6 +53,7 @@ class _Folds:
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     reused_seconds: float = 0.0
+    featurize_seconds: float = 0.0
 
 
 def evaluate_candidate(
@@ -93,7 +95,8 @@ def evaluate_candidate(
                        folds.predict_seconds, reused_seconds=folds.reused_seconds,
                        model_bytes=model_bytes, predict_ms_per_row=row_ms,
                        refit_params=_refit_rounds(folds.rounds, folds.rounds_param),
-                       fold_scores=tuple(folds.scores))
+                       fold_scores=tuple(folds.scores),
+                       featurize_seconds=folds.featurize_seconds)
 
 
 def _run_fold(
@@ -111,7 +114,8 @@ def _run_fold(
         seed=settings.seed,
         n_jobs=settings.n_jobs,
         featurize=settings.featurize, onnx=settings.onnx,
-        n_classes=0 if data.classes is None else len(data.classes), n_rows=len(fit_rows),
+        n_classes=0 if data.classes is None else len(data.classes),
+        n_rows=len(fit_rows) if candidate.rows is None else candidate.rows,
     )
     started = time.perf_counter()
     encoded, fresh = encoded_fold(data, fold, preprocessing_key(candidate.family,
@@ -120,6 +124,11 @@ def _run_fold(
     pipeline.steps[0] = (pipeline.steps[0][0], encoded.features)
     model, X, y = pipeline[-1], encoded.fit, data.y[fit_rows]
     weights = None if data.weights is None else data.weights[fit_rows]
+    if candidate.rows is not None:  # a screening job: the run's same subsample every time
+        sub = screening_rows(y, candidate.rows, settings.seed + fold, data.classes is not None)
+        X = X.iloc[sub] if hasattr(X, "iloc") else X[sub]
+        y, weights = y[sub], None if weights is None else weights[sub]
+        fit_rows = fit_rows[sub]
     watched = None
     if always_stops(model):  # the boosters; the MLP stops on rows of its own
         if settings.stop_share is None:
@@ -149,6 +158,7 @@ def _run_fold(
     reused = 0.0 if fresh else encoded.seconds
     folds.fit_seconds += fitted - started + reused
     folds.reused_seconds += reused
+    folds.featurize_seconds += encoded.seconds
     folds.predict_seconds += time.perf_counter() - fitted
     return pipeline
 

@@ -190,6 +190,7 @@ def prepare(config: AutoMLConfig, started_at: float, shutdown_seconds: float) ->
     from tasks.data.split import SplitPlan, split_data
     from tasks.models.plugins import load_plugins
     from tasks.search.portfolio import initial_points
+    from tasks.search.screening import screening_rungs
 
     load_plugins()
     seconds: dict[str, float] = {}
@@ -218,11 +219,16 @@ def prepare(config: AutoMLConfig, started_at: float, shutdown_seconds: float) ->
         stop_by = budget.trials_stop([], len(data.folds))
 
         def limits() -> TrialLimits:
-            return trial_limits(stop_by, config.iteration_timeout_minutes, config.max_memory_mb)
+            return trial_limits(stop_by, config.iteration_timeout_minutes,
+                                config.max_memory_mb_per_iteration, config.max_memory_mb)
 
         points = initial_points(list(profile.families))[:planned(config)]
         plan = [Candidate(number, family, dict(point))
                 for number, (family, point) in enumerate(points)]
+        if rungs := screening_rungs([len(fit) for fit, _ in data.folds]):
+            # As the search will ask them: the first on all the fit rows, then screened (itself
+            # again first: tasks.search.screening).
+            plan = [plan[0], *(replace(c, rows=rungs[0]) for c in plan)][:len(plan)]
         start = HeadStart(payload, plan, limits, head_start_threads(config.concurrency))
         with _STARTS_LOCK:
             _STARTS[payload] = start

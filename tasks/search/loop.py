@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tasks.errors import SearchError
 from tasks.search.candidates import TrialResult
-from tasks.search.sampling import ask_candidate, first_points, tell_result
+from tasks.search.memory import MEMORY_WAITS
+from tasks.search.sampling import ask_candidate, first_points, point_of, tell_result
+from tasks.search.screening import Screening
 from tasks.search.state import SearchState
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     import optuna
 
     from tasks.search.candidates import Candidate
+    from tasks.search.memory import MemoryGate
     from tasks.search.outcome import SearchOutcome
     from tasks.types import Params
 
@@ -78,6 +81,11 @@ class SearchLimits:
     # Results told in ask order, each trial seeing those asked `lag` asks before it or earlier
     # (run_search); None: told as they finish.
     lag: int | None = None
+    # Screening (tasks.search.screening): its jobs' fit rows, () for none, and the fold's fit rows.
+    rungs: tuple[int, ...] = ()
+    fit_rows: int = 0
+    clock: float | None = None  # a boosting fit's time limit, for the promotions' estimates
+    memory: MemoryGate | None = None  # max_memory_mb: trials start only within it
 
 
 def prunable(fold_sizes: Sequence[int]) -> bool:
@@ -103,10 +111,15 @@ def run_search(
     """
     families = list(state.families)
     queue = first_points(study, families, list(first))
+    screening = Screening(limits.rungs, limits.fit_rows, state.metric, limits.clock)
+    for earlier in state.results:  # a resumed run's
+        screening.started(earlier.candidate)
+        screening.add(earlier)
     ordered = limits.lag is not None
     pending: list[_Asked] = []  # ordered: asked and not told yet, in ask order
     running: dict[Any, _Asked] = {}  # by the evaluator's handle
     asked = told = 0
+    memory_wait = False  # a trial was refused for memory: ask again once a running one ends
     reason = _stop_reason(limits, state, 0)
 
     def tell(item: _Asked) -> None:
@@ -114,6 +127,9 @@ def run_search(
         assert item.result is not None
         told += 1
         state.add(item.result, counted=not item.queued)
+        screening.add(item.result)
+        if limits.memory is not None:
+            limits.memory.add(item.result)
         tell_result(study, item.trial, item.result, state.metric.name,
                     record(item.result, state))
         if item.result.duplicate_of is not None:
@@ -147,20 +163,40 @@ def run_search(
             tell(item)
 
     def ask() -> tuple[_Asked, Candidate | None]:
-        """The next trial, and its candidate to run (None: a repeat, its result known)."""
-        nonlocal asked
-        queued = bool(queue)
-        trial, candidate = ask_candidate(study, families, queue)
+        """The next trial, and its candidate to run (None: a repeat, its result known, or a trial
+        the memory limit keeps from starting)."""
+        nonlocal asked, memory_wait
+        promoted = screening.promotion(time.monotonic, limits.deadline())
+        if promoted is not None:  # a screened configuration, now on all the fit rows
+            queued = False
+            trial, candidate = ask_candidate(study, families, [point_of(promoted.candidate)])
+            log.info("trial %s promoted from screening job %s", candidate.label,
+                     promoted.candidate.label)
+        elif (twin := screening.twin()) is not None:  # the first configuration, screened
+            queued = True
+            trial, candidate = ask_candidate(study, families, [point_of(twin)])
+            candidate = replace(candidate, rows=twin.rows)
+        else:
+            queued = bool(queue)
+            trial, candidate = ask_candidate(study, families, queue)
+            candidate = replace(candidate, rows=screening.rows_for_new())
+        screening.started(candidate)
         item = _Asked(trial, queued, time.monotonic())
         asked += 1
         if ordered:
             pending.append(item)
         if (repeat := state.repeat_of(candidate)) is not None:
             item.result = repeat
-            if not ordered:
-                tell(item)
-            return item, None
-        return item, candidate
+        elif limits.memory is not None and (why := limits.memory.refusal(candidate)) is not None:
+            memory_wait = True  # until a running trial hands its memory back
+            log.info("trial %s %s", candidate.label, why)
+            state.skipped.append(f"{candidate.label} {why}")
+            item.result = TrialResult(candidate, False, error=why, reason="skipped")
+        else:
+            return item, candidate
+        if not ordered:
+            tell(item)
+        return item, None
 
     def submit(item: _Asked, candidate: Candidate) -> None:
         if limits.prune:
@@ -178,7 +214,8 @@ def run_search(
     # workers' path. Asked while the search had no reason to stop, it runs whatever comes.
     ahead: tuple[_Asked, Candidate] | None = None
     while True:
-        while len(running) < limits.batch_size and (ahead is not None or reason is None):
+        while (len(running) < limits.batch_size and (ahead is not None or reason is None)
+               and not (memory_wait and running)):
             if ahead is not None:
                 submit(*ahead)
                 ahead = None
@@ -200,10 +237,12 @@ def run_search(
                 reason = reason or _stop_reason(limits, state, asked - told)
         if running:
             collect()
+            memory_wait = False
         elif ordered and told < asked:
             tell_ready(asked)
         else:
             break
+    state.skipped.extend(screening.skipped)
     if state.best is None:
         raise SearchError(_nothing_learned(state.results, state.metric.name))
     assert reason is not None
@@ -225,6 +264,9 @@ def _nothing_learned(results: Sequence[TrialResult], metric: str) -> str:
     if not results:
         return ("no trial ran, so no model was registered; raise experiment_timeout_minutes or "
                 "iterations")
+    if results and all(r.reason == "skipped" for r in results):
+        return (f"all {len(results)} trials were kept from starting by the memory limit, so no "
+                "model was registered; raise max_memory_mb")
     if results and all(r.reason == "budget" for r in results):
         return (f"no trial finished within the time budget ({len(results)} stopped unfinished), "
                 "so no model was registered; raise experiment_timeout_minutes or allow faster "
@@ -248,6 +290,10 @@ def _stop_reason(limits: SearchLimits, state: SearchState, running: int) -> str 
         best == limits.exit_score or state.metric.better(best, limits.exit_score)
     ):
         return f"exit score {limits.exit_score} reached ({best:.4f})"
+    if limits.memory is not None and running == 0 and (
+            limits.memory.refused_in_a_row >= MEMORY_WAITS):
+        return (f"memory limit: {limits.memory.refused_in_a_row} trials in a row would not fit "
+                f"in max_memory_mb={limits.memory.limit_mb:g}")
     if limits.patience is not None and best is not None and state.since_best >= limits.patience:
         return f"early stopping: {state.since_best} trials without improvement"
     # The first trial starts whatever the clock says: the portfolio's first configuration is
@@ -260,8 +306,14 @@ def _stop_reason(limits: SearchLimits, state: SearchState, running: int) -> str 
 
 def _log_progress(result: TrialResult, state: SearchState) -> None:
     name, metric = result.candidate.label, state.metric.name
+    if result.reason == "skipped":  # logged as it was refused
+        return
     if result.reason == "pruned":
         log.info("trial %s %s", name, result.error)
+    elif result.ok and result.candidate.rows is not None:
+        log.info("trial %s %s=%.4f screened on %s rows, fit %.1fs", name, metric,
+                 result.metrics.get(metric, float("nan")), f"{result.candidate.rows:,}",
+                 result.fit_seconds)
     elif not result.ok:
         log.warning("trial %s failed: %s", name, (result.error or "").splitlines()[-1][:200])
     else:

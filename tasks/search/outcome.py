@@ -24,11 +24,13 @@ class SearchOutcome:
     stop_reason: str
     elapsed: tuple[float, ...] = ()  # seconds from the search's start to each result
     families: tuple[str, ...] = ()  # the families searched
+    skipped: tuple[str, ...] = ()  # trials not started, and why (the guardrail report's)
 
     def ranked(self, metric: Metric) -> list[TrialResult]:
-        """Successful trials, best first; a repeated configuration counts once."""
-        ok = [r for r in self.results
-              if r.ok and metric.name in r.metrics and r.duplicate_of is None]
+        """Successful trials, best first; a repeated configuration counts once, a screening job
+        (fitted on a subsample of the rows) not at all."""
+        ok = [r for r in self.results if r.ok and metric.name in r.metrics
+              and r.duplicate_of is None and r.candidate.rows is None]
         return sorted(ok, key=lambda r: r.metrics[metric.name], reverse=metric.greater_is_better)
 
     def leaderboard(self, metric: Metric) -> list[LeaderboardRow]:
@@ -49,6 +51,10 @@ class SearchOutcome:
     @property
     def failed(self) -> int:
         return sum(r.status == "failed" for r in self.results)
+
+    @property
+    def screened(self) -> int:
+        return sum(r.status == "screened" for r in self.results)
 
     @property
     def pruned(self) -> int:

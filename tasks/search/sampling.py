@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tasks.types import Params, ParamValue
 
 __all__ = ["FAMILY", "make_sampler", "first_points", "ask_candidate", "tell_result",
-           "suggest_param"]
+           "suggest_param", "point_of"]
 
 FAMILY = "family"
 
@@ -74,6 +74,12 @@ def first_points(
     return [*retry, *(d for d in defaults if d not in tried and d not in retry)]
 
 
+def point_of(candidate: Candidate) -> Params:
+    """The candidate's configuration as the study names its parameters, to enqueue it again."""
+    family = candidate.family
+    return {FAMILY: family, **{f"{family}__{k}": v for k, v in candidate.params.items()}}
+
+
 def ask_candidate(
     study: optuna.Study, families: list[str], queue: list[Params] | None = None
 ) -> tuple[Trial, Candidate]:
@@ -95,6 +101,8 @@ def tell_result(
     if run_id:
         trial.set_user_attr("mlflow_run_id", run_id)
     trial.set_user_attr("fit_seconds", round(result.fit_seconds, 3))
+    if result.candidate.rows is not None:
+        trial.set_user_attr("rows", result.candidate.rows)
     if result.started_at:
         # When its worker began it: a head-start trial (tasks.search.head_start) ran before it
         # was asked here.

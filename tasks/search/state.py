@@ -39,6 +39,8 @@ class SearchState:
         self.leaders: list[TrialResult] = []  # the best LEADERS, repeats left out
         self.since_best = 0  # sampler trials since the best improved (early stopping)
         self.durations: list[float] = []  # wall seconds of the trials that ran
+        # Trials not started and why (the memory limit, a screened configuration not promoted).
+        self.skipped: list[str] = []
         self._tried: dict[ConfigurationKey, TrialResult] = {}
         for result in history:
             self.add(result)
@@ -46,7 +48,8 @@ class SearchState:
     def add(self, result: TrialResult, counted: bool = True) -> bool:
         """Take a finished trial; True when it is the new best. counted=False: a queued first
         point (the portfolio, the defaults), which early stopping does not count: patience is
-        for the sampler's trials."""
+        for the sampler's trials. A screening job (tasks.search.screening) is neither the best
+        nor counted."""
         self.results.append(result)
         self.elapsed.append(time.monotonic() - self.started)
         if result.ok or result.reason == "pruned":  # a run out of time may finish another time
@@ -55,7 +58,7 @@ class SearchState:
         improved = score is not None and (best is None or self.metric.better(score, best))
         if improved:
             self.best, self.since_best = result, 0
-        elif counted:
+        elif counted and result.candidate.rows is None:
             self.since_best += 1
         if score is not None and result.duplicate_of is None:
             ranked = sorted([*self.leaders, result], key=lambda r: r.metrics[self.metric.name],
@@ -64,7 +67,9 @@ class SearchState:
         return improved
 
     def score(self, result: TrialResult) -> float | None:
-        return result.metrics.get(self.metric.name) if result.ok else None
+        """The primary metric of a trial that can be chosen: not failed, not a screening job."""
+        ok = result.ok and result.candidate.rows is None
+        return result.metrics.get(self.metric.name) if ok else None
 
     @property
     def best_score(self) -> float | None:
@@ -99,4 +104,4 @@ class SearchState:
     def outcome(self, stop_reason: str) -> SearchOutcome:
         assert self.best is not None
         return SearchOutcome(tuple(self.results), self.best, stop_reason, tuple(self.elapsed),
-                             self.families)
+                             self.families, tuple(self.skipped))

@@ -156,8 +156,8 @@ def _result(frozen: FrozenTrial, predictions: Path) -> TrialResult:
     family = frozen.params[FAMILY]
     prefix = f"{family}__"
     params = {k.removeprefix(prefix): v for k, v in frozen.params.items() if k.startswith(prefix)}
-    candidate = Candidate(frozen.number, family, params)
     attrs = frozen.user_attrs
+    candidate = Candidate(frozen.number, family, params, rows=attrs.get("rows"))
     ok = frozen.state == TrialState.COMPLETE
     saved = predictions / f"{frozen.number}.npy"
     return TrialResult(

@@ -52,8 +52,9 @@ def serve() -> None:
         except EOFError:  # the supervisor closed the pipe or died: nothing more to do
             return
         _reset_peak()
+        start = _peak_mb()  # just reset: the resident memory now
         result = evaluate_candidate(candidate, data, settings)
-        outbox.send(replace(result, peak_memory_mb=_peak_mb()))
+        outbox.send(replace(result, peak_memory_mb=_peak_mb(), start_memory_mb=start))
         del result
         _release_memory()
 

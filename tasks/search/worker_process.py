@@ -17,13 +17,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 import psutil
 
 from tasks.search.candidates import TrialResult
+from tasks.search.memory import run_rss_mb
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["TrialLimits", "WorkerProcess", "start_spares", "stop_spares", "take_spare"]
 
 POLL_SECONDS = 0.1
+# The run's memory (max_memory_mb) is read this often: walking the process tree costs more than
+# reading one process.
+RUN_CHECK = 0.5
 SERVE = "from tasks.search.trial_process import serve; serve()"  # the worker's command
 START_TIMEOUT_SECONDS = 300.0  # importing the model libraries and unpickling a large table
 
@@ -46,6 +50,8 @@ class TrialLimits:
     # Why `seconds` is what it is: "timeout" (iteration_timeout_minutes) or "budget" (the search's
     # share of experiment_timeout_minutes ends first).
     seconds_reason: str = "timeout"
+    # max_memory_mb: the whole run's (this process and its children), checked as the trial runs.
+    run_memory_mb: float | None = None
 
 
 class WorkerProcess:
@@ -118,7 +124,10 @@ class WorkerProcess:
         except OSError:  # it died (was killed) while idle
             return TrialResult(candidate, False, error=self._died("the trial worker died"),
                                reason="error")
-        peak = 0.0
+        peak, run_checked = 0.0, started
+        # A trial stopped for the run's memory reports its rise, so the run's memory gate
+        # (tasks.search.memory) keeps its family's next trials from starting.
+        start_mb = self._rss_mb() if limits.run_memory_mb is not None else 0.0
         while True:
             try:
                 if self._recv.poll(POLL_SECONDS):
@@ -136,13 +145,23 @@ class WorkerProcess:
             if (at := cut_off()) is not None and time.time() > at:
                 self.stop()
                 return _stopped(candidate, elapsed, "budget", _budget_text(elapsed))
+            if limits.run_memory_mb is not None and time.monotonic() - run_checked > RUN_CHECK:
+                run_checked = time.monotonic()
+                if (held := run_rss_mb()) > limits.run_memory_mb:
+                    worker_mb = self._rss_mb()
+                    self.stop()
+                    return replace(_stopped(candidate, elapsed, "memory",
+                                            f"memory: the run used {held:.0f} MB, more than "
+                                            f"max_memory_mb={limits.run_memory_mb:g}"),
+                                   start_memory_mb=start_mb, peak_memory_mb=worker_mb)
             if limits.memory_mb is not None:
                 peak = max(peak, self._rss_mb())
                 if peak > limits.memory_mb:
                     self.stop()
                     return _stopped(
                         candidate, elapsed, "memory",
-                        f"memory: used {peak:.0f} MB, more than max_memory_mb={limits.memory_mb:g}",
+                        f"memory: used {peak:.0f} MB, more than "
+                        f"max_memory_mb_per_iteration={limits.memory_mb:g}",
                     )
         error = self._died("the trial worker died")
         return TrialResult(candidate, False, fit_seconds=time.monotonic() - started, error=error,

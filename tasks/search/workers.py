@@ -42,13 +42,14 @@ log = logging.getLogger("automl")
 
 
 def trial_limits(stop_by: float, timeout_minutes: float | None,
-                 memory_mb: float | None) -> TrialLimits:
+                 memory_mb: float | None, run_memory_mb: float | None = None) -> TrialLimits:
     """A trial's limits as it starts: iteration_timeout_minutes, or the time until `stop_by`
-    (time.monotonic()) when that is sooner."""
+    (time.monotonic()) when that is sooner; its worker's memory (max_memory_mb_per_iteration)
+    and the run's (max_memory_mb)."""
     left = stop_by - time.monotonic()
     if timeout_minutes is not None and timeout_minutes * 60 <= left:
-        return TrialLimits(timeout_minutes * 60, memory_mb, "timeout")
-    return TrialLimits(max(left, 1.0), memory_mb, "budget")
+        return TrialLimits(timeout_minutes * 60, memory_mb, "timeout", run_memory_mb)
+    return TrialLimits(max(left, 1.0), memory_mb, "budget", run_memory_mb)
 
 
 @dataclass(frozen=True)

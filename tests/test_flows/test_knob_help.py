@@ -24,7 +24,7 @@ def test_every_option_of_train_help_has_a_text_and_the_names():
     train = _train()
     text = train.format_help()
     options = [a for a in train._actions if a.option_strings and a.dest != "help"]
-    assert len(options) == 44
+    assert len(options) == 45
     for action in options:
         assert action.help and action.help.strip(), action.option_strings
         if action.dest in Knobs.model_fields:

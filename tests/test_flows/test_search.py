@@ -23,17 +23,19 @@ def settings(**knobs: object) -> SearchSettings:
 def test_settings_follow_the_config():
     given = settings(experiment_name="churn", iterations=40, max_concurrent_iterations=3,
                      experiment_exit_score=0.93, early_stopping_patience=7,
-                     enable_pruning=False, iteration_timeout_minutes=2.5, max_memory_mb=512)
+                     enable_pruning=False, iteration_timeout_minutes=2.5, max_memory_mb=2048,
+                     max_memory_mb_per_iteration=512)
     # iterations given: a deterministic run, its results told in ask order 7 asks late.
     assert given == SearchSettings("churn", 40, 3, exit_score=0.93, patience=7, pruning=False,
-                                   timeout_minutes=2.5, memory_mb=512, lag=7)
+                                   timeout_minutes=2.5, memory_mb=512, lag=7, run_memory_mb=2048)
     assert settings(iterations=40, max_concurrent_iterations=12).lag == 11  # never waits
     assert settings(iterations=40, deterministic=False).lag is None
     assert settings(early_stopping_patience=7, enable_early_stopping=False).patience is None
     defaults = settings(max_concurrent_iterations=2)
     assert defaults.patience == 20 and defaults.pruning is True
     assert defaults.exit_score is None and defaults.timeout_minutes is None
-    assert defaults.memory_mb is None and defaults.iterations == 1000
+    assert defaults.memory_mb is None and defaults.run_memory_mb is None
+    assert defaults.iterations == 1000
     assert defaults.lag is None  # a time limit ends it: told as trials finish
 
 

@@ -110,6 +110,23 @@ def test_the_status_counts_the_searchs_trials():
     assert "trial B-1 failed: ValueError: no" in status.console.file.getvalue()
 
 
+def test_the_status_counts_screening_jobs_and_trials_not_started():
+    status = RunStatus(Console(file=io.StringIO(), width=200), time.time())
+    status.iterations = 9
+    log = logging.getLogger("test_status_screening")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(status)
+    try:
+        log.info("trial %s %s=%.4f screened on %s rows, fit %.1fs", "A-1", "AUC_weighted", 0.8,
+                 "45,000", 3.0)
+        log.info("trial %s %s", "B-2", "not started: it needs about 900 MB more")
+        log.info("trial %s %s", "C-3", "promoted from screening job A-1")  # not a finished trial
+    finally:
+        log.removeHandler(status)
+    assert "| trials 2/9 (0 failed, 0 pruned, 1 screened) |" in status.__rich__().plain
+
+
 def test_the_first_line_says_data_target_task_metric_and_budget():
     line = first_line(parse_config(training_data="s3://u:p@b/t.csv", target="y", iterations=3))
     assert line == ("training on 's3://b/t.csv': target 'y', task inferred from the target, "

@@ -18,6 +18,7 @@ from support import dataset_path
 
 from flows.automl import train
 from tasks.config import parse_config
+from tasks.search.memory import run_rss_mb
 from tasks.search.study import has_all_params, open_storage
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,8 @@ def test_timeout_memory_and_error_trials_fail_alone(prefect_api, plugin, workdir
     config = parse_config(
         training_data=str(dataset_path("blood_transfusion")), target="donated_march_2007",
         allowed_models=["LogisticRegression", "Sleepy", "Hungry", "Raising"], iterations=6,
-        iteration_timeout_minutes=0.25, max_memory_mb=1000, max_concurrent_iterations=2,
+        iteration_timeout_minutes=0.25, max_memory_mb_per_iteration=1000,
+        max_concurrent_iterations=2,
         experiment_name="limits", workdir=str(workdir),
     )
     result = train(config)
@@ -67,6 +69,28 @@ def test_timeout_memory_and_error_trials_fail_alone(prefect_api, plugin, workdir
             assert message.startswith("failed"), message
     reasons = {message.split(":")[0] for _, message in shown.values()}
     assert {"failed (timeout)", "failed (memory)", "failed (error)"} <= reasons
+
+
+def test_the_run_memory_limit_stops_a_hungry_trial_and_keeps_its_family_out(prefect_api, plugin,
+                                                                            workdir):
+    # max_memory_mb counts this process (the flow's) and the workers it starts: room for them
+    # and for a little more, not for the Hungry family's 3 GB.
+    limit = round(run_rss_mb() + 1500)
+    config = parse_config(
+        training_data=str(dataset_path("blood_transfusion")), target="donated_march_2007",
+        allowed_models=["LogisticRegression", "Hungry"], iterations=14, deterministic=False,
+        max_memory_mb=limit, max_concurrent_iterations=1, experiment_name="run-memory",
+        workdir=str(workdir),
+    )
+    result = train(config)
+    assert result.model_uri.startswith("models:/run-memory/")
+    hungry = [r.data.tags for r in trial_runs(config) if r.info.run_name.startswith("Hungry")]
+    stopped = [t for t in hungry if t.get("failure_reason") == "memory"]
+    skipped = [t for t in hungry if t["status"] == "skipped"]
+    assert stopped and skipped, hungry
+    assert all(f"max_memory_mb={limit}" in t["error"] for t in stopped + skipped)
+    (check,) = [c for c in result.guardrails if c["name"] == "skipped trials"]
+    assert check["status"] == "alerted" and "Hungry" in check["detail"], check
 
 
 def trial_tasks(flow_run_id: str) -> dict[str, tuple[str, str]]:

@@ -13,6 +13,7 @@ from trials import blood_payload
 
 from tasks.search.spaces import load_space
 from tasks.search.candidates import Candidate
+from tasks.search.memory import run_rss_mb
 from tasks.search.workers import TrialLimits, WorkerPool, close_pools, cut_off_pools, pool_for
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,26 @@ def test_a_running_trial_stops_when_the_search_moves_its_deadline_earlier(pool):
 def test_a_trial_over_its_memory_cap_is_stopped(pool):
     result = pool.run(candidate(5, "hungry"), TrialLimits(seconds=120, memory_mb=1000))
     assert not result.ok and result.reason == "memory", result.error
-    assert "more than max_memory_mb=1000" in result.error
+    assert "more than max_memory_mb_per_iteration=1000" in result.error
+
+
+def test_a_trial_that_pushes_the_run_over_its_memory_limit_is_stopped(pool):
+    # max_memory_mb counts the whole run: this process and every worker, not the trial's alone.
+    held = run_rss_mb()
+    limit = held + 600
+    result = pool.run(candidate(13, "hungry"), TrialLimits(seconds=120, run_memory_mb=limit))
+    assert not result.ok and result.reason == "memory", result.error
+    assert f"more than max_memory_mb={limit:g}" in result.error
+    used = float(result.error.split("the run used ")[1].split(" MB")[0])
+    assert limit < used < limit + 1500, result.error  # stopped soon after it crossed
+    # Its rise is reported, for the run's memory gate.
+    assert result.peak_memory_mb - result.start_memory_mb > 400, result
+
+
+def test_each_trial_reports_its_memory_at_start_and_its_peak(pool):
+    greedy = pool.run(candidate(14, "greedy"), TrialLimits())
+    assert greedy.ok and 0 < greedy.start_memory_mb
+    assert greedy.peak_memory_mb - greedy.start_memory_mb > 250, greedy
 
 
 def test_each_trial_reports_its_own_peak_memory(pool):
