@@ -3,11 +3,12 @@ supervising a worker process (tasks.search.workers) that can be stopped at its l
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from prefect import task
@@ -64,7 +65,9 @@ class TrialWorkers:
             return self
         name = f"{self.spec.name}-{uuid.uuid4().hex[:12]}"
         self.payload = Payload.write(self.data, self.settings, self.spec.folder, name)
-        if not self.spec.dask:
+        if self.spec.dask:
+            self.payload = _publish(self.payload)
+        else:
             pool_for(self.payload).warm(self.spec.concurrency)
         return self
 
@@ -76,7 +79,10 @@ class TrialWorkers:
         head_start.release(payload)
         close_pools(payload)
         self._on_dask_workers(close_pools, payload)
-        os.unlink(payload.path)
+        if payload.dataset is not None:
+            self._on_dask_cluster(payload.dataset)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(payload.path)
 
     def __exit__(self, *_: object) -> None:
         self.close()
@@ -92,6 +98,15 @@ class TrialWorkers:
         cut_off_pools(self.payload, at)
         self._on_dask_workers(cut_off_pools, self.payload, at)
 
+    @staticmethod
+    def _on_dask_cluster(dataset: str) -> None:
+        try:
+            from distributed import default_client
+
+            default_client().unpublish_dataset(dataset)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # noqa: BLE001 - a cluster gone holds nothing any more
+            log.debug("could not release the payload on the Dask cluster: %s", exc)
+
     def _on_dask_workers(self, function: Callable[..., None], *args: object) -> None:
         if not self.spec.dask:
             return
@@ -101,6 +116,20 @@ class TrialWorkers:
             default_client().run(function, *args)  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - a cluster gone has no trials left to stop
             log.debug("could not reach the Dask workers' trial processes: %s", exc)
+
+
+def _publish(payload: Payload) -> Payload:
+    """The payload held by the Dask cluster (scattered once, published under its file's name),
+    its file here removed: trial workers anywhere get it from the cluster, not a shared path."""
+    from distributed import default_client
+
+    client = default_client()  # type: ignore[no-untyped-call]
+    with open(payload.path, "rb") as src:
+        future = client.scatter(src.read(), hash=False)
+    name = os.path.basename(payload.path)
+    client.publish_dataset(future, name=name)
+    os.unlink(payload.path)
+    return replace(payload, dataset=name)
 
 
 @task(name="trial", cache_policy=NO_CACHE)

@@ -13,6 +13,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from tasks.data.delimited import read_delimited, read_header
 from tasks.data.memory import held_table, is_held
+from tasks.data.parquet import data_columns, read_parquet
 from tasks.data.redact import mask_secrets, public_url, scrub
 from tasks.data.storage_errors import error_kind, storage_errors
 from tasks.errors import AutoMLError, DataError, first_line
@@ -80,14 +81,13 @@ def read_table(
     fs, path = _filesystem(url, storage_options, shown)
     if fmt is None:
         fmt = "parquet" if _is_bare_folder(fs, path, url) else detect_format(url)
-    elif fmt not in ("csv", "tsv", *_READERS):
-        known = ", ".join(("csv", "tsv", *_READERS))
+    elif fmt not in ("csv", "tsv", "parquet", *_READERS):
+        known = ", ".join(("csv", "tsv", "parquet", *_READERS))
         raise DataError(f"format '{fmt}' of {shown} is unknown; use one of {known}")
     with storage_errors(shown, url, fs, path, storage_options, verb="read"):
         try:
             if fmt == "parquet":
-                local = isinstance(fs, LocalFileSystem)
-                frame = pd.read_parquet(path, filesystem=None if local else fs)
+                frame = read_parquet(path, fs)
             elif fmt in ("csv", "tsv"):
                 frame = read_delimited(lambda: fs.open(path, "rb", compression="infer"), fmt,
                                        shown, encoding)
@@ -150,10 +150,7 @@ def _parquet_columns(fs: AbstractFileSystem, path: str) -> list[str]:
     import pyarrow.parquet as pq
 
     local = isinstance(fs, LocalFileSystem)
-    schema = pq.ParquetDataset(path, filesystem=None if local else fs).schema
-    stored = (schema.pandas_metadata or {}).get("index_columns", [])
-    index = {name for name in stored if isinstance(name, str)}  # a RangeIndex is not stored
-    return [name for name in schema.names if name not in index]
+    return data_columns(pq.ParquetDataset(path, filesystem=None if local else fs))
 
 
 def write_table(frame: pd.DataFrame, url: str, storage_options: Json | None = None) -> None:
@@ -208,10 +205,6 @@ def _read_jsonl(handle: IO[bytes]) -> pd.DataFrame:
     return pd.read_json(handle, lines=True)
 
 
-def _read_parquet(handle: IO[bytes]) -> pd.DataFrame:
-    return pd.read_parquet(handle)
-
-
 _READERS: dict[str, Callable[[IO[bytes]], pd.DataFrame]] = {
-    "parquet": _read_parquet, "jsonl": _read_jsonl
+    "jsonl": _read_jsonl
 }

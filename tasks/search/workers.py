@@ -13,6 +13,7 @@ the pool of its workers, and each process's pools by payload.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -58,6 +59,10 @@ class Payload:
 
     path: str
     threads: int  # per trial: OMP_NUM_THREADS and friends in the worker's environment
+    # On a Dask cluster: the name of the dataset the cluster holds the file's bytes under
+    # (flows.workers publishes it); each Dask worker writes them to its own local directory once,
+    # so no path need be shared.
+    dataset: str | None = None
 
     @staticmethod
     def write(data: SearchData, settings: TrialSettings, folder: Path, name: str) -> Payload:
@@ -74,6 +79,7 @@ class WorkerPool:
 
     def __init__(self, payload: Payload) -> None:
         self.payload = payload
+        self.path: str | None = None  # the file the worker processes load (local_copy)
         self._idle: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
         self._all: list[WorkerProcess] = []
         self._lock = threading.Lock()
@@ -87,8 +93,10 @@ class WorkerPool:
             self._idle.put(self._start())
 
     def _start(self) -> WorkerProcess:
-        worker = (take_spare(self.payload.threads, self.payload.path)
-                  or WorkerProcess(self.payload.threads, self.payload.path))
+        if self.path is None:
+            self.path = local_copy(self.payload)
+        worker = (take_spare(self.payload.threads, self.path)
+                  or WorkerProcess(self.payload.threads, self.path))
         with self._lock:
             self._all = [w for w in self._all if w.alive] + [worker]
         return worker
@@ -136,6 +144,23 @@ class WorkerPool:
             workers, self._all = self._all, []
         for worker in workers:
             worker.stop()
+        if self.path is not None and self.path != self.payload.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+def local_copy(payload: Payload) -> str:
+    """The payload's file in this process: its path, or, for a payload the Dask cluster holds,
+    its bytes fetched from the cluster and written to this Dask worker's local directory."""
+    if payload.dataset is None:
+        return payload.path
+    from distributed import get_client, get_worker
+
+    data: bytes = get_client().get_dataset(payload.dataset).result()
+    path = os.path.join(get_worker().local_directory, os.path.basename(payload.path))
+    with open(path, "wb") as out:
+        out.write(data)
+    return path
 
 
 _POOLS: dict[Payload, WorkerPool] = {}

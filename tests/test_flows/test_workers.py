@@ -120,7 +120,11 @@ def test_a_dask_cluster_of_two_worker_processes_runs_the_search(prefect_api, wor
         result = train(config)
         dask_pids = set(client.run(os.getpid).values())
         leftover = client.run(lambda: len(psutil.Process().children(recursive=True)))
+        published = client.list_datasets()
+    # The payload's file is removed once the cluster holds it: the trials' data came from the
+    # cluster, not from a path the workers share (each wrote its own copy, gone at the end).
     assert result.model_uri.startswith("models:/dask/") and result.trials == 6
+    assert not list((workdir / "cache").glob("*.pkl")) and not published, published
     supervisors = {int(r.data.tags["worker"].rsplit(":", 1)[1]) for r in trial_runs(config)}
     assert supervisors and supervisors <= dask_pids, (supervisors, dask_pids)
     assert not any(leftover.values()), f"trial processes outlived the run: {leftover}"
