@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from uuid import UUID
 
+    from distributed import Client
     from prefect.client.schemas.objects import State
     from prefect.futures import PrefectFuture
 
@@ -101,9 +102,7 @@ class TrialWorkers:
     @staticmethod
     def _on_dask_cluster(dataset: str) -> None:
         try:
-            from distributed import default_client
-
-            default_client().unpublish_dataset(dataset)  # type: ignore[no-untyped-call]
+            _dask_client().unpublish_dataset(dataset)
         except Exception as exc:  # noqa: BLE001 - a cluster gone holds nothing any more
             log.debug("could not release the payload on the Dask cluster: %s", exc)
 
@@ -111,9 +110,7 @@ class TrialWorkers:
         if not self.spec.dask:
             return
         try:
-            from distributed import default_client
-
-            default_client().run(function, *args)  # type: ignore[no-untyped-call]
+            _dask_client().run(function, *args)
         except Exception as exc:  # noqa: BLE001 - a cluster gone has no trials left to stop
             log.debug("could not reach the Dask workers' trial processes: %s", exc)
 
@@ -121,15 +118,24 @@ class TrialWorkers:
 def _publish(payload: Payload) -> Payload:
     """The payload held by the Dask cluster (scattered once, published under its file's name),
     its file here removed: trial workers anywhere get it from the cluster, not a shared path."""
-    from distributed import default_client
-
-    client = default_client()  # type: ignore[no-untyped-call]
+    client = _dask_client()
     with open(payload.path, "rb") as src:
-        future = client.scatter(src.read(), hash=False)
+        future = client.scatter(src.read(), hash=False)  # type: ignore[no-untyped-call]
     name = os.path.basename(payload.path)
     client.publish_dataset(future, name=name)
     os.unlink(payload.path)
     return replace(payload, dataset=name)
+
+
+def _dask_client() -> Client:
+    """The flow's Dask task runner's client (its cluster: the one at dask_address or the local
+    one it started), else the process's default client."""
+    from distributed import default_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    client: Client | None = getattr(context and context.task_runner, "client", None)
+    return client or default_client()  # type: ignore[no-untyped-call]
 
 
 @task(name="trial", cache_policy=NO_CACHE)
