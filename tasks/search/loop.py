@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tasks.errors import SearchError
 from tasks.search.candidates import TrialResult
-from tasks.search.memory import MEMORY_WAITS
 from tasks.search.sampling import ask_candidate, first_points, point_of, tell_result
 from tasks.search.screening import Screening
 from tasks.search.state import SearchState
+from tasks.search.stopping import nothing_learned, stop_reason
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -120,7 +120,7 @@ def run_search(
     running: dict[Any, _Asked] = {}  # by the evaluator's handle
     asked = told = 0
     memory_wait = False  # a trial was refused for memory: ask again once a running one ends
-    reason = _stop_reason(limits, state, 0)
+    reason = stop_reason(limits, state, 0)
 
     def tell(item: _Asked) -> None:
         nonlocal told, reason
@@ -137,7 +137,7 @@ def run_search(
                      item.result.candidate.label, item.result.duplicate_of)
         else:
             _log_progress(item.result, state)
-        reason = reason or _stop_reason(limits, state, asked - told)
+        reason = reason or stop_reason(limits, state, asked - told)
 
     def stopped() -> bool:  # a function: tell() sets reason, which the type checker cannot see
         return reason is not None
@@ -227,14 +227,14 @@ def run_search(
                 item, candidate = ask()
                 if candidate is not None:
                     submit(item, candidate)
-            reason = reason or _stop_reason(limits, state, asked - told)
+            reason = reason or stop_reason(limits, state, asked - told)
         if (limits.lag is not None and running and ahead is None and reason is None
                 and tellable(asked - limits.lag)):
             tell_ready(asked - limits.lag)
             if not stopped():
                 item, candidate = ask()
                 ahead = None if candidate is None else (item, candidate)
-                reason = reason or _stop_reason(limits, state, asked - told)
+                reason = reason or stop_reason(limits, state, asked - told)
         if running:
             collect()
             memory_wait = False
@@ -244,7 +244,7 @@ def run_search(
             break
     state.skipped.extend(screening.skipped)
     if state.best is None:
-        raise SearchError(_nothing_learned(state.results, state.metric.name))
+        raise SearchError(nothing_learned(state.results, state.metric.name))
     assert reason is not None
     return state.outcome(reason)
 
@@ -258,50 +258,6 @@ class _Asked:
     started: float  # time.monotonic() it was handed to the evaluator
     result: TrialResult | None = None
     seconds: float | None = None  # wall seconds, for a trial that ran (not a repeat)
-
-
-def _nothing_learned(results: Sequence[TrialResult], metric: str) -> str:
-    if not results:
-        return ("no trial ran, so no model was registered; raise experiment_timeout_minutes or "
-                "iterations")
-    if results and all(r.reason == "skipped" for r in results):
-        return (f"all {len(results)} trials were kept from starting by the memory limit, so no "
-                "model was registered; raise max_memory_mb")
-    if results and all(r.reason == "budget" for r in results):
-        return (f"no trial finished within the time budget ({len(results)} stopped unfinished), "
-                "so no model was registered; raise experiment_timeout_minutes or allow faster "
-                "models with allowed_models")
-    if any(r.ok for r in results):  # trained, but the primary metric has no value
-        return (f"{metric} is undefined on the validation rows of every trial (for example a "
-                "class absent from them), so no model was registered; choose another "
-                "primary_metric or a validation scheme with more rows")
-    errors = [r.error for r in results if r.error]
-    return (f"all {len(results)} trials failed, so no model was registered; first error: "
-            f"{errors[0] if errors else 'none recorded'}")
-
-
-def _stop_reason(limits: SearchLimits, state: SearchState, running: int) -> str | None:
-    """Why no new trial should start, or None. Running trials are left to finish (the deadline
-    stops them through their own time limit)."""
-    best = state.best_score
-    if len(state.results) + running >= limits.iterations:
-        return f"iteration limit ({limits.iterations}) reached"
-    if best is not None and limits.exit_score is not None and (
-        best == limits.exit_score or state.metric.better(best, limits.exit_score)
-    ):
-        return f"exit score {limits.exit_score} reached ({best:.4f})"
-    if limits.memory is not None and running == 0 and (
-            limits.memory.refused_in_a_row >= MEMORY_WAITS):
-        return (f"memory limit: {limits.memory.refused_in_a_row} trials in a row would not fit "
-                f"in max_memory_mb={limits.memory.limit_mb:g}")
-    if limits.patience is not None and best is not None and state.since_best >= limits.patience:
-        return f"early stopping: {state.since_best} trials without improvement"
-    # The first trial starts whatever the clock says: the portfolio's first configuration is
-    # cheap, and a run that has used its budget on start-up still ends with a model.
-    started = len(state.results) + running
-    if started and time.monotonic() + state.typical_seconds() >= limits.deadline():
-        return "time budget used"
-    return None
 
 
 def _log_progress(result: TrialResult, state: SearchState) -> None:
